@@ -1,0 +1,54 @@
+//! The plan: pure, no I/O once the current cluster objects are read.
+//!
+//! From the settings and what the cluster holds ([`Observed`]) it decides which RC is current, builds the new
+//! versioned RC (`<rc>-<version>`, the version label in selector and template, our annotations), checks the
+//! selector and Service rules that `kubectl rolling-update` users got wrong, and resolves the scaling limits.
+//! Everything that would break is refused here, before the cluster changes, with the fix spelled out.
+
+pub mod annotations;
+pub mod steps;
+
+use k8s_openapi::api::core::v1::{ReplicationController, Service};
+
+use crate::outcome::ImageChange;
+pub use steps::Limits;
+
+/// What the cluster holds, read once before planning.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// Every RC in the namespace.
+    pub rcs: Vec<ReplicationController>,
+    /// Every Service in the namespace.
+    pub services: Vec<Service>,
+    /// The parsed `manifest` input, if given.
+    pub manifest: Option<ReplicationController>,
+}
+
+/// A legacy RC whose selector lacks the version key: label its pods and selector first (as kubectl did).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    /// The label added to the old RC's selector, template and pods: `<version_label>=<value>`.
+    pub key: String,
+    pub value: String,
+}
+
+/// The validated plan for one run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub namespace: String,
+    /// The RC serving now; `None` on a first deploy.
+    pub current: Option<ReplicationController>,
+    /// Why that RC was picked (several candidates after an interrupted update).
+    pub current_reason: Option<String>,
+    /// An RC already named like the new one (an interrupted update to the same version, or already deployed).
+    pub existing_new: Option<ReplicationController>,
+    /// The new RC to create, complete: name, labels, selector, template, annotations, `spec.replicas = 0`.
+    pub new_rc: ReplicationController,
+    /// Replicas the new RC must reach.
+    pub desired: i32,
+    pub limits: Limits,
+    pub migration: Option<Migration>,
+    pub images: Vec<ImageChange>,
+    /// Non-fatal warnings ("no Service selects these pods").
+    pub warnings: Vec<String>,
+}

@@ -1,0 +1,2 @@
+//! Reporting: pure markdown rendering, then the edges that post it (GitHub, job summary, outputs, log
+//! annotations). Reporting never decides the deploy: a failure to report is a warning.

@@ -1,0 +1,1 @@
+//! `run()`: inputs -> plan -> rollout -> diagnosis -> report, top to bottom.
