@@ -1,0 +1,153 @@
+//! Which pods count as available: Ready for `min_ready_seconds` and not terminating, as the RC controller and
+//! kubectl counted them. Pure, so the rules are unit tests and the engine only asks.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+
+/// True when every `key=value` of the selector is among the labels.
+pub fn selector_matches(
+    selector: &BTreeMap<String, String>,
+    labels: Option<&BTreeMap<String, String>>,
+) -> bool {
+    let Some(labels) = labels else {
+        return selector.is_empty();
+    };
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+pub fn is_terminating(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_some()
+}
+
+/// When the pod became Ready, if it is Ready now.
+pub fn ready_since(pod: &Pod) -> Option<Timestamp> {
+    let conditions = pod.status.as_ref()?.conditions.as_ref()?;
+    let ready = conditions.iter().find(|c| c.type_ == "Ready")?;
+    if ready.status != "True" {
+        return None;
+    }
+    Some(
+        ready
+            .last_transition_time
+            .as_ref()
+            .map(|t| t.0)
+            .unwrap_or(Timestamp::UNIX_EPOCH),
+    )
+}
+
+/// Available: not terminating, Ready, and Ready for at least `min_ready`.
+pub fn is_available(pod: &Pod, min_ready: Duration, now: Timestamp) -> bool {
+    if is_terminating(pod) {
+        return false;
+    }
+    match ready_since(pod) {
+        Some(since) => {
+            min_ready.is_zero() || since.as_second() + min_ready.as_secs() as i64 <= now.as_second()
+        }
+        None => false,
+    }
+}
+
+/// How long until the next Ready-but-not-yet-available pod becomes available (for min_ready_seconds > 0).
+pub fn next_availability_in(
+    pods: &[&Pod],
+    min_ready: Duration,
+    now: Timestamp,
+) -> Option<Duration> {
+    if min_ready.is_zero() {
+        return None;
+    }
+    pods.iter()
+        .filter(|p| !is_terminating(p))
+        .filter_map(|p| ready_since(p))
+        .map(|since| since.as_second() + min_ready.as_secs() as i64 - now.as_second())
+        .filter(|left| *left > 0)
+        .min()
+        .map(|s| Duration::from_secs(s as u64))
+}
+
+/// Counts of one RC's pods.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PodCounts {
+    /// Pods not terminating.
+    pub live: i32,
+    pub ready: i32,
+    pub available: i32,
+}
+
+pub fn count(pods: &[&Pod], min_ready: Duration, now: Timestamp) -> PodCounts {
+    let mut c = PodCounts::default();
+    for p in pods.iter().filter(|p| !is_terminating(p)) {
+        c.live += 1;
+        if ready_since(p).is_some() {
+            c.ready += 1;
+        }
+        if is_available(p, min_ready, now) {
+            c.available += 1;
+        }
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(yaml: &str) -> Pod {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    const READY: &str = r#"
+metadata: {name: a, labels: {name: api-pods, version: v2}}
+status:
+  conditions:
+  - {type: Ready, status: "True", lastTransitionTime: "2026-01-01T00:00:00Z"}
+"#;
+
+    #[test]
+    fn ready_pod_is_available_after_min_ready() {
+        let p = pod(READY);
+        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let t5: Timestamp = "2026-01-01T00:00:05Z".parse().unwrap();
+        assert!(is_available(&p, Duration::ZERO, t0));
+        assert!(!is_available(&p, Duration::from_secs(10), t5));
+        assert!(is_available(&p, Duration::from_secs(5), t5));
+        assert_eq!(
+            next_availability_in(&[&p], Duration::from_secs(10), t5),
+            Some(Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn terminating_and_unready_pods_are_not_available() {
+        let mut p = pod(READY);
+        p.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            Timestamp::UNIX_EPOCH,
+        ));
+        let now = Timestamp::now();
+        assert!(!is_available(&p, Duration::ZERO, now));
+        let unready =
+            pod("metadata: {name: b}\nstatus: {conditions: [{type: Ready, status: \"False\"}]}");
+        assert_eq!(
+            count(&[&p, &unready], Duration::ZERO, now),
+            PodCounts {
+                live: 1,
+                ready: 0,
+                available: 0
+            }
+        );
+    }
+
+    #[test]
+    fn selector_needs_every_label() {
+        let p = pod(READY);
+        let mut sel = BTreeMap::new();
+        sel.insert("name".to_string(), "api-pods".to_string());
+        assert!(selector_matches(&sel, p.metadata.labels.as_ref()));
+        sel.insert("version".to_string(), "v1".to_string());
+        assert!(!selector_matches(&sel, p.metadata.labels.as_ref()));
+    }
+}

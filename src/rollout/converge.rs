@@ -1,0 +1,188 @@
+//! The loop: scale `to` up within the surge limit, scale `from` down as `to`'s pods become available, never
+//! below the availability floor. Driven by pod changes (a watch), not by sleeps.
+//!
+//! Progress is any gain in available `to` pods or any scale step; it resets the progress deadline. When `to`'s
+//! pods are stuck, the engine asks the diagnosis every few seconds; a cause that cannot resolve itself for
+//! [`FAIL_FAST_GRACE`] ends the rollout at once instead of waiting for the deadline.
+
+use std::time::{Duration, Instant};
+
+use super::{kube_ops, snapshot, Engine, Side};
+use crate::diagnosis::{self, Diagnosis};
+use crate::plan::Limits;
+
+/// How long a fatal diagnosis must hold before the rollout fails fast.
+pub const FAIL_FAST_GRACE: Duration = Duration::from_secs(8);
+/// How long `to` must be without progress before the first diagnosis, and how often it repeats.
+const DIAGNOSE_AFTER: Duration = Duration::from_secs(3);
+const DIAGNOSE_EVERY: Duration = Duration::from_secs(3);
+
+/// How the loop ended.
+#[derive(Debug)]
+pub enum Ending {
+    Done,
+    Failed {
+        summary: String,
+        diagnosis: Option<Diagnosis>,
+    },
+    Cancelled,
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 && s % 60 == 0 {
+        format!("{}m", s / 60)
+    } else if s >= 60 {
+        format!("{}m{}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// Converges to `to.replicas == limits.desired` (available) and `from.replicas == 0`.
+/// `fail_fast`: stop early on a fatal diagnosis (off while rolling back: we restore whatever we can).
+pub async fn converge(
+    engine: &mut Engine,
+    mut from: Option<&mut Side>,
+    to: &mut Side,
+    limits: Limits,
+    fail_fast: bool,
+) -> anyhow::Result<Ending> {
+    let mut last_progress = Instant::now();
+    let mut best_available = -1;
+    let mut fatal_since: Option<Instant> = None;
+    let mut last_diagnosis_at: Option<Instant> = None;
+
+    loop {
+        if engine.is_cancelled() {
+            return Ok(Ending::Cancelled);
+        }
+        let counts = engine.counts(&to.selector);
+        if counts.available > best_available {
+            best_available = counts.available;
+            last_progress = Instant::now();
+            fatal_since = None;
+        }
+        let from_replicas = from.as_ref().map(|f| f.replicas).unwrap_or(0);
+        if from_replicas == 0 && to.replicas >= limits.desired && counts.available >= limits.desired
+        {
+            return Ok(Ending::Done);
+        }
+
+        // Scale up `to` as far as the surge allows.
+        let up = limits.scale_up_target(from_replicas, to.replicas);
+        if up != to.replicas {
+            kube_ops::scale(&engine.rcs, &to.name, up).await?;
+            to.replicas = up;
+            engine.log(format!(
+                "Scaling {} up to {up} ({}/{} available)",
+                to.name, counts.available, limits.desired
+            ));
+            last_progress = Instant::now();
+        }
+        // Scale down `from` as far as availability allows.
+        if let Some(f) = from.as_deref_mut() {
+            let down = limits.scale_down_target(f.replicas, to.replicas, counts.available);
+            if down != f.replicas {
+                kube_ops::scale(&engine.rcs, &f.name, down).await?;
+                f.replicas = down;
+                engine.log(format!(
+                    "Scaling {} down to {down} ({} has {}/{} available)",
+                    f.name, to.name, counts.available, limits.desired
+                ));
+                last_progress = Instant::now();
+                continue;
+            }
+        }
+        // No step possible: wait, watch the deadlines, and diagnose when stuck.
+        let stalled_for = last_progress.elapsed();
+        if stalled_for >= engine.progress_deadline {
+            let d = diagnose(engine, from.as_deref(), to, &limits).await;
+            let cause = d.headline().map(|h| format!(": {h}")).unwrap_or_default();
+            return Ok(Ending::Failed {
+                summary: format!(
+                    "progress deadline {} exceeded: {}/{} new pods available{cause}",
+                    human(engine.progress_deadline),
+                    counts.available,
+                    limits.desired
+                ),
+                diagnosis: Some(d),
+            });
+        }
+        if engine.started.elapsed() >= engine.timeout {
+            let d = diagnose(engine, from.as_deref(), to, &limits).await;
+            return Ok(Ending::Failed {
+                summary: format!(
+                    "timeout {} exceeded while still progressing: {}/{} new pods available",
+                    human(engine.timeout),
+                    counts.available,
+                    limits.desired
+                ),
+                diagnosis: Some(d),
+            });
+        }
+        let stuck = counts.available < to.replicas && stalled_for >= DIAGNOSE_AFTER;
+        if stuck && last_diagnosis_at.is_none_or(|t| t.elapsed() >= DIAGNOSE_EVERY) {
+            last_diagnosis_at = Some(Instant::now());
+            let d = diagnose(engine, from.as_deref(), to, &limits).await;
+            if d.is_fatal() {
+                let since = *fatal_since.get_or_insert_with(Instant::now);
+                if fail_fast && since.elapsed() >= FAIL_FAST_GRACE {
+                    let headline = d
+                        .headline()
+                        .unwrap_or("the new pods cannot become available")
+                        .to_string();
+                    engine.log(format!("Stopping early: {headline}"));
+                    return Ok(Ending::Failed {
+                        summary: format!("stalled: {headline}"),
+                        diagnosis: Some(d),
+                    });
+                }
+            } else {
+                fatal_since = None;
+            }
+            engine.last_diagnosis = Some(d);
+        }
+
+        let mut wait = Duration::from_secs(2);
+        wait = wait.min(engine.progress_deadline.saturating_sub(stalled_for));
+        let to_pods = engine.pods_of(&to.selector);
+        let refs: Vec<&k8s_openapi::api::core::v1::Pod> =
+            to_pods.iter().map(|p| p.as_ref()).collect();
+        if let Some(next) = super::availability::next_availability_in(
+            &refs,
+            engine.min_ready,
+            k8s_openapi::jiff::Timestamp::now(),
+        ) {
+            wait = wait.min(next + Duration::from_millis(50));
+        }
+        engine
+            .wait_for_change(wait.max(Duration::from_millis(10)))
+            .await;
+    }
+}
+
+async fn diagnose(
+    engine: &mut Engine,
+    from: Option<&Side>,
+    to: &Side,
+    limits: &Limits,
+) -> Diagnosis {
+    let to_rc = kube_ops::get(&engine.rcs, &to.name).await.ok().flatten();
+    let from_rc = match from {
+        Some(f) => kube_ops::get(&engine.rcs, &f.name).await.ok().flatten(),
+        None => None,
+    };
+    let Some(to_rc) = to_rc else {
+        return Diagnosis::default();
+    };
+    let snap = snapshot::gather(
+        &engine.client,
+        &engine.namespace,
+        &to_rc,
+        from_rc.as_ref(),
+        limits,
+    )
+    .await;
+    diagnosis::diagnose(&snap)
+}

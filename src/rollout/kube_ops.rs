@@ -1,0 +1,125 @@
+//! The few writes the engine makes, each idempotent so a bounded retry is always safe: scale an RC, set or
+//! remove annotations, delete an RC. Transient faults (429, 5xx, a dropped connection) are retried with
+//! backoff; anything else is returned at once with the object and verb named.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use k8s_openapi::api::core::v1::ReplicationController;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use serde_json::json;
+
+const ATTEMPTS: u32 = 6;
+
+/// True for faults worth retrying: throttling, server errors, timeouts, conflicts, transport errors.
+pub fn is_transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => matches!(s.code, 409 | 429 | 500 | 502 | 503 | 504),
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+/// Runs `op` until it succeeds, fails with a non-transient error, or has failed [`ATTEMPTS`] times.
+pub async fn retry<T, F, Fut>(mut op: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
+    let mut delay = Duration::from_millis(200);
+    let mut attempt = 1;
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if attempt < ATTEMPTS && is_transient(&e) => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(3));
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Explains a Kubernetes API error for a human: the verb and resource for a 403, the rest as the server said.
+pub fn explain(e: &kube::Error, verb: &str, what: &str) -> String {
+    match e {
+        kube::Error::Api(s) if s.code == 403 => format!(
+            "forbidden: the credentials cannot `{verb}` {what}; add that verb on that resource to the Role (see README, Kubernetes RBAC): {}",
+            s.message
+        ),
+        kube::Error::Api(s) if s.code == 401 => {
+            "unauthorized: the cluster rejected the credentials in `kubeconfig` (expired or wrong token/certificate)".to_string()
+        }
+        other => format!("failed to {verb} {what}: {other}"),
+    }
+}
+
+pub async fn scale(
+    api: &Api<ReplicationController>,
+    name: &str,
+    replicas: i32,
+) -> anyhow::Result<ReplicationController> {
+    let patch = json!({ "spec": { "replicas": replicas } });
+    let (params, patch) = (PatchParams::default(), Patch::Merge(&patch));
+    retry(|| api.patch(name, &params, &patch))
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(explain(
+                &e,
+                "patch",
+                &format!("replicationcontrollers/{name}")
+            ))
+        })
+}
+
+/// Sets (Some) or removes (None) annotations with a merge patch.
+pub async fn annotate(
+    api: &Api<ReplicationController>,
+    name: &str,
+    annotations: &BTreeMap<&str, Option<String>>,
+) -> anyhow::Result<ReplicationController> {
+    let patch = json!({ "metadata": { "annotations": annotations } });
+    let (params, patch) = (PatchParams::default(), Patch::Merge(&patch));
+    retry(|| api.patch(name, &params, &patch))
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(explain(
+                &e,
+                "patch",
+                &format!("replicationcontrollers/{name}")
+            ))
+        })
+}
+
+/// Deletes an RC (its pods go with it through the garbage collector); a 404 is success.
+pub async fn delete(api: &Api<ReplicationController>, name: &str) -> anyhow::Result<()> {
+    let params = DeleteParams::background();
+    match retry(|| api.delete(name, &params)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(anyhow::anyhow!(explain(
+            &e,
+            "delete",
+            &format!("replicationcontrollers/{name}")
+        ))),
+    }
+}
+
+pub async fn get(
+    api: &Api<ReplicationController>,
+    name: &str,
+) -> anyhow::Result<Option<ReplicationController>> {
+    retry(|| api.get_opt(name))
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(explain(
+                &e,
+                "get",
+                &format!("replicationcontrollers/{name}")
+            ))
+        })
+        .context("reading the RC")
+}

@@ -1,0 +1,80 @@
+//! A legacy RC whose selector lacks the version key (the seeds' first state, `name=api-pods` only) is
+//! migrated as kubectl did, without downtime: the label goes into the old template first (new pods get it),
+//! then onto every existing pod, then into the old selector. The selectors of the old and the new RC then
+//! differ by the version key and never overlap, while the Service's selector still matches both.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+use k8s_openapi::api::core::v1::{Pod, ReplicationController};
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use serde_json::json;
+
+use super::{kube_ops, Engine};
+use crate::plan::Migration;
+
+pub async fn add_version_label(
+    engine: &mut Engine,
+    old: &ReplicationController,
+    m: &Migration,
+) -> anyhow::Result<ReplicationController> {
+    let name = old.metadata.name.clone().unwrap_or_default();
+    let selector: BTreeMap<String, String> = old
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.clone())
+        .unwrap_or_default();
+    engine.log(format!(
+        "Adding {}={} to {name}'s template, pods and selector (its selector has no `{}` key yet)",
+        m.key, m.value, m.key
+    ));
+
+    let template_patch =
+        json!({ "spec": { "template": { "metadata": { "labels": { &m.key: &m.value } } } } });
+    let params = PatchParams::default();
+    let template_patch = Patch::Merge(&template_patch);
+    kube_ops::retry(|| engine.rcs.patch(&name, &params, &template_patch))
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(kube_ops::explain(
+                &e,
+                "patch",
+                &format!("replicationcontrollers/{name}")
+            ))
+        })?;
+
+    let pods: Api<Pod> = Api::namespaced(engine.client.clone(), &engine.namespace);
+    let label_selector = selector
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let list_params = ListParams::default().labels(&label_selector);
+    let list = kube_ops::retry(|| pods.list(&list_params))
+        .await
+        .map_err(|e| anyhow::anyhow!(kube_ops::explain(&e, "list", "pods")))?;
+    let pod_patch = json!({ "metadata": { "labels": { &m.key: &m.value } } });
+    let pod_patch = Patch::Merge(&pod_patch);
+    for pod in list.items {
+        let pod_name = pod.metadata.name.clone().unwrap_or_default();
+        match kube_ops::retry(|| pods.patch(&pod_name, &params, &pod_patch)).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => anyhow::bail!(kube_ops::explain(&e, "patch", &format!("pods/{pod_name}"))),
+        }
+    }
+
+    let selector_patch = json!({ "spec": { "selector": { &m.key: &m.value } } });
+    let selector_patch = Patch::Merge(&selector_patch);
+    let updated = kube_ops::retry(|| engine.rcs.patch(&name, &params, &selector_patch))
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(kube_ops::explain(
+                &e,
+                "patch",
+                &format!("replicationcontrollers/{name}")
+            ))
+        })
+        .context("migrating the legacy selector")?;
+    Ok(updated)
+}

@@ -1,0 +1,154 @@
+//! Gathers what the diagnosis needs, reading only when a rollout is not progressing. A read we are not
+//! allowed to make (no RBAC on nodes) degrades the diagnosis and is recorded, it never fails the run.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Event, Node, Pod, ReplicationController, ResourceQuota};
+use kube::api::{Api, ListParams, LogParams};
+
+use super::availability::selector_matches;
+use crate::diagnosis::Snapshot;
+
+/// Where the fake kubelet of our test cluster keeps a container's last log lines (it has no log endpoint).
+const FAKE_LOG_ANNOTATION: &str = "fake-kubelet.rolling-update.github.io/log";
+
+async fn list_or_note<K>(api: Api<K>, what: &str, unreadable: &mut Vec<String>) -> Vec<K>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let params = ListParams::default();
+    match super::kube_ops::retry(|| api.list(&params)).await {
+        Ok(list) => list.items,
+        Err(e) => {
+            unreadable.push(format!(
+                "{what}: {}",
+                super::kube_ops::explain(&e, "list", what)
+            ));
+            vec![]
+        }
+    }
+}
+
+fn crashing_containers(pod: &Pod) -> Vec<String> {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .map(|cs| {
+            cs.iter()
+                .filter(|c| {
+                    c.restart_count > 0
+                        || c.last_state
+                            .as_ref()
+                            .and_then(|l| l.terminated.as_ref())
+                            .is_some()
+                })
+                .map(|c| c.name.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Reads pods, nodes, events, quotas and the logs of crashing containers.
+pub async fn gather(
+    client: &kube::Client,
+    namespace: &str,
+    new_rc: &ReplicationController,
+    old_rc: Option<&ReplicationController>,
+    limits: &crate::plan::Limits,
+) -> Snapshot {
+    let mut unreadable = vec![];
+    let ns_pods: Vec<Pod> = list_or_note(
+        Api::namespaced(client.clone(), namespace),
+        "pods",
+        &mut unreadable,
+    )
+    .await;
+    let selector = |rc: &ReplicationController| {
+        rc.spec
+            .as_ref()
+            .and_then(|s| s.selector.clone())
+            .unwrap_or_default()
+    };
+    let new_sel = selector(new_rc);
+    let new_pods: Vec<Pod> = ns_pods
+        .iter()
+        .filter(|p| !new_sel.is_empty() && selector_matches(&new_sel, p.metadata.labels.as_ref()))
+        .cloned()
+        .collect();
+    let old_pods: Vec<Pod> = old_rc
+        .map(|rc| {
+            let sel = selector(rc);
+            ns_pods
+                .iter()
+                .filter(|p| !sel.is_empty() && selector_matches(&sel, p.metadata.labels.as_ref()))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let nodes: Vec<Node> = list_or_note(Api::all(client.clone()), "nodes", &mut unreadable).await;
+    let mut cluster_pods_note = vec![];
+    let mut all_pods: Vec<Pod> = list_or_note(
+        Api::all(client.clone()),
+        "pods in all namespaces",
+        &mut cluster_pods_note,
+    )
+    .await;
+    if !cluster_pods_note.is_empty() {
+        // Without cluster-wide pod reads, the namespace's pods are the best we have: node usage is a lower bound.
+        unreadable.extend(cluster_pods_note);
+        all_pods = ns_pods.clone();
+    }
+    let events: Vec<Event> = list_or_note(
+        Api::namespaced(client.clone(), namespace),
+        "events",
+        &mut unreadable,
+    )
+    .await;
+    let quotas: Vec<ResourceQuota> = list_or_note(
+        Api::namespaced(client.clone(), namespace),
+        "resourcequotas",
+        &mut unreadable,
+    )
+    .await;
+
+    let mut logs = BTreeMap::new();
+    let pods_api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    for pod in new_pods.iter().take(3) {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        for container in crashing_containers(pod) {
+            let params = LogParams {
+                container: Some(container.clone()),
+                previous: true,
+                tail_lines: Some(20),
+                ..Default::default()
+            };
+            let text = match pods_api.logs(&name, &params).await {
+                Ok(text) if !text.is_empty() => Some(text),
+                _ => pod
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(FAKE_LOG_ANNOTATION))
+                    .cloned(),
+            };
+            if let Some(text) = text {
+                logs.insert((name.clone(), container), text);
+            }
+        }
+    }
+
+    Snapshot {
+        new_rc: Some(new_rc.clone()),
+        new_pods,
+        old_pods,
+        all_pods,
+        nodes,
+        events,
+        quotas,
+        logs,
+        unreadable,
+        max_surge: limits.max_surge,
+        max_unavailable: limits.max_unavailable,
+        desired_replicas: limits.desired,
+    }
+}
