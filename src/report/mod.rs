@@ -1,2 +1,7 @@
 //! Reporting: pure markdown rendering, then the edges that post it (GitHub, job summary, outputs, log
 //! annotations). Reporting never decides the deploy: a failure to report is a warning.
+
+pub mod actions;
+pub mod escape;
+pub mod github;
+pub mod markdown;

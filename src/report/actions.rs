@@ -1,0 +1,343 @@
+//! The Actions runner protocol: step outputs, the job summary, and workflow commands on stdout.
+//!
+//! The runner reads outputs from the file named by `$GITHUB_OUTPUT`, markdown from `$GITHUB_STEP_SUMMARY`, and
+//! commands (`::error::`, `::group::`, `::add-mask::`) from stdout. Each has its own escaping, and getting it
+//! wrong lets a value end early or inject another output or command, so the formatting lives here, pure and
+//! tested, and the functions that touch the environment are thin. Without those variables (a local run)
+//! outputs are printed and the summary is skipped.
+
+use std::collections::hash_map::RandomState;
+use std::fs::OpenOptions;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{self, Write};
+use std::path::Path;
+
+use crate::outcome::Outcome;
+
+/// The runner rejects a step summary over 1 MiB.
+pub const SUMMARY_MAX_BYTES: usize = 1024 * 1024;
+
+/// The action's outputs, in the order of action.yml.
+pub fn outputs(outcome: &Outcome, comment_url: Option<&str>) -> Vec<(&'static str, String)> {
+    vec![
+        ("rc_name", outcome.rc_name.clone()),
+        (
+            "previous_rc_name",
+            outcome.previous_rc_name.clone().unwrap_or_default(),
+        ),
+        ("version", outcome.version.clone()),
+        ("result", outcome.result.as_str().to_string()),
+        (
+            "duration_seconds",
+            outcome.duration.as_secs_f64().round().to_string(),
+        ),
+        ("comment_url", comment_url.unwrap_or_default().to_string()),
+    ]
+}
+
+/// Writes the outputs to `$GITHUB_OUTPUT`, or prints `name=value` lines when it is not set (a local run).
+pub fn write_outputs(outcome: &Outcome, comment_url: Option<&str>) -> io::Result<()> {
+    let pairs = outputs(outcome, comment_url);
+    match std::env::var_os("GITHUB_OUTPUT").filter(|p| !p.is_empty()) {
+        Some(path) => write_outputs_to(Path::new(&path), &pairs),
+        None => {
+            for (name, value) in &pairs {
+                println!("{name}={}", value.replace(['\r', '\n'], " "));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Appends the outputs to `path` in the runner's multi-line syntax.
+pub fn write_outputs_to(path: &Path, pairs: &[(&str, String)]) -> io::Result<()> {
+    let mut text = String::new();
+    for (name, value) in pairs {
+        text.push_str(&format_output(name, value));
+    }
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(text.as_bytes())
+}
+
+/// `name<<DELIM\nvalue\nDELIM\n` with a random delimiter that does not occur in the value, so a value can
+/// hold newlines and cannot end early or smuggle in another output.
+pub fn format_output(name: &str, value: &str) -> String {
+    let delimiter = loop {
+        let candidate = format!("ghadelimiter_{:016x}{:016x}", random_u64(), random_u64());
+        if !value.contains(&candidate) && !name.contains(&candidate) {
+            break candidate;
+        }
+    };
+    format!("{name}<<{delimiter}\n{value}\n{delimiter}\n")
+}
+
+/// Randomness without a dependency: std's `RandomState` is seeded from the OS per instance.
+fn random_u64() -> u64 {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    hasher.finish()
+}
+
+/// Appends the markdown to `$GITHUB_STEP_SUMMARY`. Returns `false` (and writes nothing) when it is not set.
+pub fn append_summary(markdown: &str) -> io::Result<bool> {
+    match std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        Some(path) => append_summary_to(Path::new(&path), markdown).map(|()| true),
+        None => Ok(false),
+    }
+}
+
+/// Appends to `path`, keeping the whole file within [`SUMMARY_MAX_BYTES`] (the runner drops a larger summary
+/// entirely).
+pub fn append_summary_to(path: &Path, markdown: &str) -> io::Result<()> {
+    let existing = std::fs::metadata(path)
+        .map(|m| m.len() as usize)
+        .unwrap_or(0);
+    let budget = SUMMARY_MAX_BYTES.saturating_sub(existing);
+    let mut text = String::with_capacity(markdown.len() + 1);
+    text.push_str(markdown);
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    if text.len() > budget {
+        const NOTE: &str = "\n… truncated: the job summary is limited to 1 MiB\n";
+        let mut cut = budget.saturating_sub(NOTE.len());
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        if budget >= NOTE.len() {
+            text.push_str(NOTE);
+        }
+    }
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(text.as_bytes())
+}
+
+/// A workflow command: `::name key=value,...::message`, escaped as the runner unescapes it.
+pub fn format_command(name: &str, properties: &[(&str, &str)], message: &str) -> String {
+    let mut out = format!("::{name}");
+    for (i, (key, value)) in properties.iter().enumerate() {
+        out.push(if i == 0 { ' ' } else { ',' });
+        out.push_str(key);
+        out.push('=');
+        out.push_str(&escape_property(value));
+    }
+    out.push_str("::");
+    out.push_str(&escape_data(message));
+    out
+}
+
+/// Message escaping: `%`, CR and LF.
+pub fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Property escaping: as data, plus `:` and `,`, which separate properties.
+pub fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// Starts a collapsible group in the log.
+pub fn group(title: &str) {
+    println!("{}", format_command("group", &[], title));
+}
+
+/// Ends the current group.
+pub fn end_group() {
+    println!("::endgroup::");
+}
+
+/// An error annotation.
+pub fn error(message: &str) {
+    println!("{}", format_command("error", &[], message));
+}
+
+/// An error annotation with a title.
+pub fn error_titled(title: &str, message: &str) {
+    println!("{}", format_command("error", &[("title", title)], message));
+}
+
+/// A warning annotation.
+pub fn warning(message: &str) {
+    println!("{}", format_command("warning", &[], message));
+}
+
+/// A notice annotation.
+pub fn notice(message: &str) {
+    println!("{}", format_command("notice", &[], message));
+}
+
+/// The `::add-mask::` lines for a secret: one per line, because the runner masks line by line.
+pub fn mask_commands(secret: &str) -> Vec<String> {
+    secret
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(|line| format_command("add-mask", &[], line))
+        .collect()
+}
+
+/// Masks a secret in all later log output.
+pub fn add_mask(secret: &str) {
+    for line in mask_commands(secret) {
+        println!("{line}");
+    }
+}
+
+/// Stops command processing until [`resume_commands`] with the returned token: for printing untrusted text
+/// (pod logs) that could contain `::add-mask::` or `::error::` lines of its own.
+pub fn stop_commands() -> String {
+    let token = format!("{:016x}", random_u64());
+    println!("::stop-commands::{token}");
+    token
+}
+
+/// Resumes command processing.
+pub fn resume_commands(token: &str) {
+    println!("::{token}::");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::ResultKind;
+    use std::time::Duration;
+
+    fn temp_file(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "rolling-update-actions-{}-{}",
+            std::process::id(),
+            random_u64()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(name)
+    }
+
+    /// Parses the runner's output file format, as the runner does.
+    fn parse_outputs(text: &str) -> Vec<(String, String)> {
+        let mut out = vec![];
+        let mut lines = text.split('\n');
+        while let Some(line) = lines.next() {
+            if line.is_empty() {
+                continue;
+            }
+            let (name, delim) = line.split_once("<<").expect("multi-line syntax");
+            let mut value = vec![];
+            for l in lines.by_ref() {
+                if l == delim {
+                    break;
+                }
+                value.push(l);
+            }
+            out.push((name.to_string(), value.join("\n")));
+        }
+        out
+    }
+
+    fn outcome() -> Outcome {
+        Outcome {
+            result: ResultKind::Failure,
+            namespace: "prod".into(),
+            rc_name: "api-rc-1a2b3c4".into(),
+            previous_rc_name: None,
+            version: "1a2b3c4".into(),
+            images: vec![],
+            desired_replicas: 3,
+            ready_replicas: 1,
+            duration: Duration::from_millis(40_600),
+            timeline: vec![],
+            summary: String::new(),
+            diagnosis: None,
+            after_failure: None,
+            environment_url: None,
+        }
+    }
+
+    #[test]
+    fn outputs_round_trip_through_the_runner_syntax() {
+        let path = temp_file("output");
+        std::fs::write(&path, "earlier=1\n").unwrap();
+        let mut pairs = outputs(
+            &outcome(),
+            Some("https://github.com/acme/api/pull/7#issuecomment-1"),
+        );
+        pairs.push(("tricky", "line1\nEOF\nfake=injected\nghadelimiter_".into()));
+        write_outputs_to(&path, &pairs).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("earlier=1\n"), "appends");
+        let parsed = parse_outputs(&text["earlier=1\n".len()..]);
+        let get = |n: &str| parsed.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+        assert_eq!(get("rc_name"), Some("api-rc-1a2b3c4"));
+        assert_eq!(get("previous_rc_name"), Some(""));
+        assert_eq!(get("version"), Some("1a2b3c4"));
+        assert_eq!(get("result"), Some("failure"));
+        assert_eq!(get("duration_seconds"), Some("41"));
+        assert_eq!(
+            get("comment_url"),
+            Some("https://github.com/acme/api/pull/7#issuecomment-1")
+        );
+        assert_eq!(
+            get("tricky"),
+            Some("line1\nEOF\nfake=injected\nghadelimiter_")
+        );
+        assert_eq!(get("fake"), None);
+        assert_eq!(parsed.len(), 7);
+    }
+
+    #[test]
+    fn delimiters_differ_between_calls() {
+        let a = format_output("x", "v");
+        let b = format_output("x", "v");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn summary_appends_and_stays_under_one_mebibyte() {
+        let path = temp_file("summary.md");
+        append_summary_to(&path, "# first").unwrap();
+        append_summary_to(&path, "second\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "# first\nsecond\n");
+
+        let big = "é".repeat(SUMMARY_MAX_BYTES);
+        append_summary_to(&path, &big).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.len() <= SUMMARY_MAX_BYTES, "{}", text.len());
+        assert!(text.ends_with("limited to 1 MiB\n"));
+        assert!(text.starts_with("# first\nsecond\né"));
+    }
+
+    #[test]
+    fn command_messages_and_properties_are_escaped() {
+        assert_eq!(
+            format_command("error", &[], "50% done\r\nnext line"),
+            "::error::50%25 done%0D%0Anext line"
+        );
+        assert_eq!(
+            format_command(
+                "warning",
+                &[("title", "a:b,c"), ("file", "x%.rs")],
+                "::add-mask::x"
+            ),
+            "::warning title=a%3Ab%2Cc,file=x%25.rs::::add-mask::x"
+        );
+        assert_eq!(format_command("group", &[], "Plan"), "::group::Plan");
+    }
+
+    #[test]
+    fn multi_line_secrets_are_masked_line_by_line() {
+        assert_eq!(
+            mask_commands("apiVersion: v1\n  token: abc%\n\n"),
+            vec![
+                "::add-mask::apiVersion: v1".to_string(),
+                "::add-mask::token: abc%25".to_string()
+            ]
+        );
+    }
+}
