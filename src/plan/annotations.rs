@@ -21,6 +21,7 @@ pub const NEXT: &str = "rolling-update.github.io/next-controller";
 /// On the new RC after success: the previous RC's name and pod template (JSON), for `mode: rollback`.
 pub const PREVIOUS_NAME: &str = "rolling-update.github.io/previous-name";
 pub const PREVIOUS_TEMPLATE: &str = "rolling-update.github.io/previous-template";
+pub const PREVIOUS_SELECTOR: &str = "rolling-update.github.io/previous-selector";
 /// Label on preview pods/RCs/Services: the pull request number.
 pub const PREVIEW_PR_LABEL: &str = "rolling-update.github.io/pr";
 

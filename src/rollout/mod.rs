@@ -384,6 +384,11 @@ async fn finish_new(
         ann::IN_PROGRESS.iter().map(|k| (*k, None)).collect();
     if let Some(old) = old {
         marks.insert(ann::PREVIOUS_NAME, old.metadata.name.clone());
+        let selector = old.spec.as_ref().and_then(|s| s.selector.as_ref());
+        marks.insert(
+            ann::PREVIOUS_SELECTOR,
+            selector.map(|s| serde_json::to_string(s).unwrap_or_default()),
+        );
         let template = old.spec.as_ref().and_then(|s| s.template.as_ref());
         marks.insert(
             ann::PREVIOUS_TEMPLATE,
