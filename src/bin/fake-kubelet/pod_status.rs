@@ -1,0 +1,247 @@
+//! The pod status a kubelet would report for a set of simulated containers.
+//!
+//! Built as a JSON merge patch for the status subresource: arrays are replaced whole, so each patch carries the
+//! complete container statuses and conditions (including the scheduler's PodScheduled condition, kept as it was).
+
+use k8s_openapi::jiff::Timestamp;
+use serde_json::{json, Value};
+
+use crate::container::{ContainerSim, State, Termination};
+
+/// Facts about the pod that don't change while it lives.
+pub struct PodFacts<'a> {
+    pub uid: &'a str,
+    pub pod_ip: &'a str,
+    pub host_ip: &'a str,
+    pub start_time: Timestamp,
+    /// The scheduler's PodScheduled condition as found on the pod, if any.
+    pub scheduled: Option<Value>,
+}
+
+/// Seconds-precision RFC 3339, as `metav1.Time` is serialised.
+pub fn time(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Pending until every container has run at least once, like the kubelet's phase computation.
+pub fn phase(containers: &[ContainerSim]) -> &'static str {
+    if containers.iter().all(ContainerSim::has_run) {
+        "Running"
+    } else {
+        "Pending"
+    }
+}
+
+/// Whether every container is ready (the pod's Ready condition).
+pub fn all_ready(containers: &[ContainerSim]) -> bool {
+    containers.iter().all(|c| c.ready)
+}
+
+/// The status patch. `ready_since` is when the pod's readiness last changed.
+pub fn status_patch(
+    facts: &PodFacts,
+    containers: &[ContainerSim],
+    ready_since: Timestamp,
+) -> Value {
+    let ready = all_ready(containers);
+    let unready: Vec<&str> = containers
+        .iter()
+        .filter(|c| !c.ready)
+        .map(|c| c.name.as_str())
+        .collect();
+    let readiness = |kind: &str| {
+        if ready {
+            json!({"type": kind, "status": "True", "lastProbeTime": null, "lastTransitionTime": time(ready_since)})
+        } else {
+            json!({
+                "type": kind, "status": "False", "lastProbeTime": null, "lastTransitionTime": time(ready_since),
+                "reason": "ContainersNotReady",
+                "message": format!("containers with unready status: [{}]", unready.join(" ")),
+            })
+        }
+    };
+    let scheduled = facts.scheduled.clone().unwrap_or_else(|| {
+        json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": time(facts.start_time)})
+    });
+    json!({
+        "status": {
+            "phase": phase(containers),
+            "hostIP": facts.host_ip,
+            "podIP": facts.pod_ip,
+            "podIPs": [{"ip": facts.pod_ip}],
+            "startTime": time(facts.start_time),
+            "conditions": [
+                {"type": "Initialized", "status": "True", "lastProbeTime": null, "lastTransitionTime": time(facts.start_time)},
+                readiness("Ready"),
+                readiness("ContainersReady"),
+                scheduled,
+            ],
+            "containerStatuses": containers.iter().map(|c| container_status(facts.uid, c)).collect::<Vec<_>>(),
+        }
+    })
+}
+
+fn container_status(uid: &str, c: &ContainerSim) -> Value {
+    let digest = format!("{:x}", md5::compute(c.image.as_bytes()));
+    let repo = c.image.split([':', '@']).next().unwrap_or(&c.image);
+    let mut status = json!({
+        "name": c.name,
+        "image": c.image,
+        "imageID": "",
+        "ready": c.ready,
+        "started": matches!(c.state, State::Running { .. }),
+        "restartCount": c.restart_count,
+        "state": state(&c.state),
+        "lastState": c.last_state.as_ref().map(|t| json!({"terminated": terminated(t)})).unwrap_or_else(|| json!({})),
+    });
+    if c.created {
+        let id = format!(
+            "{:x}",
+            md5::compute(format!("{uid}/{}/{}", c.name, c.restart_count))
+        );
+        status["containerID"] = json!(format!("containerd://{id}{id}"));
+        status["imageID"] = json!(format!("{repo}@sha256:{digest}{digest}"));
+    }
+    status
+}
+
+fn state(state: &State) -> Value {
+    match state {
+        State::Waiting { reason, message } => match message {
+            Some(m) => json!({"waiting": {"reason": reason, "message": m}}),
+            None => json!({"waiting": {"reason": reason}}),
+        },
+        State::Running { started_at } => json!({"running": {"startedAt": time(*started_at)}}),
+        State::Terminated(t) => json!({"terminated": terminated(t)}),
+    }
+}
+
+fn terminated(t: &Termination) -> Value {
+    json!({
+        "exitCode": t.exit_code,
+        "reason": t.reason,
+        "startedAt": time(t.started_at),
+        "finishedAt": time(t.finished_at),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::container::Timing;
+
+    fn timing() -> Timing {
+        Timing {
+            pull: Duration::from_millis(100),
+            ready: Duration::from_millis(500),
+            run_before_crash: Duration::from_millis(300),
+            backoff_base: Duration::from_millis(1000),
+            probe_period: Duration::from_millis(1000),
+        }
+    }
+
+    fn settle(sims: &mut [ContainerSim], start: Instant, until: Duration) {
+        let t = timing();
+        loop {
+            let Some(due) = sims.iter().filter_map(|s| s.due()).min() else {
+                break;
+            };
+            if due > start + until {
+                break;
+            }
+            for s in sims.iter_mut() {
+                s.advance(due, Timestamp::now(), &t);
+            }
+        }
+    }
+
+    fn pod(images: &[(&str, &str)], until: Duration) -> Value {
+        let start = Instant::now();
+        let mut sims: Vec<_> = images
+            .iter()
+            .map(|(n, i)| ContainerSim::new(n, i, start, &timing(), "x".into(), "p_ns(u)".into()))
+            .collect();
+        settle(&mut sims, start, until);
+        let facts = PodFacts {
+            uid: "u",
+            pod_ip: "10.244.0.2",
+            host_ip: "127.0.0.1",
+            start_time: Timestamp::now(),
+            scheduled: None,
+        };
+        status_patch(&facts, &sims, Timestamp::now())
+    }
+
+    fn condition<'a>(status: &'a Value, kind: &str) -> &'a Value {
+        status["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == kind)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_fresh_pod_is_pending_with_containers_creating() {
+        let s = pod(&[("app", "api:v1")], Duration::ZERO);
+        assert_eq!(s["status"]["phase"], "Pending");
+        assert_eq!(
+            s["status"]["containerStatuses"][0]["state"]["waiting"]["reason"],
+            "ContainerCreating"
+        );
+        assert_eq!(condition(&s, "Ready")["status"], "False");
+        assert_eq!(s["status"]["podIP"], "10.244.0.2");
+    }
+
+    #[test]
+    fn a_healthy_pod_becomes_running_then_ready() {
+        let s = pod(&[("app", "api:v1")], Duration::from_millis(200));
+        assert_eq!(s["status"]["phase"], "Running");
+        assert_eq!(condition(&s, "Ready")["status"], "False");
+        let s = pod(&[("app", "api:v1")], Duration::from_millis(600));
+        assert_eq!(condition(&s, "Ready")["status"], "True");
+        assert_eq!(condition(&s, "ContainersReady")["status"], "True");
+        assert_eq!(s["status"]["containerStatuses"][0]["ready"], true);
+        assert!(s["status"]["containerStatuses"][0]["containerID"]
+            .as_str()
+            .unwrap()
+            .starts_with("containerd://"));
+    }
+
+    #[test]
+    fn one_failing_container_keeps_the_pod_unready_and_named() {
+        let s = pod(
+            &[("app", "api:v1"), ("sidecar", "proxy:never-ready")],
+            Duration::from_millis(2000),
+        );
+        assert_eq!(s["status"]["phase"], "Running");
+        let ready = condition(&s, "Ready");
+        assert_eq!(ready["status"], "False");
+        assert_eq!(
+            ready["message"],
+            "containers with unready status: [sidecar]"
+        );
+        assert_eq!(s["status"]["containerStatuses"][0]["ready"], true);
+    }
+
+    #[test]
+    fn an_unpullable_container_keeps_the_pod_pending() {
+        let s = pod(
+            &[("app", "api:v1"), ("sidecar", "proxy:unpullable")],
+            Duration::from_millis(2000),
+        );
+        assert_eq!(s["status"]["phase"], "Pending");
+    }
+
+    #[test]
+    fn a_crashing_container_shows_its_last_termination() {
+        let s = pod(&[("app", "api:crashloop")], Duration::from_millis(2000));
+        let c = &s["status"]["containerStatuses"][0];
+        assert_eq!(s["status"]["phase"], "Running");
+        assert_eq!(c["lastState"]["terminated"]["exitCode"], 1);
+        assert_eq!(c["lastState"]["terminated"]["reason"], "Error");
+        assert_eq!(c["restartCount"], 1);
+    }
+}

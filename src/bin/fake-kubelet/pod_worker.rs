@@ -1,0 +1,126 @@
+//! One task per pod: drives its containers' state machines with a single timer, records their events and patches
+//! the pod status through the status subresource only when it actually changed.
+
+use std::time::Instant;
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::{json, Value};
+
+use crate::container::{ContainerSim, State, Timing};
+use crate::events::{Involved, Recorder};
+use crate::pod_status::{all_ready, status_patch, PodFacts};
+use crate::scenario::Behaviour;
+
+/// Annotation where a crashing container's simulated last log lines are kept (there is no kubelet log endpoint).
+pub const LOG_ANNOTATION: &str = "fake-kubelet.rolling-update.github.io/log";
+
+/// What a crashing container "printed" before it exited.
+pub const CRASH_LOG: &str = "> api@2.0.0 start /app\n> node server.js\n\n\
+Error: connect ECONNREFUSED 10.0.0.5:5432\n    at TCPConnectWrap.afterConnect [as oncomplete] (net.js:1141:16)";
+
+/// Everything a worker needs about its pod, extracted once when the pod is first seen.
+pub struct PodJob {
+    pub client: kube::Client,
+    pub involved: Involved,
+    pub host_ip: String,
+    pub pod_ip: String,
+    pub timing: Timing,
+    /// (name, image, what its failing readiness probe reports)
+    pub containers: Vec<(String, String, String)>,
+    pub scheduled: Option<Value>,
+    pub has_log_annotation: bool,
+}
+
+pub async fn run(job: PodJob) {
+    let start = Instant::now();
+    let wall_start = Timestamp::now();
+    let inv = job.involved.clone();
+    let pod_ref = format!("{}_{}({})", inv.pod, inv.namespace, inv.uid);
+    let mut sims: Vec<ContainerSim> = job
+        .containers
+        .iter()
+        .map(|(name, image, probe)| {
+            ContainerSim::new(
+                name,
+                image,
+                start,
+                &job.timing,
+                probe.clone(),
+                pod_ref.clone(),
+            )
+        })
+        .collect();
+    let api: Api<Pod> = Api::namespaced(job.client.clone(), &inv.namespace);
+    let mut recorder = Recorder::new(job.client.clone(), inv.clone());
+    let facts = PodFacts {
+        uid: &inv.uid,
+        pod_ip: &job.pod_ip,
+        host_ip: &job.host_ip,
+        start_time: wall_start,
+        scheduled: job.scheduled.clone(),
+    };
+    let mut ready_since = wall_start;
+    let mut was_ready = false;
+    let mut last_sent = Value::Null;
+    let mut logged = job.has_log_annotation;
+    loop {
+        for sim in sims.iter_mut() {
+            let events = sim.advance(Instant::now(), Timestamp::now(), &job.timing);
+            for e in events {
+                recorder
+                    .record(Some(&sim.name), e.warning, e.reason, &e.message)
+                    .await;
+            }
+        }
+        if !logged && sims.iter().any(crashed) {
+            logged = true;
+            write_crash_log(&api, &inv.pod, &sims).await;
+        }
+        let ready = all_ready(&sims);
+        if ready != was_ready {
+            was_ready = ready;
+            ready_since = Timestamp::now();
+        }
+        let patch = status_patch(&facts, &sims, ready_since);
+        if patch != last_sent {
+            match api
+                .patch_status(&inv.pod, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => last_sent = patch,
+                Err(e) if crate::code(&e) == Some(404) => return,
+                Err(e) => eprintln!(
+                    "fake-kubelet: failed to patch status of {}/{}: {e}",
+                    inv.namespace, inv.pod
+                ),
+            }
+        }
+        let Some(due) = sims.iter().filter_map(ContainerSim::due).min() else {
+            return;
+        };
+        tokio::time::sleep_until(due.into()).await;
+    }
+}
+
+/// Whether a crashing container has exited at least once, so it has a log to show.
+fn crashed(sim: &ContainerSim) -> bool {
+    sim.behaviour == Behaviour::CrashLoop
+        && (sim.last_state.is_some() || matches!(sim.state, State::Terminated(_)))
+}
+
+async fn write_crash_log(api: &Api<Pod>, pod: &str, sims: &[ContainerSim]) {
+    let mut annotations = serde_json::Map::new();
+    annotations.insert(LOG_ANNOTATION.into(), json!(CRASH_LOG));
+    for sim in sims.iter().filter(|s| s.behaviour == Behaviour::CrashLoop) {
+        annotations.insert(format!("{LOG_ANNOTATION}.{}", sim.name), json!(CRASH_LOG));
+    }
+    let patch = json!({"metadata": {"annotations": annotations}});
+    if let Err(e) = api
+        .patch(pod, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        eprintln!("fake-kubelet: failed to annotate the crash log of {pod}: {e}");
+    }
+}
