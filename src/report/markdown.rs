@@ -441,7 +441,7 @@ fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -483,7 +483,7 @@ pub fn status_description(outcome: &Outcome) -> String {
 }
 
 /// One line of plain text, at most `max` characters, ending in `…` when cut.
-fn truncate_plain(text: &str, max: usize) -> String {
+pub(crate) fn truncate_plain(text: &str, max: usize) -> String {
     let flat: String = text
         .split_whitespace()
         .collect::<Vec<_>>()
