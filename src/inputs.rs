@@ -4,10 +4,21 @@
 //! (strings, all optional), then [`Settings::from_env`] validates everything at once, before anything in the
 //! cluster changes, and names the input and the fix in every error.
 
+mod error;
+mod github;
+pub mod names;
+mod raw;
+mod values;
+mod version;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
+
+pub use error::{InputError, Problem, Source};
+pub use github::is_pull_request_event;
+pub use raw::RawInputs;
 
 /// An integer or a percentage of the desired replica count (`max_surge`, `max_unavailable`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,3 +112,193 @@ pub struct Settings {
     pub comment: CommentMode,
     pub github: GithubContext,
 }
+
+impl Settings {
+    /// Reads and validates the inputs from the process environment (what the Actions runner set).
+    pub fn from_process_env() -> Result<Settings, InputError> {
+        // Non-UTF-8 variables can't be inputs of ours; skip them instead of panicking like `env::vars()`.
+        let vars = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+        Settings::from_env(vars)
+    }
+
+    /// Validates `INPUT_*` and `GITHUB_*` from `vars` (reading only the event file at GITHUB_EVENT_PATH) and
+    /// reports every bad input at once.
+    pub fn from_env(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, InputError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Settings::from_env_at(vars, now)
+    }
+
+    /// [`Settings::from_env`] with the clock given (for `version_from: timestamp`).
+    pub fn from_env_at(
+        vars: impl IntoIterator<Item = (String, String)>,
+        now_unix: u64,
+    ) -> Result<Settings, InputError> {
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        let raw = RawInputs::from_vars(vars.iter().cloned());
+        let github_vars: std::collections::HashMap<String, String> = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("GITHUB_"))
+            .collect();
+        raw.validate(&github_vars, now_unix)
+    }
+}
+
+impl RawInputs {
+    fn validate(
+        &self,
+        github_vars: &std::collections::HashMap<String, String>,
+        now_unix: u64,
+    ) -> Result<Settings, InputError> {
+        use error::Problems;
+        let mut problems = Problems::default();
+        let get = |v: &Option<String>| -> Option<String> {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+
+        let kubeconfig = get(&self.kubeconfig)
+            .and_then(|k| problems.take(values::kubeconfig(&k)))
+            .map(SecretString::from);
+        let namespace = get(&self.namespace);
+        if let Some(ns) = &namespace {
+            if let Some(p) = names::dns_label_problem(ns) {
+                problems.push(Problem::input("namespace", format!("`{ns}` {p}")));
+            }
+        }
+        let rc = match get(&self.rc) {
+            None => {
+                problems.push(Problem::input(
+                    "rc",
+                    "is required: the base name of your ReplicationController, e.g. `rc: api-rc`",
+                ));
+                None
+            }
+            Some(rc) => match names::dns_subdomain_problem(&rc, 63) {
+                None => Some(rc),
+                Some(p) => {
+                    problems.push(Problem::input(
+                        "rc",
+                        format!("`{rc}` {p}; use the RC's base name, e.g. `api-rc`"),
+                    ));
+                    None
+                }
+            },
+        };
+        let manifest = get(&self.manifest).map(PathBuf::from);
+        let service_manifest = get(&self.service_manifest).map(PathBuf::from);
+        let mode = get(&self.mode).map_or(Some(Mode::Deploy), |s| problems.take(values::mode(&s)));
+        let images = get(&self.images).map_or(Some(vec![]), |s| problems.take(values::images(&s)));
+        if let (Some(imgs), Some(m)) = (&images, mode) {
+            if imgs.is_empty() && manifest.is_none() && matches!(m, Mode::Deploy | Mode::Preview) {
+                problems.push(Problem::input(
+                    "images",
+                    "is empty and no `manifest` is given, so there is nothing new to deploy; set `images` to `container=image` lines (or one bare image for a single-container pod), or pass a `manifest`",
+                ));
+            }
+        }
+        let version_label = get(&self.version_label).unwrap_or_else(|| "version".into());
+        if let Some(p) = names::label_key_problem(&version_label) {
+            problems.push(Problem::input(
+                "version_label",
+                format!(
+                    "`{version_label}` is not a valid label key: {p}; use something like `version`"
+                ),
+            ));
+        }
+        let replicas = get(&self.replicas).and_then(|s| problems.take(values::replicas(&s)));
+        let max_surge = get(&self.max_surge).map_or(Some(IntOrPercent::Int(1)), |s| {
+            problems.take(values::int_or_percent("max_surge", &s, None))
+        });
+        let max_unavailable = get(&self.max_unavailable).map_or(Some(IntOrPercent::Int(0)), |s| {
+            problems.take(values::int_or_percent("max_unavailable", &s, Some(100)))
+        });
+        let is_zero =
+            |v: IntOrPercent| matches!(v, IntOrPercent::Int(0) | IntOrPercent::Percent(0));
+        if let (Some(s), Some(u)) = (max_surge, max_unavailable) {
+            if is_zero(s) && is_zero(u) {
+                problems.push(Problem::input(
+                    "max_surge",
+                    "and `max_unavailable` are both 0, so the rollout could neither add a new pod nor remove an old one; set `max_surge: 1` (zero downtime, one extra pod) or `max_unavailable: 1`",
+                ));
+            }
+        }
+        let min_ready_seconds = get(&self.min_ready_seconds)
+            .map_or(Some(0), |s| problems.take(values::min_ready_seconds(&s)));
+        let progress_deadline = get(&self.progress_deadline)
+            .map_or(Some(Duration::from_secs(300)), |s| {
+                problems.take(values::duration("progress_deadline", &s))
+            });
+        let timeout = get(&self.timeout).map_or(Some(Duration::from_secs(1800)), |s| {
+            problems.take(values::duration("timeout", &s))
+        });
+        let on_failure = get(&self.on_failure).map_or(Some(OnFailure::Rollback), |s| {
+            problems.take(values::on_failure(&s))
+        });
+        let dry_run = get(&self.dry_run).map_or(Some(false), |s| {
+            problems.take(values::boolean("dry_run", &s))
+        });
+        let comment = get(&self.comment).map_or(Some(CommentMode::Auto), |s| {
+            problems.take(values::comment(&s))
+        });
+        let version_from = get(&self.version_from).map_or(Some(VersionFrom::Sha), |s| {
+            problems.take(values::version_from(&s))
+        });
+        let token = get(&self.github_token).map(SecretString::from);
+        let github = problems.take(github::context(github_vars, token));
+        let explicit_version = get(&self.version);
+        let version = match (&github, version_from) {
+            (Some(gh), Some(from)) => problems.take(version::resolve(
+                explicit_version.as_deref(),
+                from,
+                gh,
+                now_unix,
+            )),
+            _ => None,
+        };
+
+        if let Some(e) = InputError::from_problems(problems.0) {
+            return Err(e);
+        }
+        // Every `None` below recorded a problem, so with none recorded all are present.
+        let missing = || {
+            InputError::Invalid(Problem::input(
+                "rc",
+                "internal: a value is missing after validation",
+            ))
+        };
+        Ok(Settings {
+            kubeconfig,
+            context: get(&self.context),
+            namespace,
+            rc: rc.ok_or_else(missing)?,
+            manifest,
+            service_manifest,
+            images: images.ok_or_else(missing)?,
+            version: version.ok_or_else(missing)?,
+            version_label,
+            replicas,
+            max_surge: max_surge.ok_or_else(missing)?,
+            max_unavailable: max_unavailable.ok_or_else(missing)?,
+            min_ready_seconds: min_ready_seconds.ok_or_else(missing)?,
+            progress_deadline: progress_deadline.ok_or_else(missing)?,
+            timeout: timeout.ok_or_else(missing)?,
+            on_failure: on_failure.ok_or_else(missing)?,
+            dry_run: dry_run.ok_or_else(missing)?,
+            mode: mode.ok_or_else(missing)?,
+            status_context: get(&self.status_context),
+            comment: comment.ok_or_else(missing)?,
+            github: github.ok_or_else(missing)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
