@@ -5,6 +5,20 @@
 //! because it is the cause other tools hide: "timed out waiting for any update progress" while the scheduler
 //! said "0/1 nodes are available: 1 Insufficient cpu" all along.
 
+mod capacity;
+pub mod events;
+mod pods;
+mod preflight;
+pub mod quantity;
+mod quota;
+mod resources;
+pub mod scheduler_message;
+pub mod text;
+mod unschedulable;
+
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Event, Node, Pod, ReplicationController, ResourceQuota};
@@ -107,7 +121,58 @@ impl Diagnosis {
     }
 }
 
-/// Diagnoses a snapshot. Pure.
-pub fn diagnose(_snapshot: &Snapshot) -> Diagnosis {
-    Diagnosis::default()
+pub use preflight::preflight;
+
+/// Event reasons the rules above already explain; other warnings are passed on as they are.
+const EXPLAINED: [&str; 8] = [
+    "FailedScheduling",
+    "TriggeredScaleUp",
+    "NotTriggerScaleUp",
+    "Failed",
+    "BackOff",
+    "Unhealthy",
+    "FailedCreate",
+    "FailedMount",
+];
+
+/// Diagnoses a snapshot. Pure. Scheduling and capacity come first, then quota, then pod-level causes, then
+/// warning events no rule explains.
+pub fn diagnose(snapshot: &Snapshot) -> Diagnosis {
+    let mut findings = unschedulable::findings(snapshot);
+    findings.extend(quota::findings(snapshot));
+    findings.extend(pods::findings(snapshot));
+    let unexplained = events::collapse(events::relevant(snapshot).into_iter().filter(|e| {
+        e.type_.as_deref() == Some("Warning") && !EXPLAINED.contains(&events::reason(e))
+    }));
+    let mounts = events::collapse(
+        events::relevant(snapshot)
+            .into_iter()
+            .filter(|e| events::reason(e) == "FailedMount"),
+    );
+    if !mounts.is_empty() {
+        findings.push(Finding {
+            kind: FindingKind::ContainerConfig,
+            summary: "Volumes of the new pods cannot be mounted".into(),
+            evidence: mounts,
+            logs: vec![],
+            capacity: vec![],
+            fixes: vec!["create the ConfigMap, Secret or volume the pod template mounts, or fix the reference".into()],
+            fatal: false,
+        });
+    }
+    if !unexplained.is_empty() {
+        findings.push(Finding {
+            kind: FindingKind::Other,
+            summary: "Warning events on the new pods and RC".into(),
+            evidence: unexplained,
+            logs: vec![],
+            capacity: vec![],
+            fixes: vec![],
+            fatal: false,
+        });
+    }
+    Diagnosis {
+        findings,
+        unreadable: snapshot.unreadable.clone(),
+    }
 }
