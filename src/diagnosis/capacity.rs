@@ -75,7 +75,10 @@ pub struct Capacity {
 
 fn tolerates(tolerations: &[Toleration], taint: &Taint) -> bool {
     tolerations.iter().any(|t| {
-        let effect_ok = t.effect.as_deref().is_none_or(|e| e.is_empty() || e == taint.effect);
+        let effect_ok = t
+            .effect
+            .as_deref()
+            .is_none_or(|e| e.is_empty() || e == taint.effect);
         let key = t.key.as_deref().unwrap_or("");
         match t.operator.as_deref().unwrap_or("Equal") {
             "Exists" => effect_ok && (key.is_empty() || key == taint.key),
@@ -110,7 +113,9 @@ pub fn exclusion(node: &Node, spec: &PodSpec) -> Option<Exclusion> {
         .and_then(|s| s.taints.as_ref())
         .into_iter()
         .flatten()
-        .find(|t| (t.effect == "NoSchedule" || t.effect == "NoExecute") && !tolerates(tolerations, t))
+        .find(|t| {
+            (t.effect == "NoSchedule" || t.effect == "NoExecute") && !tolerates(tolerations, t)
+        })
         .map(|t| Exclusion::Taint(t.clone()))
 }
 
@@ -142,13 +147,17 @@ impl Capacity {
             .map(|node| {
                 let name = node.metadata.name.clone().unwrap_or_default();
                 let mut requested = Amounts::new();
-                for p in pods.iter().filter(|p| resources::node_of(p) == Some(name.as_str()) && !resources::is_terminated(p)) {
+                for p in pods.iter().filter(|p| {
+                    resources::node_of(p) == Some(name.as_str()) && !resources::is_terminated(p)
+                }) {
                     for (k, v) in resources::requests_of(p) {
                         *requested.entry(k).or_default() += v;
                     }
                 }
                 NodeFit {
-                    allocatable: resources::parse_map(node.status.as_ref().and_then(|s| s.allocatable.as_ref())),
+                    allocatable: resources::parse_map(
+                        node.status.as_ref().and_then(|s| s.allocatable.as_ref()),
+                    ),
                     requested,
                     excluded: exclusion(node, spec),
                     name,
@@ -189,7 +198,9 @@ impl Capacity {
             .into_iter()
             .filter(|r| {
                 let need = self.need(r);
-                need > 0 && self.candidates().next().is_some() && self.candidates().all(|n| n.free(r) < need)
+                need > 0
+                    && self.candidates().next().is_some()
+                    && self.candidates().all(|n| n.free(r) < need)
             })
             .collect()
     }
@@ -273,11 +284,18 @@ mod tests {
             Some(Exclusion::Selector(vec!["disk=ssd".into()]))
         );
         assert_eq!(
-            exclusion(&node("{metadata: {name: n, labels: {disk: ssd}}, spec: {unschedulable: true}}"), &pod),
+            exclusion(
+                &node("{metadata: {name: n, labels: {disk: ssd}}, spec: {unschedulable: true}}"),
+                &pod
+            ),
             Some(Exclusion::Cordoned)
         );
         let tolerated = node("{metadata: {name: n, labels: {disk: ssd}}, spec: {taints: [{key: team, value: a, effect: NoSchedule}, {key: x, effect: PreferNoSchedule}]}}");
-        assert_eq!(exclusion(&tolerated, &pod), None, "tolerated and PreferNoSchedule taints don't exclude");
+        assert_eq!(
+            exclusion(&tolerated, &pod),
+            None,
+            "tolerated and PreferNoSchedule taints don't exclude"
+        );
         let tainted = node("{metadata: {name: n, labels: {disk: ssd}}, spec: {taints: [{key: dedicated, value: gpu, effect: NoSchedule}]}}");
         match exclusion(&tainted, &pod) {
             Some(Exclusion::Taint(t)) => assert_eq!(taint_text(&t), "dedicated=gpu:NoSchedule"),
@@ -293,9 +311,17 @@ mod tests {
             tolerations: Vec<Toleration>,
         }
         let t: T = serde_yaml::from_str(&y).unwrap();
-        let taint = Taint { key: "dedicated".into(), value: Some("gpu".into()), effect: "NoSchedule".into(), time_added: None };
+        let taint = Taint {
+            key: "dedicated".into(),
+            value: Some("gpu".into()),
+            effect: "NoSchedule".into(),
+            time_added: None,
+        };
         assert!(tolerates(&t.tolerations, &taint));
-        let other = Taint { value: Some("cpu".into()), ..taint };
+        let other = Taint {
+            value: Some("cpu".into()),
+            ..taint
+        };
         assert!(!tolerates(&t.tolerations, &other));
     }
 }

@@ -54,7 +54,9 @@ pub fn about_pod(e: &Event, pod: &Pod) -> bool {
     o.kind.as_deref() == Some("Pod")
         && o.name.is_some()
         && o.name == pod.metadata.name
-        && (o.namespace.is_none() || pod.metadata.namespace.is_none() || o.namespace == pod.metadata.namespace)
+        && (o.namespace.is_none()
+            || pod.metadata.namespace.is_none()
+            || o.namespace == pod.metadata.namespace)
 }
 
 /// Events about one pod with the given reason, oldest first.
@@ -70,13 +72,18 @@ pub fn for_pod<'a>(snapshot: &'a Snapshot, pod: &Pod, reason_is: &str) -> Vec<&'
 
 /// Events about the new RC or any new pod, oldest first.
 pub fn relevant(snapshot: &Snapshot) -> Vec<&Event> {
-    let rc_name = snapshot.new_rc.as_ref().and_then(|rc| rc.metadata.name.as_deref());
+    let rc_name = snapshot
+        .new_rc
+        .as_ref()
+        .and_then(|rc| rc.metadata.name.as_deref());
     let mut v: Vec<&Event> = snapshot
         .events
         .iter()
         .filter(|e| {
             let o = &e.involved_object;
-            (o.kind.as_deref() == Some("ReplicationController") && o.name.is_some() && o.name.as_deref() == rc_name)
+            (o.kind.as_deref() == Some("ReplicationController")
+                && o.name.is_some()
+                && o.name.as_deref() == rc_name)
                 || snapshot.new_pods.iter().any(|p| about_pod(e, p))
         })
         .collect();
@@ -99,7 +106,13 @@ pub fn collapse<'a>(events: impl IntoIterator<Item = &'a Event>) -> Vec<String> 
         }
     }
     seen.into_iter()
-        .map(|(r, m, n)| if n > 1 { format!("{r}: {m} ({n} events)") } else { format!("{r}: {m}") })
+        .map(|(r, m, n)| {
+            if n > 1 {
+                format!("{r}: {m} ({n} events)")
+            } else {
+                format!("{r}: {m}")
+            }
+        })
         .collect()
 }
 

@@ -18,20 +18,39 @@ use super::{Finding, FindingKind, Snapshot};
 const LOG_LINES: usize = 20;
 
 fn new_finding(kind: FindingKind, summary: String, fatal: bool) -> Finding {
-    Finding { kind, summary, evidence: vec![], logs: vec![], capacity: vec![], fixes: vec![], fatal }
+    Finding {
+        kind,
+        summary,
+        evidence: vec![],
+        logs: vec![],
+        capacity: vec![],
+        fixes: vec![],
+        fatal,
+    }
 }
 
 fn statuses(pod: &Pod) -> impl Iterator<Item = &ContainerStatus> {
-    pod.status.as_ref().and_then(|s| s.container_statuses.as_ref()).into_iter().flatten()
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .into_iter()
+        .flatten()
 }
 
 fn container<'a>(pod: &'a Pod, name: &str) -> Option<&'a Container> {
-    pod.spec.as_ref()?.containers.iter().find(|c| c.name == name)
+    pod.spec
+        .as_ref()?
+        .containers
+        .iter()
+        .find(|c| c.name == name)
 }
 
 fn waiting(cs: &ContainerStatus) -> Option<(&str, &str)> {
     let w = cs.state.as_ref()?.waiting.as_ref()?;
-    Some((w.reason.as_deref().unwrap_or(""), w.message.as_deref().unwrap_or("")))
+    Some((
+        w.reason.as_deref().unwrap_or(""),
+        w.message.as_deref().unwrap_or(""),
+    ))
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -45,16 +64,24 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 /// The pods' names, "a, b (2 pods)".
 fn pods_line(pods: &[&Pod]) -> String {
     let names: Vec<&str> = pods.iter().map(|p| resources::name(p)).collect();
-    format!("affected: {} ({})", names.join(", "), plural(pods.len(), "pod", "pods"))
+    format!(
+        "affected: {} ({})",
+        names.join(", "),
+        plural(pods.len(), "pod", "pods")
+    )
 }
 
 /// Groups new pods' container statuses by container name, keeping pod order.
-fn by_container<'a>(
-    snapshot: &'a Snapshot,
+fn by_container(
+    snapshot: &Snapshot,
     pred: impl Fn(&ContainerStatus) -> bool,
-) -> BTreeMap<String, Vec<(&'a Pod, &'a ContainerStatus)>> {
+) -> BTreeMap<String, Vec<(&Pod, &ContainerStatus)>> {
     let mut m: BTreeMap<String, Vec<(&Pod, &ContainerStatus)>> = BTreeMap::new();
-    for p in snapshot.new_pods.iter().filter(|p| !resources::is_terminating(p)) {
+    for p in snapshot
+        .new_pods
+        .iter()
+        .filter(|p| !resources::is_terminating(p))
+    {
         for cs in statuses(p).filter(|cs| pred(cs)) {
             m.entry(cs.name.clone()).or_default().push((p, cs));
         }
@@ -62,12 +89,26 @@ fn by_container<'a>(
     m
 }
 
-const PULL_REASONS: [&str; 4] = ["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"];
-const NOT_FOUND: [&str; 6] = ["not found", "manifest unknown", "does not exist", "invalid reference format", "repository name not known", "no such host"];
+const PULL_REASONS: [&str; 4] = [
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+];
+const NOT_FOUND: [&str; 6] = [
+    "not found",
+    "manifest unknown",
+    "does not exist",
+    "invalid reference format",
+    "repository name not known",
+    "no such host",
+];
 
 /// ErrImagePull / ImagePullBackOff: the image and the registry's own words.
 pub fn image_pull(snapshot: &Snapshot) -> Vec<Finding> {
-    let groups = by_container(snapshot, |cs| waiting(cs).is_some_and(|(r, _)| PULL_REASONS.contains(&r)));
+    let groups = by_container(snapshot, |cs| {
+        waiting(cs).is_some_and(|(r, _)| PULL_REASONS.contains(&r))
+    });
     groups
         .into_iter()
         .map(|(name, hits)| {
@@ -120,7 +161,11 @@ pub fn crash_loop(snapshot: &Snapshot) -> Vec<Finding> {
     let groups = by_container(snapshot, |cs| {
         let crashing = waiting(cs).is_some_and(|(r, _)| r == "CrashLoopBackOff");
         let exited = cs.restart_count >= 1
-            && cs.last_state.as_ref().and_then(|l| l.terminated.as_ref()).is_some_and(|t| t.exit_code != 0 || t.reason.as_deref() == Some("OOMKilled"));
+            && cs
+                .last_state
+                .as_ref()
+                .and_then(|l| l.terminated.as_ref())
+                .is_some_and(|t| t.exit_code != 0 || t.reason.as_deref() == Some("OOMKilled"));
         crashing || exited
     });
     groups
@@ -185,7 +230,11 @@ pub fn describe_probe(p: &Probe) -> String {
         IntOrString::String(s) => s.clone(),
     };
     if let Some(h) = &p.http_get {
-        return format!("httpGet {} on port {}", h.path.as_deref().unwrap_or("/"), port(&h.port));
+        return format!(
+            "httpGet {} on port {}",
+            h.path.as_deref().unwrap_or("/"),
+            port(&h.port)
+        );
     }
     if let Some(e) = &p.exec {
         return format!("exec {}", e.command.as_deref().unwrap_or(&[]).join(" "));
@@ -220,7 +269,11 @@ fn pod_ready(p: &Pod) -> bool {
 pub fn readiness(snapshot: &Snapshot) -> Vec<Finding> {
     // container -> (pods, failures, last message)
     let mut groups: BTreeMap<String, (Vec<&Pod>, u32, String)> = BTreeMap::new();
-    for pod in snapshot.new_pods.iter().filter(|p| !pod_ready(p) && !resources::is_terminating(p)) {
+    for pod in snapshot
+        .new_pods
+        .iter()
+        .filter(|p| !pod_ready(p) && !resources::is_terminating(p))
+    {
         for e in events::for_pod(snapshot, pod, "Unhealthy") {
             let m = events::message(e);
             if !m.starts_with("Readiness probe failed") {
@@ -228,10 +281,15 @@ pub fn readiness(snapshot: &Snapshot) -> Vec<Finding> {
             }
             let name = field_container(e.involved_object.field_path.as_deref())
                 .or_else(|| {
-                    pod.spec.as_ref().and_then(|s| s.containers.iter().find(|c| c.readiness_probe.is_some())).map(|c| c.name.clone())
+                    pod.spec
+                        .as_ref()
+                        .and_then(|s| s.containers.iter().find(|c| c.readiness_probe.is_some()))
+                        .map(|c| c.name.clone())
                 })
                 .unwrap_or_default();
-            let g = groups.entry(name).or_insert_with(|| (vec![], 0, String::new()));
+            let g = groups
+                .entry(name)
+                .or_insert_with(|| (vec![], 0, String::new()));
             if !g.0.iter().any(|p| p.metadata.name == pod.metadata.name) {
                 g.0.push(pod);
             }
@@ -277,7 +335,12 @@ fn missing_object(message: &str) -> Option<(&'static str, String)> {
     for (needle, kind) in [("in configmap ", "ConfigMap"), ("in secret ", "Secret")] {
         if let Some(at) = lower.find(needle) {
             let rest = &message[at + needle.len()..];
-            let name = rest.split_whitespace().next()?.rsplit('/').next()?.to_string();
+            let name = rest
+                .split_whitespace()
+                .next()?
+                .rsplit('/')
+                .next()?
+                .to_string();
             return Some((kind, name));
         }
     }
@@ -286,7 +349,9 @@ fn missing_object(message: &str) -> Option<(&'static str, String)> {
 
 /// CreateContainerConfigError: a ConfigMap or Secret the template references does not exist.
 pub fn config_error(snapshot: &Snapshot) -> Vec<Finding> {
-    let groups = by_container(snapshot, |cs| waiting(cs).is_some_and(|(r, _)| r == "CreateContainerConfigError"));
+    let groups = by_container(snapshot, |cs| {
+        waiting(cs).is_some_and(|(r, _)| r == "CreateContainerConfigError")
+    });
     groups
         .into_iter()
         .map(|(name, hits)| {
@@ -331,8 +396,14 @@ mod tests {
 
     #[test]
     fn missing_objects_are_named() {
-        assert_eq!(missing_object("configmap \"app-config\" not found"), Some(("ConfigMap", "app-config".into())));
-        assert_eq!(missing_object("secret \"db\" not found"), Some(("Secret", "db".into())));
+        assert_eq!(
+            missing_object("configmap \"app-config\" not found"),
+            Some(("ConfigMap", "app-config".into()))
+        );
+        assert_eq!(
+            missing_object("secret \"db\" not found"),
+            Some(("Secret", "db".into()))
+        );
         assert_eq!(
             missing_object("couldn't find key password in Secret default/db"),
             Some(("Secret", "db".into()))
@@ -348,6 +419,9 @@ mod tests {
         assert_eq!(describe_probe(&p), "exec cat /tmp/ready");
         let p: Probe = serde_yaml::from_str("{tcpSocket: {port: db}}").unwrap();
         assert_eq!(describe_probe(&p), "tcp port db");
-        assert_eq!(field_container(Some("spec.containers{app}")), Some("app".into()));
+        assert_eq!(
+            field_container(Some("spec.containers{app}")),
+            Some("app".into())
+        );
     }
 }

@@ -36,9 +36,16 @@ pub fn preflight(snapshot: &Snapshot, template: &PodTemplateSpec) -> Vec<String>
         .filter(|r| cap.need(r) > 0 && r.as_str() != "pods")
         .map(|r| format!("{} {r}", format(r, cap.need(r))))
         .collect();
-    let each = if needs.is_empty() { String::new() } else { format!(" ({} each)", needs.join(", ")) };
+    let each = if needs.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} each)", needs.join(", "))
+    };
     if !snapshot.nodes.is_empty() {
-        let fit: i128 = cap.candidates().map(|n| super::capacity::NodeFit::how_many(&cap.need, |r| n.free(r))).sum();
+        let fit: i128 = cap
+            .candidates()
+            .map(|n| super::capacity::NodeFit::how_many(&cap.need, |r| n.free(r)))
+            .sum();
         if cap.candidates().next().is_none() {
             warnings.push(format!(
                 "{}{each} cannot be placed: no node accepts them (cordoned, nodeSelector or untolerated taints)",
@@ -59,7 +66,11 @@ pub fn preflight(snapshot: &Snapshot, template: &PodTemplateSpec) -> Vec<String>
                     ))
                 })
                 .collect();
-            let detail = if detail.is_empty() { "no node has all of it free at once".to_string() } else { detail.join("; ") };
+            let detail = if detail.is_empty() {
+                "no node has all of it free at once".to_string()
+            } else {
+                detail.join("; ")
+            };
             warnings.push(format!(
                 "{}{each} cannot fit on any node: {detail}; consider max_surge: 0 and max_unavailable: 1, or add capacity",
                 pods(surge)
@@ -72,12 +83,16 @@ pub fn preflight(snapshot: &Snapshot, template: &PodTemplateSpec) -> Vec<String>
         }
     }
     for q in &snapshot.quotas {
-        let Some(status) = q.status.as_ref() else { continue };
+        let Some(status) = q.status.as_ref() else {
+            continue;
+        };
         let used = resources::parse_map(status.used.as_ref());
         let name = q.metadata.name.as_deref().unwrap_or("");
         let mut full = vec![];
         for (key, hard) in status.hard.iter().flatten() {
-            let (Some(per_pod), Some(hard)) = (resources::quota_usage(spec, key), parse_milli(&hard.0)) else {
+            let (Some(per_pod), Some(hard)) =
+                (resources::quota_usage(spec, key), parse_milli(&hard.0))
+            else {
                 continue;
             };
             let used = used.get(key).copied().unwrap_or(0);
@@ -92,7 +107,11 @@ pub fn preflight(snapshot: &Snapshot, template: &PodTemplateSpec) -> Vec<String>
             }
         }
         if !full.is_empty() {
-            warnings.push(format!("ResourceQuota {name} has no room for {}: {}", pods(surge), full.join("; ")));
+            warnings.push(format!(
+                "ResourceQuota {name} has no room for {}: {}",
+                pods(surge),
+                full.join("; ")
+            ));
         }
     }
     warnings

@@ -146,7 +146,11 @@ mod tests {
         assert_eq!(parse_milli("1"), Some(1000));
         assert_eq!(parse_milli("0.5"), Some(500));
         assert_eq!(parse_milli("2.25"), Some(2250));
-        assert_eq!(parse_milli("0.0001"), Some(1), "rounds up like MilliValue()");
+        assert_eq!(
+            parse_milli("0.0001"),
+            Some(1),
+            "rounds up like MilliValue()"
+        );
         assert_eq!(parse_milli("250000u"), Some(250));
     }
 
@@ -177,7 +181,10 @@ mod tests {
         assert_eq!(format("memory", parse_milli("500M").unwrap()), "500M");
         assert_eq!(format("memory", parse_milli("1e9").unwrap()), "1G");
         assert_eq!(format("memory", parse_milli("512").unwrap()), "512");
-        assert_eq!(format("memory", parse_milli("1000001").unwrap()), "976.56Ki");
+        assert_eq!(
+            format("memory", parse_milli("1000001").unwrap()),
+            "976.56Ki"
+        );
         assert_eq!(format("pods", 110_000), "110");
         assert_eq!(format("nvidia.com/gpu", 2000), "2");
     }

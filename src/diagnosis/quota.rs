@@ -36,7 +36,11 @@ pub fn parse_exceeded(message: &str) -> Option<QuotaExceeded> {
     let (quota, rest) = rest.split_once(", requested: ")?;
     let (requested, rest) = rest.split_once(", used: ")?;
     let (used, limited) = rest.split_once(", limited: ")?;
-    let (requested, used, limited) = (pairs(requested), pairs(used), pairs(limited.trim_end_matches('.')));
+    let (requested, used, limited) = (
+        pairs(requested),
+        pairs(used),
+        pairs(limited.trim_end_matches('.')),
+    );
     let resources = requested
         .iter()
         .map(|(k, r)| {
@@ -45,14 +49,23 @@ pub fn parse_exceeded(message: &str) -> Option<QuotaExceeded> {
             (k.clone(), (r.clone(), u, l))
         })
         .collect();
-    Some(QuotaExceeded { quota: quota.trim().to_string(), resources })
+    Some(QuotaExceeded {
+        quota: quota.trim().to_string(),
+        resources,
+    })
 }
 
 /// The FailedCreate messages for the new RC: its ReplicaFailure condition and its events.
 fn failed_create(snapshot: &Snapshot) -> Vec<String> {
     let mut out = vec![];
     if let Some(rc) = &snapshot.new_rc {
-        for c in rc.status.as_ref().and_then(|s| s.conditions.as_ref()).into_iter().flatten() {
+        for c in rc
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .into_iter()
+            .flatten()
+        {
             if c.type_ == "ReplicaFailure" && c.status == "True" {
                 if let Some(m) = c.message.as_deref().filter(|m| !m.is_empty()) {
                     out.push(m.to_string());
@@ -60,7 +73,10 @@ fn failed_create(snapshot: &Snapshot) -> Vec<String> {
             }
         }
     }
-    let rc_name = snapshot.new_rc.as_ref().and_then(|rc| rc.metadata.name.clone());
+    let rc_name = snapshot
+        .new_rc
+        .as_ref()
+        .and_then(|rc| rc.metadata.name.clone());
     let mut evs: Vec<_> = snapshot
         .events
         .iter()
@@ -79,19 +95,39 @@ fn failed_create(snapshot: &Snapshot) -> Vec<String> {
 
 /// ResourceQuota status lines: "compute: requests.cpu 1/1, pods 3/10".
 fn quota_status(snapshot: &Snapshot, name: &str) -> Option<String> {
-    let q = snapshot.quotas.iter().find(|q| q.metadata.name.as_deref() == Some(name))?;
+    let q = snapshot
+        .quotas
+        .iter()
+        .find(|q| q.metadata.name.as_deref() == Some(name))?;
     let st = q.status.as_ref()?;
     let hard = st.hard.as_ref()?;
     let used = st.used.clone().unwrap_or_default();
     let parts: Vec<String> = hard
         .iter()
-        .map(|(k, h)| format!("{k} {}/{}", used.get(k).map(|u| u.0.as_str()).unwrap_or("0"), h.0))
+        .map(|(k, h)| {
+            format!(
+                "{k} {}/{}",
+                used.get(k).map(|u| u.0.as_str()).unwrap_or("0"),
+                h.0
+            )
+        })
         .collect();
-    Some(format!("ResourceQuota {name} (used/hard): {}", parts.join(", ")))
+    Some(format!(
+        "ResourceQuota {name} (used/hard): {}",
+        parts.join(", ")
+    ))
 }
 
 fn new_pod_spec(snapshot: &Snapshot) -> Option<&PodSpec> {
-    snapshot.new_rc.as_ref()?.spec.as_ref()?.template.as_ref()?.spec.as_ref()
+    snapshot
+        .new_rc
+        .as_ref()?
+        .spec
+        .as_ref()?
+        .template
+        .as_ref()?
+        .spec
+        .as_ref()
 }
 
 /// Quota findings: which quota, which resource, requested/used/limited, and the fixes that would work.
@@ -100,7 +136,10 @@ pub fn findings(snapshot: &Snapshot) -> Vec<Finding> {
     let mut out: Vec<Finding> = vec![];
     for message in &messages {
         if let Some(q) = parse_exceeded(message) {
-            if out.iter().any(|f| f.kind == FindingKind::Quota && f.summary.contains(&format!("ResourceQuota {} ", q.quota))) {
+            if out.iter().any(|f| {
+                f.kind == FindingKind::Quota
+                    && f.summary.contains(&format!("ResourceQuota {} ", q.quota))
+            }) {
                 continue;
             }
             out.push(exceeded_finding(snapshot, &q, message));
@@ -108,12 +147,26 @@ pub fn findings(snapshot: &Snapshot) -> Vec<Finding> {
             if out.iter().any(|f| f.evidence.first() == Some(message)) {
                 continue;
             }
-            let mut f = base(format!("The new pods cannot be created: {}", after_forbidden(message)), message);
+            let mut f = base(
+                format!(
+                    "The new pods cannot be created: {}",
+                    after_forbidden(message)
+                ),
+                message,
+            );
             f.kind = FindingKind::Quota;
             f.fixes.push("set requests and limits for every resource the quota covers in each container of the pod template".into());
             out.push(f);
-        } else if message.contains("forbidden") && !out.iter().any(|f| f.evidence.first() == Some(message)) {
-            let f = base(format!("The new pods cannot be created: {}", after_forbidden(message)), message);
+        } else if message.contains("forbidden")
+            && !out.iter().any(|f| f.evidence.first() == Some(message))
+        {
+            let f = base(
+                format!(
+                    "The new pods cannot be created: {}",
+                    after_forbidden(message)
+                ),
+                message,
+            );
             out.push(f);
         }
     }
@@ -121,7 +174,10 @@ pub fn findings(snapshot: &Snapshot) -> Vec<Finding> {
 }
 
 fn after_forbidden(message: &str) -> &str {
-    message.split_once("forbidden: ").map(|(_, r)| r).unwrap_or(message)
+    message
+        .split_once("forbidden: ")
+        .map(|(_, r)| r)
+        .unwrap_or(message)
 }
 
 fn base(summary: String, message: &str) -> Finding {
@@ -142,7 +198,10 @@ fn exceeded_finding(snapshot: &Snapshot, q: &QuotaExceeded, message: &str) -> Fi
         .iter()
         .map(|(k, (r, u, l))| format!("{k}: a new pod requests {r}, {u} of {l} is used"))
         .collect();
-    let mut f = base(format!("ResourceQuota {} is full: {}", q.quota, over.join("; ")), message);
+    let mut f = base(
+        format!("ResourceQuota {} is full: {}", q.quota, over.join("; ")),
+        message,
+    );
     f.kind = FindingKind::Quota;
     if let Some(s) = quota_status(snapshot, &q.quota) {
         f.evidence.push(s);
@@ -150,7 +209,11 @@ fn exceeded_finding(snapshot: &Snapshot, q: &QuotaExceeded, message: &str) -> Fi
     for (k, (r, u, _)) in &q.resources {
         if let (Some(r), Some(u)) = (parse_milli(r), parse_milli(u)) {
             let unit = k.rsplit('.').next().unwrap_or(k);
-            f.fixes.push(format!("raise {k} in ResourceQuota {} to at least {}", q.quota, format(unit, r + u)));
+            f.fixes.push(format!(
+                "raise {k} in ResourceQuota {} to at least {}",
+                q.quota,
+                format(unit, r + u)
+            ));
         }
     }
     // Rolling without surge deletes an old pod before creating a new one: it works when an old pod's usage
@@ -169,7 +232,11 @@ fn exceeded_finding(snapshot: &Snapshot, q: &QuotaExceeded, message: &str) -> Fi
                 })
             });
         if let Some(old) = old {
-            let desired = if snapshot.desired_replicas > 0 { snapshot.desired_replicas } else { snapshot.old_pods.len() as i32 };
+            let desired = if snapshot.desired_replicas > 0 {
+                snapshot.desired_replicas
+            } else {
+                snapshot.old_pods.len() as i32
+            };
             f.fixes.push(format!(
                 "roll with max_surge: 0 and max_unavailable: 1: deleting an old pod first (e.g. {}) returns its quota to the new one; the cost is one pod of headroom (at least {} of {desired} pods available during the rollout)",
                 resources::name(old),
@@ -191,8 +258,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(q.quota, "compute");
-        assert_eq!(q.resources["requests.cpu"], ("500m".into(), "1".into(), "1".into()));
-        assert_eq!(q.resources["requests.memory"], ("1Gi".into(), "1Gi".into(), "2Gi".into()));
-        assert_eq!(parse_exceeded("pods \"x\" is forbidden: unable to validate"), None);
+        assert_eq!(
+            q.resources["requests.cpu"],
+            ("500m".into(), "1".into(), "1".into())
+        );
+        assert_eq!(
+            q.resources["requests.memory"],
+            ("1Gi".into(), "1Gi".into(), "2Gi".into())
+        );
+        assert_eq!(
+            parse_exceeded("pods \"x\" is forbidden: unable to validate"),
+            None
+        );
     }
 }

@@ -90,7 +90,10 @@ pub fn quota_usage(spec: &PodSpec, key: &str) -> Option<i128> {
 
 /// Requests of a live pod (empty spec counts as one pod slot).
 pub fn requests_of(pod: &Pod) -> Amounts {
-    pod.spec.as_ref().map(pod_requests).unwrap_or_else(|| Amounts::from([("pods".to_string(), ONE)]))
+    pod.spec
+        .as_ref()
+        .map(pod_requests)
+        .unwrap_or_else(|| Amounts::from([("pods".to_string(), ONE)]))
 }
 
 pub fn name(pod: &Pod) -> &str {
@@ -98,7 +101,10 @@ pub fn name(pod: &Pod) -> &str {
 }
 
 pub fn node_of(pod: &Pod) -> Option<&str> {
-    pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).filter(|n| !n.is_empty())
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .filter(|n| !n.is_empty())
 }
 
 /// Succeeded/Failed pods hold no resources on their node.
@@ -142,7 +148,11 @@ overhead: {cpu: 10m}
         assert_eq!(r["memory"], 96 * (1 << 20) * 1000, "max(64+32, 16)");
         assert_eq!(r["pods"], 1000);
         assert_eq!(quota_usage(&s, "requests.cpu"), Some(510));
-        assert_eq!(quota_usage(&s, "limits.cpu"), Some(60), "only the sidecar sets limits, plus overhead");
+        assert_eq!(
+            quota_usage(&s, "limits.cpu"),
+            Some(60),
+            "only the sidecar sets limits, plus overhead"
+        );
         assert_eq!(quota_usage(&s, "count/pods"), Some(1000));
         assert_eq!(quota_usage(&s, "services"), None);
     }

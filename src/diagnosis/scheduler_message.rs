@@ -82,7 +82,10 @@ pub fn parse(message: &str) -> SchedulerMessage {
     let mut clauses: Vec<String> = vec![];
     for piece in body.split(", ") {
         let starts_with_count = piece.chars().next().is_some_and(|c| c.is_ascii_digit())
-            && piece.split_whitespace().next().is_some_and(|w| w.parse::<u32>().is_ok());
+            && piece
+                .split_whitespace()
+                .next()
+                .is_some_and(|w| w.parse::<u32>().is_ok());
         match clauses.last_mut() {
             Some(last) if !starts_with_count => {
                 last.push_str(", ");
@@ -108,7 +111,10 @@ pub fn parse(message: &str) -> SchedulerMessage {
 
 fn classify(text: &str) -> ReasonKind {
     let lower = text.to_ascii_lowercase();
-    if let Some(rest) = text.strip_prefix("Insufficient ").or_else(|| text.strip_prefix("insufficient ")) {
+    if let Some(rest) = text
+        .strip_prefix("Insufficient ")
+        .or_else(|| text.strip_prefix("insufficient "))
+    {
         return ReasonKind::Insufficient(rest.trim().to_ascii_lowercase());
     }
     if lower.contains("too many pods") {
@@ -151,7 +157,11 @@ mod tests {
         let m = parse(
             "0/4 nodes are available: 1 Insufficient cpu, 3 node(s) didn't match node selector.",
         );
-        let kinds: Vec<_> = m.reasons.iter().map(|r| (r.nodes, r.kind.clone())).collect();
+        let kinds: Vec<_> = m
+            .reasons
+            .iter()
+            .map(|r| (r.nodes, r.kind.clone()))
+            .collect();
         assert_eq!(
             kinds,
             vec![
@@ -167,7 +177,10 @@ mod tests {
             "0/2 nodes are available: 1 Insufficient memory, 1 node(s) had taint {dedicated: gpu}, that the pod didn't tolerate.",
         );
         assert_eq!(m.reasons.len(), 2);
-        assert_eq!(m.reasons[1].kind, ReasonKind::Taint("dedicated: gpu".into()));
+        assert_eq!(
+            m.reasons[1].kind,
+            ReasonKind::Taint("dedicated: gpu".into())
+        );
         assert_eq!(
             m.reasons[1].text,
             "node(s) had taint {dedicated: gpu}, that the pod didn't tolerate"
@@ -190,14 +203,24 @@ mod tests {
 
     #[test]
     fn bare_reasons_without_counts() {
-        assert_eq!(parse("Insufficient memory").reasons[0].kind, ReasonKind::Insufficient("memory".into()));
-        assert_eq!(parse("Too many pods").reasons[0].kind, ReasonKind::TooManyPods);
+        assert_eq!(
+            parse("Insufficient memory").reasons[0].kind,
+            ReasonKind::Insufficient("memory".into())
+        );
+        assert_eq!(
+            parse("Too many pods").reasons[0].kind,
+            ReasonKind::TooManyPods
+        );
         let m = parse("0/2 nodes are available: 2 node(s) were unschedulable.");
         assert_eq!(m.reasons[0].kind, ReasonKind::Cordoned);
         let m = parse("0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules.");
         assert_eq!(m.reasons[0].kind, ReasonKind::Affinity);
-        let m = parse("0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.");
+        let m =
+            parse("0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.");
         assert_eq!(m.reasons[0].kind, ReasonKind::NodeSelector);
-        assert_eq!(parse("no nodes available to schedule pods").reasons[0].kind, ReasonKind::Other);
+        assert_eq!(
+            parse("no nodes available to schedule pods").reasons[0].kind,
+            ReasonKind::Other
+        );
     }
 }

@@ -1,1 +1,567 @@
+//! Whole-diagnosis tests: YAML fixtures parsed into k8s-openapi types, exact human messages asserted.
 
+use k8s_openapi::api::core::v1::{Event, Node, Pod, ReplicationController, ResourceQuota};
+use serde::Deserialize;
+
+use super::*;
+
+#[derive(Deserialize)]
+struct Log {
+    pod: String,
+    container: String,
+    text: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Fixture {
+    max_surge: i32,
+    max_unavailable: i32,
+    desired_replicas: i32,
+    new_rc: Option<ReplicationController>,
+    new_pods: Vec<Pod>,
+    old_pods: Vec<Pod>,
+    all_pods: Vec<Pod>,
+    nodes: Vec<Node>,
+    events: Vec<Event>,
+    quotas: Vec<ResourceQuota>,
+    logs: Vec<Log>,
+    unreadable: Vec<String>,
+}
+
+fn load(name: &str) -> Snapshot {
+    let path = format!(
+        "{}/tests/fixtures/diagnosis/{name}.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let f: Fixture = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    Snapshot {
+        new_rc: f.new_rc,
+        new_pods: f.new_pods,
+        old_pods: f.old_pods,
+        all_pods: f.all_pods,
+        nodes: f.nodes,
+        events: f.events,
+        quotas: f.quotas,
+        logs: f
+            .logs
+            .into_iter()
+            .map(|l| ((l.pod, l.container), l.text))
+            .collect(),
+        unreadable: f.unreadable,
+        max_surge: f.max_surge,
+        max_unavailable: f.max_unavailable,
+        desired_replicas: f.desired_replicas,
+    }
+}
+
+fn events(yaml: &str) -> Vec<Event> {
+    serde_yaml::from_str(yaml).unwrap()
+}
+
+fn kinds(d: &Diagnosis) -> Vec<FindingKind> {
+    d.findings.iter().map(|f| f.kind).collect()
+}
+
+#[test]
+fn seed_names_cpu_the_numbers_and_the_surge_zero_fix() {
+    let d = diagnose(&load("seed"));
+    assert_eq!(
+        kinds(&d),
+        vec![FindingKind::InsufficientResources],
+        "{d:#?}"
+    );
+    let f = &d.findings[0];
+    assert_eq!(
+        f.summary,
+        "Insufficient cpu: a new pod needs 100m; the most free on any node is 30m (node-1: 970m of 1000m requested)"
+    );
+    assert!(f.fatal);
+    assert_eq!(
+        f.fixes,
+        vec![
+            "roll with max_surge: 0 and max_unavailable: 1: removing an old pod first (web-1-a on node-1, 100m cpu) frees enough for a new pod there; the cost is one pod of headroom (at least 2 of 3 pods available during the rollout)",
+            "add 1 node like node-1 (or raise the node group's max)",
+            "lower the cpu request of container app from 100m to <= 30m (then a new pod fits on node-1)",
+        ]
+    );
+    assert_eq!(
+        f.evidence[0],
+        "0/1 nodes are available: 1 Insufficient cpu."
+    );
+    assert_eq!(
+        f.evidence[1],
+        "1 new pod unschedulable of 1 pending: web-2-x7k2p"
+    );
+    let cpu = f.capacity.iter().find(|r| r.resource == "cpu").unwrap();
+    assert_eq!(
+        (
+            cpu.node.as_str(),
+            cpu.allocatable.as_str(),
+            cpu.requested.as_str(),
+            cpu.free.as_str(),
+            cpu.needed.as_str(),
+            cpu.fits
+        ),
+        ("node-1", "1000m", "970m", "30m", "100m", false),
+        "the Succeeded job's 500m is not counted"
+    );
+    let mem = f.capacity.iter().find(|r| r.resource == "memory").unwrap();
+    assert_eq!(
+        (mem.requested.as_str(), mem.free.as_str(), mem.fits),
+        ("640Mi", "3.37Gi", true)
+    );
+    assert_eq!(d.headline(), Some(f.summary.as_str()));
+}
+
+#[test]
+fn seed_without_surge_offers_no_surge_fix() {
+    let mut s = load("seed");
+    s.max_surge = 0;
+    s.max_unavailable = 1;
+    let d = diagnose(&s);
+    assert!(
+        d.findings[0].fixes.iter().all(|f| !f.contains("max_surge")),
+        "{:?}",
+        d.findings[0].fixes
+    );
+}
+
+fn set_cpu(pod: &mut Pod, cpu: &str) {
+    let c = &mut pod.spec.as_mut().unwrap().containers[0];
+    c.resources
+        .get_or_insert_with(Default::default)
+        .requests
+        .get_or_insert_with(Default::default)
+        .insert(
+            "cpu".into(),
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity(cpu.into()),
+        );
+}
+
+#[test]
+fn surge_fix_is_withheld_when_an_old_pod_frees_too_little() {
+    let mut s = load("seed");
+    // 900m + 3 x 20m = 960m: 40m free; removing one old pod frees 20m, still short of 100m.
+    set_cpu(&mut s.all_pods[0], "900m");
+    for p in &mut s.old_pods {
+        set_cpu(p, "20m");
+    }
+    let d = diagnose(&s);
+    let f = &d.findings[0];
+    assert_eq!(
+        f.summary,
+        "Insufficient cpu: a new pod needs 100m; the most free on any node is 40m (node-1: 960m of 1000m requested)"
+    );
+    assert!(f.fatal);
+    assert!(
+        f.fixes.iter().all(|x| !x.contains("max_surge")),
+        "{:?}",
+        f.fixes
+    );
+}
+
+#[test]
+fn a_node_with_room_now_means_the_scheduler_will_retry() {
+    let mut s = load("seed");
+    set_cpu(&mut s.all_pods[0], "500m");
+    let d = diagnose(&s);
+    assert_eq!(kinds(&d), vec![FindingKind::Unschedulable]);
+    assert!(!d.is_fatal());
+    assert_eq!(
+        d.findings[0].summary,
+        "The scheduler found no node for 1 new pod, but node-1 has room now; it will retry"
+    );
+}
+
+#[test]
+fn too_many_pods_uses_the_pods_capacity() {
+    let mut s = load("seed");
+    for n in &mut s.nodes {
+        n.status
+            .as_mut()
+            .unwrap()
+            .allocatable
+            .as_mut()
+            .unwrap()
+            .insert(
+                "pods".into(),
+                k8s_openapi::apimachinery::pkg::api::resource::Quantity("4".into()),
+            );
+        n.status
+            .as_mut()
+            .unwrap()
+            .allocatable
+            .as_mut()
+            .unwrap()
+            .insert(
+                "cpu".into(),
+                k8s_openapi::apimachinery::pkg::api::resource::Quantity("4".into()),
+            );
+    }
+    let d = diagnose(&s);
+    assert_eq!(kinds(&d), vec![FindingKind::TooManyPods], "{d:#?}");
+    assert_eq!(
+        d.findings[0].summary,
+        "Too many pods: every node is at its pod limit, the most free on any node is 0 (node-1: 4 of 4 pods)"
+    );
+    assert!(
+        d.findings[0].fixes.iter().all(|f| !f.starts_with("lower")),
+        "lowering requests frees no pod slot"
+    );
+}
+
+#[test]
+fn node_selector_mismatch_is_named() {
+    let mut s = load("seed");
+    s.new_pods[0].spec.as_mut().unwrap().node_selector =
+        Some([("disktype".to_string(), "ssd".to_string())].into());
+    let d = diagnose(&s);
+    assert_eq!(kinds(&d), vec![FindingKind::NodeSelector], "{d:#?}");
+    assert_eq!(
+        d.findings[0].summary,
+        "The pod's nodeSelector disktype=ssd matches no node (1 node)"
+    );
+    assert_eq!(
+        d.findings[0].evidence.last().unwrap(),
+        "node-1 lacks disktype=ssd"
+    );
+}
+
+#[test]
+fn terminating_pod_that_frees_room_is_not_fatal() {
+    let mut s = load("seed");
+    s.all_pods[0].metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            "2024-05-01T10:00:00Z".parse().unwrap(),
+        ));
+    let d = diagnose(&s);
+    assert!(!d.is_fatal(), "{d:#?}");
+    assert!(d.findings[0].evidence.contains(
+        &"pod system-hog on node-1 is terminating; when it is gone a new pod fits there"
+            .to_string()
+    ));
+}
+
+#[test]
+fn pods_not_yet_marked_unschedulable_are_not_fatal() {
+    let mut s = load("seed");
+    let mut fresh = s.new_pods[0].clone();
+    fresh.metadata.name = Some("web-2-fresh".into());
+    fresh.status = None;
+    s.new_pods.push(fresh);
+    let d = diagnose(&s);
+    assert_eq!(d.findings[0].kind, FindingKind::InsufficientResources);
+    assert!(!d.is_fatal(), "one pending pod has no verdict yet");
+}
+
+#[test]
+fn autoscaler_scale_up_pending_is_not_fatal() {
+    let mut s = load("seed");
+    s.events.extend(events(
+        r#"
+- involvedObject: {kind: Pod, name: web-2-x7k2p, namespace: prod}
+  reason: TriggeredScaleUp
+  type: Normal
+  message: "pod triggered scale-up: [{pool-1 1->2 (max: 3)}]"
+  lastTimestamp: "2024-05-01T10:00:40Z"
+"#,
+    ));
+    let d = diagnose(&s);
+    assert_eq!(
+        kinds(&d),
+        vec![
+            FindingKind::InsufficientResources,
+            FindingKind::ScaleUpPending
+        ]
+    );
+    assert!(!d.is_fatal());
+    assert_eq!(
+        d.findings[1].summary,
+        "The cluster autoscaler is adding nodes: pod triggered scale-up: [{pool-1 1->2 (max: 3)}]"
+    );
+
+    // A later "didn't trigger" verdict wins: back to fatal, with the autoscaler's reason as evidence.
+    s.events.extend(events(
+        r#"
+- involvedObject: {kind: Pod, name: web-2-x7k2p, namespace: prod}
+  reason: NotTriggerScaleUp
+  type: Normal
+  message: "pod didn't trigger scale-up: 1 max node group size reached"
+  lastTimestamp: "2024-05-01T10:01:40Z"
+"#,
+    ));
+    let d = diagnose(&s);
+    assert_eq!(kinds(&d), vec![FindingKind::InsufficientResources]);
+    assert!(d.is_fatal());
+    assert!(d.findings[0].evidence.contains(
+        &"cluster autoscaler: NotTriggerScaleUp: pod didn't trigger scale-up: 1 max node group size reached".to_string()
+    ));
+}
+
+#[test]
+fn unreadable_nodes_fall_back_to_the_scheduler_message() {
+    let mut s = load("seed");
+    s.nodes.clear();
+    s.unreadable = vec!["nodes: forbidden: cannot list nodes at the cluster scope".into()];
+    let d = diagnose(&s);
+    assert_eq!(d.unreadable, s.unreadable);
+    let f = &d.findings[0];
+    assert_eq!(
+        f.summary,
+        "Insufficient cpu on 1 of 1 nodes (the scheduler's count): a new pod needs 100m; free capacity per node is unknown"
+    );
+    assert!(f.evidence.iter().any(|e| e
+        == "could not read nodes (nodes: forbidden: cannot list nodes at the cluster scope): the numbers come from the scheduler's message only"));
+    assert!(f.fixes.is_empty(), "no fix can be checked without nodes");
+    assert!(f.capacity.is_empty());
+}
+
+#[test]
+fn fragmentation_says_no_single_node_fits() {
+    let d = diagnose(&load("fragmentation"));
+    assert_eq!(kinds(&d), vec![FindingKind::Fragmentation], "{d:#?}");
+    let f = &d.findings[0];
+    assert_eq!(
+        f.summary,
+        "No single node fits a new pod: it needs 1Gi memory; 1.5Gi is free across 3 nodes but the most on any one is 512Mi (node-a: 3.5Gi of 4Gi requested)"
+    );
+    assert!(f.fatal);
+    assert_eq!(
+        f.fixes,
+        vec![
+            "add 1 node like node-a (or raise the node group's max)",
+            "lower the memory request of container api from 1Gi to <= 512Mi (then a new pod fits on node-a)",
+        ],
+        "no old pods in the snapshot: the surge fix is not offered"
+    );
+    assert_eq!(f.capacity.len(), 9, "3 nodes x cpu, memory, pods");
+}
+
+#[test]
+fn taint_is_named_with_the_toleration_that_allows_it() {
+    let d = diagnose(&load("taint"));
+    assert_eq!(kinds(&d), vec![FindingKind::Taint], "{d:#?}");
+    let f = &d.findings[0];
+    assert_eq!(
+        f.summary,
+        "1 of 1 node has a taint the new pods don't tolerate: dedicated=gpu:NoSchedule (node-1)"
+    );
+    assert!(f.fatal);
+    assert_eq!(
+        f.fixes[0],
+        "if the pods may run on node-1, add this toleration to the pod template:\ntolerations:\n- key: \"dedicated\"\n  operator: \"Equal\"\n  value: \"gpu\"\n  effect: \"NoSchedule\"\n"
+    );
+    assert_eq!(
+        f.fixes[1],
+        "or remove the taint: kubectl taint nodes node-1 dedicated=gpu:NoSchedule-"
+    );
+}
+
+#[test]
+fn image_pull_quotes_the_registry_and_fails_fast_on_not_found() {
+    let s = load("image_pull");
+    let d = diagnose(&s);
+    assert_eq!(kinds(&d), vec![FindingKind::ImagePull], "{d:#?}");
+    let f = &d.findings[0];
+    assert_eq!(
+        f.summary,
+        "Cannot pull image registry.example.com/web:v2 for container web (ImagePullBackOff)"
+    );
+    assert!(
+        f.evidence[0].ends_with("registry.example.com/web:v2: not found"),
+        "{:?}",
+        f.evidence
+    );
+    assert_eq!(f.fixes, vec!["was it built and pushed? check the tag and the registry credentials (imagePullSecrets)"]);
+    assert!(f.fatal);
+
+    // A registry hiccup with a single back-off can still resolve itself.
+    let mut s = s;
+    for e in &mut s.events {
+        if e.reason.as_deref() == Some("Failed") {
+            e.message =
+                Some("Failed to pull image \"registry.example.com/web:v2\": i/o timeout".into());
+        }
+    }
+    let d = diagnose(&s);
+    assert!(!d.findings[0].fatal, "{:?}", d.findings[0]);
+}
+
+#[test]
+fn crashloop_has_exit_code_restarts_and_the_last_twenty_log_lines() {
+    let s = load("crashloop");
+    let d = diagnose(&s);
+    assert_eq!(kinds(&d), vec![FindingKind::CrashLoop], "{d:#?}");
+    let f = &d.findings[0];
+    assert_eq!(
+        f.summary,
+        "Container web keeps crashing: exit code 1, 3 restarts"
+    );
+    assert!(f.fatal);
+    assert_eq!(f.logs.len(), 20);
+    assert_eq!(f.logs.first().map(String::as_str), Some("line 4"));
+    assert_eq!(
+        f.logs.last().map(String::as_str),
+        Some("panic: DATABASE_URL is not set")
+    );
+    assert_eq!(f.evidence[0], "web-2-a: last exit code 1 (Error)");
+
+    let mut s = s;
+    s.new_pods[0]
+        .status
+        .as_mut()
+        .unwrap()
+        .container_statuses
+        .as_mut()
+        .unwrap()[0]
+        .restart_count = 1;
+    assert!(!diagnose(&s).is_fatal(), "one restart may be a fluke");
+}
+
+#[test]
+fn never_ready_names_the_probe_and_leaves_it_to_the_deadline() {
+    let d = diagnose(&load("never_ready"));
+    assert_eq!(kinds(&d), vec![FindingKind::ReadinessProbe], "{d:#?}");
+    let f = &d.findings[0];
+    assert_eq!(f.summary, "Readiness probe of container web keeps failing (httpGet /healthz on port 8080): 12 failures");
+    assert_eq!(
+        f.evidence[0],
+        "Readiness probe failed: HTTP probe failed with statuscode: 503"
+    );
+    assert!(!f.fatal);
+}
+
+#[test]
+fn config_error_names_the_missing_configmap() {
+    let d = diagnose(&load("config_error"));
+    assert_eq!(kinds(&d), vec![FindingKind::ContainerConfig], "{d:#?}");
+    let f = &d.findings[0];
+    assert_eq!(
+        f.summary,
+        "Container web cannot start: ConfigMap web-config not found"
+    );
+    assert_eq!(
+        f.fixes,
+        vec!["create ConfigMap web-config in prod, or fix the reference in the pod template"]
+    );
+    assert!(f.fatal);
+}
+
+#[test]
+fn quota_names_the_quota_and_the_numbers() {
+    let d = diagnose(&load("quota"));
+    assert_eq!(kinds(&d), vec![FindingKind::Quota], "{d:#?}");
+    let f = &d.findings[0];
+    assert_eq!(
+        f.summary,
+        "ResourceQuota compute is full: requests.cpu: a new pod requests 500m, 1 of 1 is used"
+    );
+    assert!(f.fatal);
+    assert_eq!(
+        f.evidence[1],
+        "ResourceQuota compute (used/hard): pods 2/10, requests.cpu 1/1"
+    );
+    assert_eq!(
+        f.fixes,
+        vec![
+            "raise requests.cpu in ResourceQuota compute to at least 1500m",
+            "roll with max_surge: 0 and max_unavailable: 1: deleting an old pod first (e.g. web-1-a) returns its quota to the new one; the cost is one pod of headroom (at least 1 of 2 pods available during the rollout)",
+        ]
+    );
+}
+
+#[test]
+fn slow_but_progressing_is_never_fatal() {
+    let d = diagnose(&load("slow_progressing"));
+    assert!(!d.is_fatal(), "{d:#?}");
+    assert!(d.findings.is_empty(), "{d:#?}");
+}
+
+#[test]
+fn unexplained_warning_events_are_passed_on_collapsed() {
+    let mut s = load("slow_progressing");
+    s.events.extend(events(
+        r#"
+- {involvedObject: {kind: Pod, name: web-2-b}, reason: FailedCreatePodSandBox, type: Warning, message: "network not ready", count: 2}
+- {involvedObject: {kind: Pod, name: web-2-b}, reason: FailedCreatePodSandBox, type: Warning, message: "network not ready", count: 3}
+- {involvedObject: {kind: Pod, name: someone-else}, reason: FailedCreatePodSandBox, type: Warning, message: "not ours"}
+"#,
+    ));
+    let d = diagnose(&s);
+    assert_eq!(kinds(&d), vec![FindingKind::Other]);
+    assert_eq!(
+        d.findings[0].evidence,
+        vec!["FailedCreatePodSandBox: network not ready (5 events)"]
+    );
+    assert!(!d.is_fatal());
+}
+
+#[test]
+fn preflight_warns_when_the_surge_pod_cannot_fit() {
+    let mut s = load("seed");
+    s.new_pods.clear();
+    let template = s
+        .new_rc
+        .as_ref()
+        .unwrap()
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .clone()
+        .unwrap();
+    assert_eq!(
+        preflight(&s, &template),
+        vec!["the 1 surge pod (100m cpu, 128Mi memory each) cannot fit on any node: the most free cpu on any node is 30m (node-1: 970m of 1000m requested); consider max_surge: 0 and max_unavailable: 1, or add capacity"]
+    );
+    s.max_surge = 0;
+    assert!(
+        preflight(&s, &template).is_empty(),
+        "surge 0 needs no spare room"
+    );
+}
+
+#[test]
+fn preflight_warns_when_the_quota_has_no_room() {
+    let s = load("quota");
+    let template = s
+        .new_rc
+        .as_ref()
+        .unwrap()
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .clone()
+        .unwrap();
+    assert_eq!(
+        preflight(&s, &template),
+        vec!["ResourceQuota compute has no room for the 1 surge pod: requests.cpu used 1000m of 1000m, each new pod needs 500m"]
+    );
+}
+
+#[test]
+fn text_rendering_has_summary_table_logs_and_fixes() {
+    let mut d = diagnose(&load("seed"));
+    d.findings.extend(diagnose(&load("crashloop")).findings);
+    let t = text::render_text(&d);
+    assert!(
+        t.starts_with("[fatal] Insufficient cpu: a new pod needs 100m;"),
+        "{t}"
+    );
+    assert!(
+        t.contains("    node    resource  allocatable  requested  free    needed  fits\n"),
+        "{t}"
+    );
+    assert!(
+        t.contains("    node-1  cpu       1000m        970m       30m     100m    no\n"),
+        "{t}"
+    );
+    assert!(
+        t.contains("  fix: add 1 node like node-1 (or raise the node group's max)\n"),
+        "{t}"
+    );
+    assert!(t.contains("    | panic: DATABASE_URL is not set\n"), "{t}");
+}

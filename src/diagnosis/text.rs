@@ -5,7 +5,15 @@ use std::fmt::Write;
 use super::{CapacityRow, Diagnosis};
 
 fn table(rows: &[CapacityRow]) -> String {
-    let header = ["node", "resource", "allocatable", "requested", "free", "needed", "fits"];
+    let header = [
+        "node",
+        "resource",
+        "allocatable",
+        "requested",
+        "free",
+        "needed",
+        "fits",
+    ];
     let cells: Vec<[String; 7]> = rows
         .iter()
         .map(|r| {
@@ -27,7 +35,11 @@ fn table(rows: &[CapacityRow]) -> String {
         }
     }
     let line = |cols: Vec<&str>| {
-        let padded: Vec<String> = cols.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let padded: Vec<String> = cols
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         format!("    {}\n", padded.join("  ").trim_end())
     };
     let mut out = line(header.to_vec());

@@ -23,10 +23,22 @@ fn unschedulable_message(snapshot: &Snapshot, pod: &Pod) -> Option<String> {
         .and_then(|s| s.conditions.as_ref())
         .into_iter()
         .flatten()
-        .find(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"));
-    let event = events::for_pod(snapshot, pod, "FailedScheduling").last().map(|e| events::message(e).to_string());
+        .find(|c| {
+            c.type_ == "PodScheduled"
+                && c.status == "False"
+                && c.reason.as_deref() == Some("Unschedulable")
+        });
+    let event = events::for_pod(snapshot, pod, "FailedScheduling")
+        .last()
+        .map(|e| events::message(e).to_string());
     match condition {
-        Some(c) => Some(c.message.clone().filter(|m| !m.is_empty()).or(event).unwrap_or_default()),
+        Some(c) => Some(
+            c.message
+                .clone()
+                .filter(|m| !m.is_empty())
+                .or(event)
+                .unwrap_or_default(),
+        ),
         None => event,
     }
 }
@@ -36,7 +48,11 @@ fn pending(snapshot: &Snapshot) -> Vec<&Pod> {
     snapshot
         .new_pods
         .iter()
-        .filter(|p| resources::node_of(p).is_none() && !resources::is_terminated(p) && !resources::is_terminating(p))
+        .filter(|p| {
+            resources::node_of(p).is_none()
+                && !resources::is_terminated(p)
+                && !resources::is_terminating(p)
+        })
         .collect()
 }
 
@@ -50,7 +66,12 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 
 /// "970m of 1000m requested".
 fn usage(n: &NodeFit, r: &str) -> String {
-    format!("{}: {} of {} requested", n.name, format(r, n.requested(r)), format(r, n.allocatable(r)))
+    format!(
+        "{}: {} of {} requested",
+        n.name,
+        format(r, n.requested(r)),
+        format(r, n.allocatable(r))
+    )
 }
 
 struct Context<'a> {
@@ -112,7 +133,9 @@ impl Context<'_> {
             if resources::is_terminated(old) || resources::is_terminating(old) {
                 continue;
             }
-            let Some(node) = resources::node_of(old).and_then(|n| self.cap.candidates().find(|c| c.name == n)) else {
+            let Some(node) =
+                resources::node_of(old).and_then(|n| self.cap.candidates().find(|c| c.name == n))
+            else {
                 continue;
             };
             let freed = resources::requests_of(old);
@@ -124,7 +147,12 @@ impl Context<'_> {
                 .resources()
                 .iter()
                 .filter(|r| self.cap.need(r) > node.free(r) && r.as_str() != "pods")
-                .map(|r| format!("{} {r}", format(r, freed.get(r.as_str()).copied().unwrap_or(0))))
+                .map(|r| {
+                    format!(
+                        "{} {r}",
+                        format(r, freed.get(r.as_str()).copied().unwrap_or(0))
+                    )
+                })
                 .collect();
             let desired = self.desired();
             return Some(format!(
@@ -170,8 +198,17 @@ impl Context<'_> {
                 need > 0 && self.cap.candidates().all(|n| n.allocatable(r) < need)
             })
             .map(|r| {
-                let biggest = self.cap.candidates().map(|n| n.allocatable(r)).max().unwrap_or(0);
-                format!("{} {r} (the largest node has {} allocatable)", format(r, self.cap.need(r)), format(r, biggest))
+                let biggest = self
+                    .cap
+                    .candidates()
+                    .map(|n| n.allocatable(r))
+                    .max()
+                    .unwrap_or(0);
+                format!(
+                    "{} {r} (the largest node has {} allocatable)",
+                    format(r, self.cap.need(r)),
+                    format(r, biggest)
+                )
             })
             .collect();
         (!too_big.is_empty()).then(|| {
@@ -182,7 +219,12 @@ impl Context<'_> {
     /// "lower the cpu request of container app to <= 30m" — only when the lowered pod fits on some node.
     fn lower_requests_fix(&self) -> Option<String> {
         let mut nodes: Vec<&NodeFit> = self.cap.candidates().collect();
-        let primary = self.cap.short_everywhere().into_iter().next().unwrap_or_else(|| "cpu".into());
+        let primary = self
+            .cap
+            .short_everywhere()
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| "cpu".into());
         nodes.sort_by_key(|n| std::cmp::Reverse(n.free(&primary)));
         for node in nodes {
             let mut spec = self.spec.clone();
@@ -216,14 +258,18 @@ impl Context<'_> {
                 }
                 set_request(&mut spec.containers[idx], &r, lowered);
                 changes.push(format!(
-                    "the {r} request of container {} to <= {} (now {})",
+                    "the {r} request of container {} from {} to <= {}",
                     spec.containers[idx].name,
-                    format(&r, lowered),
-                    format(&r, current)
+                    format(&r, current),
+                    format(&r, lowered)
                 ));
             }
             if ok && !changes.is_empty() && node.fits(&resources::pod_requests(&spec)) {
-                return Some(format!("lower {} (then a new pod fits on {})", changes.join(" and "), node.name));
+                return Some(format!(
+                    "lower {} (then a new pod fits on {})",
+                    changes.join(" and "),
+                    node.name
+                ));
             }
         }
         None
@@ -237,16 +283,23 @@ impl Context<'_> {
             .filter(|p| resources::is_terminating(p) && !resources::is_terminated(p))
             .filter_map(|p| {
                 if self.snapshot.nodes.is_empty() {
-                    return Some(format!("pod {} is terminating and may free room", resources::name(p)));
+                    return Some(format!(
+                        "pod {} is terminating and may free room",
+                        resources::name(p)
+                    ));
                 }
-                let node = self.cap.candidates().find(|n| Some(n.name.as_str()) == resources::node_of(p))?;
-                node.fits_with(&self.cap.need, &resources::requests_of(p)).then(|| {
-                    format!(
-                        "pod {} on {} is terminating; when it is gone a new pod fits there",
-                        resources::name(p),
-                        node.name
-                    )
-                })
+                let node = self
+                    .cap
+                    .candidates()
+                    .find(|n| Some(n.name.as_str()) == resources::node_of(p))?;
+                node.fits_with(&self.cap.need, &resources::requests_of(p))
+                    .then(|| {
+                        format!(
+                            "pod {} on {} is terminating; when it is gone a new pod fits there",
+                            resources::name(p),
+                            node.name
+                        )
+                    })
             })
             .collect()
     }
@@ -275,11 +328,14 @@ impl Context<'_> {
                     .filter(|r| self.cap.need(r) > n.free(r))
                     .map(|r| format!("{r} ({} free)", format(r, n.free(r).max(0))))
                     .collect();
-                f.evidence.push(format!("{} is short of {}", n.name, lacking.join(", ")));
+                f.evidence
+                    .push(format!("{} is short of {}", n.name, lacking.join(", ")));
             }
         } else {
             let fragmented = self.cap.candidates().count() > 1
-                && short.iter().all(|r| r != "pods" && self.cap.total_free(r) >= self.cap.need(r));
+                && short
+                    .iter()
+                    .all(|r| r != "pods" && self.cap.total_free(r) >= self.cap.need(r));
             f.kind = if fragmented {
                 FindingKind::Fragmentation
             } else if short == ["pods"] {
@@ -289,15 +345,26 @@ impl Context<'_> {
             };
             let lines: Vec<String> = short
                 .iter()
-                .map(|r| if fragmented { self.fragmentation_line(r) } else { self.short_line(r) })
+                .map(|r| {
+                    if fragmented {
+                        self.fragmentation_line(r)
+                    } else {
+                        self.short_line(r)
+                    }
+                })
                 .collect();
             f.summary = lines.join("; ");
         }
         f.capacity = self.cap.rows();
-        f.fixes = [self.surge_fix(), self.add_nodes_fix(), self.too_big_fix(), self.lower_requests_fix()]
-            .into_iter()
-            .flatten()
-            .collect();
+        f.fixes = [
+            self.surge_fix(),
+            self.add_nodes_fix(),
+            self.too_big_fix(),
+            self.lower_requests_fix(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         f
     }
 }
@@ -320,7 +387,11 @@ fn set_request(c: &mut k8s_openapi::api::core::v1::Container, r: &str, milli: i1
 }
 
 fn finding(kind: FindingKind, summary: String, base: &Finding) -> Finding {
-    Finding { kind, summary, ..base.clone() }
+    Finding {
+        kind,
+        summary,
+        ..base.clone()
+    }
 }
 
 /// Findings about new pods the scheduler could not place, capacity first.
@@ -338,12 +409,20 @@ pub fn findings(snapshot: &Snapshot) -> Vec<Finding> {
     };
     let parsed = scheduler_message::parse(first_message);
     let nodes_known = !snapshot.nodes.is_empty();
-    let ctx = Context { snapshot, spec, cap: Capacity::build(snapshot, spec), unschedulable: unschedulable.len() };
+    let ctx = Context {
+        snapshot,
+        spec,
+        cap: Capacity::build(snapshot, spec),
+        unschedulable: unschedulable.len(),
+    };
 
     // Autoscaler: the latest verdict wins.
     let unsched_pods: Vec<&Pod> = unschedulable.iter().map(|(p, _)| *p).collect();
     let about = |reason: &str| {
-        let mut v: Vec<_> = unsched_pods.iter().flat_map(|p| events::for_pod(snapshot, p, reason)).collect();
+        let mut v: Vec<_> = unsched_pods
+            .iter()
+            .flat_map(|p| events::for_pod(snapshot, p, reason))
+            .collect();
         v.sort_by_key(|e| events::last_seen(e));
         v
     };
@@ -357,7 +436,8 @@ pub fn findings(snapshot: &Snapshot) -> Vec<Finding> {
 
     let relief = ctx.relief();
     let fits_now = nodes_known && ctx.cap.any_fits();
-    let fatal = unschedulable.len() == pending.len() && relief.is_empty() && !scale_up_pending && !fits_now;
+    let fatal =
+        unschedulable.len() == pending.len() && relief.is_empty() && !scale_up_pending && !fits_now;
 
     let mut evidence: Vec<String> = vec![];
     for (_, m) in &unschedulable {
@@ -373,10 +453,21 @@ pub fn findings(snapshot: &Snapshot) -> Vec<Finding> {
         names.join(", ")
     ));
     evidence.extend(relief);
-    evidence.extend(events::collapse(not_triggered.iter().copied()).into_iter().map(|l| format!("cluster autoscaler: {l}")));
+    evidence.extend(
+        events::collapse(not_triggered.iter().copied())
+            .into_iter()
+            .map(|l| format!("cluster autoscaler: {l}")),
+    );
     if !nodes_known {
-        let why = snapshot.unreadable.iter().find(|u| u.starts_with("nodes")).cloned().unwrap_or_else(|| "no nodes listed".into());
-        evidence.push(format!("could not read nodes ({why}): the numbers come from the scheduler's message only"));
+        let why = snapshot
+            .unreadable
+            .iter()
+            .find(|u| u.starts_with("nodes"))
+            .cloned()
+            .unwrap_or_else(|| "no nodes listed".into());
+        evidence.push(format!(
+            "could not read nodes ({why}): the numbers come from the scheduler's message only"
+        ));
     }
     let base = Finding {
         kind: FindingKind::Unschedulable,
@@ -397,7 +488,10 @@ pub fn findings(snapshot: &Snapshot) -> Vec<Finding> {
     if scale_up_pending {
         let mut f = finding(
             FindingKind::ScaleUpPending,
-            format!("The cluster autoscaler is adding nodes: {}", triggered.last().map(|e| events::message(e)).unwrap_or("")),
+            format!(
+                "The cluster autoscaler is adding nodes: {}",
+                triggered.last().map(|e| events::message(e)).unwrap_or("")
+            ),
             &base,
         );
         f.evidence = events::collapse(triggered.iter().copied());
@@ -407,13 +501,27 @@ pub fn findings(snapshot: &Snapshot) -> Vec<Finding> {
     out
 }
 
-fn known_node_findings(ctx: &Context, parsed: &SchedulerMessage, base: &Finding, fits_now: bool, out: &mut Vec<Finding>) {
+fn known_node_findings(
+    ctx: &Context,
+    parsed: &SchedulerMessage,
+    base: &Finding,
+    fits_now: bool,
+    out: &mut Vec<Finding>,
+) {
     let total = ctx.cap.nodes.len();
     if fits_now {
-        let node = ctx.cap.candidates().find(|n| n.fits(&ctx.cap.need)).map(|n| n.name.as_str()).unwrap_or("");
+        let node = ctx
+            .cap
+            .candidates()
+            .find(|n| n.fits(&ctx.cap.need))
+            .map(|n| n.name.as_str())
+            .unwrap_or("");
         let mut f = finding(
             FindingKind::Unschedulable,
-            format!("The scheduler found no node for {}, but {node} has room now; it will retry", plural(ctx.unschedulable, "new pod", "new pods")),
+            format!(
+                "The scheduler found no node for {}, but {node} has room now; it will retry",
+                plural(ctx.unschedulable, "new pod", "new pods")
+            ),
             base,
         );
         f.capacity = ctx.cap.rows();
@@ -429,7 +537,9 @@ fn known_node_findings(ctx: &Context, parsed: &SchedulerMessage, base: &Finding,
     let mut taints: Vec<(k8s_openapi::api::core::v1::Taint, Vec<&NodeFit>)> = vec![];
     for n in &ctx.cap.nodes {
         if let Some(Exclusion::Taint(t)) = &n.excluded {
-            match taints.iter_mut().find(|(tt, _)| tt == t || (tt.key == t.key && tt.value == t.value && tt.effect == t.effect)) {
+            match taints.iter_mut().find(|(tt, _)| {
+                tt == t || (tt.key == t.key && tt.value == t.value && tt.effect == t.effect)
+            }) {
                 Some((_, v)) => v.push(n),
                 None => taints.push((t.clone(), vec![n])),
             }
@@ -439,14 +549,27 @@ fn known_node_findings(ctx: &Context, parsed: &SchedulerMessage, base: &Finding,
         let tainted: usize = taints.iter().map(|(_, v)| v.len()).sum();
         let parts: Vec<String> = taints
             .iter()
-            .map(|(t, ns)| format!("{} ({})", capacity::taint_text(t), ns.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", ")))
+            .map(|(t, ns)| {
+                format!(
+                    "{} ({})",
+                    capacity::taint_text(t),
+                    ns.iter()
+                        .map(|n| n.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
             .collect();
         let mut f = finding(
             FindingKind::Taint,
             format!(
                 "{} of {total} {} a taint the new pods don't tolerate: {}",
                 tainted,
-                if tainted == 1 { "node has" } else { "nodes have" },
+                if tainted == 1 {
+                    "node has"
+                } else {
+                    "nodes have"
+                },
                 parts.join("; ")
             ),
             base,
@@ -465,29 +588,55 @@ fn known_node_findings(ctx: &Context, parsed: &SchedulerMessage, base: &Finding,
                 ns[0].name,
                 capacity::toleration_yaml(&t.key, t.value.as_deref(), Some(&t.effect))
             ));
-            f.fixes.push(format!("or remove the taint: kubectl taint nodes {} {text}-", ns[0].name));
+            f.fixes.push(format!(
+                "or remove the taint: kubectl taint nodes {} {text}-",
+                ns[0].name
+            ));
             let roomy = ns.iter().any(|n| n.fits(&ctx.cap.need));
             if !roomy {
-                f.evidence.push(format!("even tolerated, {} has too little free room for a new pod", ns[0].name));
+                f.evidence.push(format!(
+                    "even tolerated, {} has too little free room for a new pod",
+                    ns[0].name
+                ));
             }
         }
         out.push(f);
     }
 
-    let selector: Vec<&NodeFit> = ctx.cap.nodes.iter().filter(|n| matches!(n.excluded, Some(Exclusion::Selector(_)))).collect();
+    let selector: Vec<&NodeFit> = ctx
+        .cap
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.excluded, Some(Exclusion::Selector(_))))
+        .collect();
     if !selector.is_empty() {
-        let wanted: Vec<String> = ctx.spec.node_selector.iter().flatten().map(|(k, v)| format!("{k}={v}")).collect();
+        let wanted: Vec<String> = ctx
+            .spec
+            .node_selector
+            .iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         let mut f = finding(
             FindingKind::NodeSelector,
-            format!("The pod's nodeSelector {} matches none of {} of {total} nodes", wanted.join(","), selector.len()),
+            format!(
+                "The pod's nodeSelector {} matches none of {} of {total} nodes",
+                wanted.join(","),
+                selector.len()
+            ),
             base,
         );
         if selector.len() == total {
-            f.summary = format!("The pod's nodeSelector {} matches no node ({total} nodes)", wanted.join(","));
+            f.summary = format!(
+                "The pod's nodeSelector {} matches no node ({})",
+                wanted.join(","),
+                plural(total, "node", "nodes")
+            );
         }
         for n in &selector {
             if let Some(Exclusion::Selector(missing)) = &n.excluded {
-                f.evidence.push(format!("{} lacks {}", n.name, missing.join(", ")));
+                f.evidence
+                    .push(format!("{} lacks {}", n.name, missing.join(", ")));
             }
         }
         f.fixes.push(format!(
@@ -497,16 +646,28 @@ fn known_node_findings(ctx: &Context, parsed: &SchedulerMessage, base: &Finding,
         out.push(f);
     }
 
-    let cordoned: Vec<&NodeFit> = ctx.cap.nodes.iter().filter(|n| n.excluded == Some(Exclusion::Cordoned)).collect();
+    let cordoned: Vec<&NodeFit> = ctx
+        .cap
+        .nodes
+        .iter()
+        .filter(|n| n.excluded == Some(Exclusion::Cordoned))
+        .collect();
     if !cordoned.is_empty() {
         let names: Vec<&str> = cordoned.iter().map(|n| n.name.as_str()).collect();
         let mut f = finding(
             FindingKind::Unschedulable,
-            format!("{} cordoned (unschedulable): {}", plural(cordoned.len(), "node is", "nodes are"), names.join(", ")),
+            format!(
+                "{} cordoned (unschedulable): {}",
+                plural(cordoned.len(), "node is", "nodes are"),
+                names.join(", ")
+            ),
             base,
         );
         if let Some(n) = cordoned.iter().find(|n| n.fits(&ctx.cap.need)) {
-            f.fixes.push(format!("kubectl uncordon {} (it has room for a new pod)", n.name));
+            f.fixes.push(format!(
+                "kubectl uncordon {} (it has room for a new pod)",
+                n.name
+            ));
         }
         out.push(f);
     }
@@ -525,14 +686,32 @@ fn other_reasons(parsed: &SchedulerMessage, base: &Finding, out: &mut Vec<Findin
         .reasons
         .iter()
         .filter(|r| always || matches!(r.kind, ReasonKind::Affinity | ReasonKind::Other))
-        .map(|r| if r.nodes > 0 { format!("{} {}", r.nodes, r.text) } else { r.text.clone() })
+        .map(|r| {
+            if r.nodes > 0 {
+                format!("{} {}", r.nodes, r.text)
+            } else {
+                r.text.clone()
+            }
+        })
         .collect();
     if !texts.is_empty() {
-        out.push(finding(FindingKind::Unschedulable, format!("The scheduler cannot place the new pods: {}", texts.join(", ")), base));
+        out.push(finding(
+            FindingKind::Unschedulable,
+            format!(
+                "The scheduler cannot place the new pods: {}",
+                texts.join(", ")
+            ),
+            base,
+        ));
     }
 }
 
-fn message_only_findings(ctx: &Context, parsed: &SchedulerMessage, base: &Finding, out: &mut Vec<Finding>) {
+fn message_only_findings(
+    ctx: &Context,
+    parsed: &SchedulerMessage,
+    base: &Finding,
+    out: &mut Vec<Finding>,
+) {
     let of_total = |n: u32| match parsed.total {
         Some(t) => format!("{n} of {t} nodes"),
         None if n > 0 => plural(n as usize, "node", "nodes"),
@@ -585,6 +764,10 @@ fn message_only_findings(ctx: &Context, parsed: &SchedulerMessage, base: &Findin
         out.push(f);
     }
     if out.is_empty() {
-        out.push(finding(FindingKind::Unschedulable, "The scheduler cannot place the new pods".into(), base));
+        out.push(finding(
+            FindingKind::Unschedulable,
+            "The scheduler cannot place the new pods".into(),
+            base,
+        ));
     }
 }
