@@ -1,0 +1,666 @@
+//! action.yml is the contract between a user's workflow and the binary: the runner turns every input into
+//! `INPUT_<NAME>` and reads the outputs back from `$GITHUB_OUTPUT`. Nothing checks that contract at compile time, so
+//! this test does: the inputs action.yml declares are exactly the ones `RawInputs` reads, their defaults are values
+//! the binary accepts and gives the documented meaning, the outputs are the six the report writes, the image is
+//! built from what the Docker build context contains, and the tables in docs/inputs.md (and README.md, once it has
+//! them) say the same as action.yml.
+//!
+//! `UPDATE_DOCS=1 cargo test --test action_metadata` regenerates docs/inputs.md from action.yml.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rolling_update_action::inputs::{
+    CommentMode, IntOrPercent, Mode, OnFailure, RawInputs, Settings,
+};
+use serde_yaml::Value;
+
+const OUTPUTS: [&str; 6] = [
+    "rc_name",
+    "previous_rc_name",
+    "version",
+    "result",
+    "duration_seconds",
+    "comment_url",
+];
+
+/// Inputs whose values are secrets: never shown by `Debug`.
+const SECRET_INPUTS: [&str; 2] = ["kubeconfig", "github_token"];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(root().join(path))
+        .unwrap_or_else(|e| panic!("failed to read {path}: {e}"))
+}
+
+/// One input or output of action.yml, in file order.
+#[derive(Debug, Clone)]
+struct Entry {
+    name: String,
+    description: String,
+    /// `None`: no `default` key at all.
+    default: Option<String>,
+    required: bool,
+}
+
+struct Action {
+    doc: Value,
+    inputs: Vec<Entry>,
+    outputs: Vec<Entry>,
+}
+
+fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn entries(doc: &Value, section: &str) -> Vec<Entry> {
+    let map = doc
+        .get(section)
+        .and_then(Value::as_mapping)
+        .unwrap_or_else(|| panic!("action.yml has no `{section}` mapping"));
+    map.iter()
+        .map(|(name, body)| {
+            let name = name.as_str().expect("names are strings").to_string();
+            let get = |key: &str| body.get(key);
+            Entry {
+                description: get("description").and_then(scalar).unwrap_or_default(),
+                default: get("default").map(|v| scalar(v).unwrap_or_default()),
+                required: get("required").and_then(Value::as_bool).unwrap_or(false),
+                name,
+            }
+        })
+        .collect()
+}
+
+fn action() -> Action {
+    let doc: Value = serde_yaml::from_str(&read("action.yml")).expect("action.yml is valid YAML");
+    Action {
+        inputs: entries(&doc, "inputs"),
+        outputs: entries(&doc, "outputs"),
+        doc,
+    }
+}
+
+#[test]
+fn every_input_has_a_description_and_a_default() {
+    let action = action();
+    assert!(!action.inputs.is_empty());
+    for input in &action.inputs {
+        assert!(
+            !input.description.trim().is_empty(),
+            "input `{}` has no description",
+            input.name
+        );
+        assert!(
+            input.default.is_some(),
+            "input `{}` has no `default` key (use \"\" for none)",
+            input.name
+        );
+        // The runner names the variable INPUT_<NAME upper-cased>; envy maps it back only for snake_case names.
+        assert!(
+            input
+                .name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase())
+                && input
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            "input `{}` is not snake_case",
+            input.name
+        );
+    }
+    let required: Vec<&str> = action
+        .inputs
+        .iter()
+        .filter(|i| i.required)
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!(required, ["rc"], "only `rc` is required");
+}
+
+/// The field names of `pub struct RawInputs { .. }`, read from the source of the module that defines it.
+fn raw_inputs_fields() -> BTreeSet<String> {
+    let mut sources = vec![];
+    let mut stack = vec![root().join("src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("src is readable") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                sources.push(path);
+            }
+        }
+    }
+    let (path, text) = sources
+        .iter()
+        .map(|p| (p.clone(), std::fs::read_to_string(p).unwrap()))
+        .find(|(_, text)| text.contains("pub struct RawInputs {"))
+        .expect("some file under src/ defines `pub struct RawInputs { .. }`");
+    let body = text
+        .split("pub struct RawInputs {")
+        .nth(1)
+        .and_then(|rest| rest.split('}').next())
+        .unwrap();
+    let fields: BTreeSet<String> = body
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("//") && !l.starts_with('#') && l.contains(':'))
+        .map(|l| {
+            l.trim_start_matches("pub ")
+                .split(':')
+                .next()
+                .unwrap()
+                .trim()
+                .to_string()
+        })
+        .collect();
+    assert!(
+        !fields.is_empty(),
+        "found no fields in RawInputs in {}",
+        path.display()
+    );
+    fields
+}
+
+#[test]
+fn inputs_are_exactly_what_the_binary_reads() {
+    let declared: BTreeSet<String> = action().inputs.iter().map(|i| i.name.clone()).collect();
+    let read_by_binary = raw_inputs_fields();
+    let missing_in_action: Vec<_> = read_by_binary.difference(&declared).collect();
+    let unknown_to_binary: Vec<_> = declared.difference(&read_by_binary).collect();
+    assert!(
+        missing_in_action.is_empty() && unknown_to_binary.is_empty(),
+        "RawInputs reads {missing_in_action:?} that action.yml does not declare; \
+         action.yml declares {unknown_to_binary:?} that RawInputs does not read"
+    );
+}
+
+#[test]
+fn the_runner_variable_of_every_input_reaches_raw_inputs() {
+    let inputs = action().inputs;
+    let probe = |name: &str| format!("probe-value-of-{name}");
+    let vars = inputs
+        .iter()
+        .map(|i| (format!("INPUT_{}", i.name.to_uppercase()), probe(&i.name)));
+    let raw = RawInputs::from_vars(vars);
+    let shown = format!("{raw:?}");
+    for input in &inputs {
+        if SECRET_INPUTS.contains(&input.name.as_str()) {
+            assert!(
+                !shown.contains(&probe(&input.name)),
+                "Debug of RawInputs shows the secret input `{}`",
+                input.name
+            );
+        } else {
+            assert!(
+                shown.contains(&format!("{:?}", probe(&input.name))),
+                "INPUT_{} did not reach RawInputs: {shown}",
+                input.name.to_uppercase()
+            );
+        }
+    }
+    assert_eq!(
+        shown.matches("<redacted>").count(),
+        SECRET_INPUTS.len(),
+        "both secret inputs are read (and redacted): {shown}"
+    );
+}
+
+/// The environment the runner gives the container when the workflow sets only `rc` and `images`: every other
+/// input at its action.yml default, `${{ github.token }}` evaluated to a token.
+fn runner_env_with_defaults(event_path: &Path) -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = action()
+        .inputs
+        .iter()
+        .map(|i| {
+            let value = match i.name.as_str() {
+                "rc" => "api-rc".to_string(),
+                "images" => "node-api-container=registry.example.com/node-api:2".to_string(),
+                "github_token" => {
+                    assert_eq!(i.default.as_deref(), Some("${{ github.token }}"));
+                    "ghs_test-token".to_string()
+                }
+                _ => i.default.clone().unwrap_or_default(),
+            };
+            (format!("INPUT_{}", i.name.to_uppercase()), value)
+        })
+        .collect();
+    for (k, v) in [
+        ("GITHUB_SHA", "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b"),
+        ("GITHUB_REF", "refs/heads/main"),
+        ("GITHUB_EVENT_NAME", "push"),
+        ("GITHUB_REPOSITORY", "owner/app"),
+        ("GITHUB_SERVER_URL", "https://github.com"),
+        ("GITHUB_API_URL", "https://api.github.com"),
+        ("GITHUB_RUN_ID", "42"),
+    ] {
+        vars.push((k.to_string(), v.to_string()));
+    }
+    vars.push((
+        "GITHUB_EVENT_PATH".to_string(),
+        event_path.display().to_string(),
+    ));
+    vars
+}
+
+#[test]
+fn action_yml_defaults_are_valid_and_mean_what_the_docs_say() {
+    let event =
+        std::env::temp_dir().join(format!("action-metadata-push-{}.json", std::process::id()));
+    std::fs::write(
+        &event,
+        r#"{"ref":"refs/heads/main","after":"1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b"}"#,
+    )
+    .unwrap();
+    let result = Settings::from_env_at(runner_env_with_defaults(&event), 1_700_000_000);
+    let _ = std::fs::remove_file(&event);
+    let settings = result.unwrap_or_else(|e| panic!("action.yml's defaults are refused: {e}"));
+
+    assert_eq!(settings.rc, "api-rc");
+    assert_eq!(
+        settings.version, "1a2b3c4",
+        "version_from: sha gives the short SHA"
+    );
+    assert_eq!(settings.version_label, "version");
+    assert_eq!(settings.max_surge, IntOrPercent::Int(1));
+    assert_eq!(settings.max_unavailable, IntOrPercent::Int(0));
+    assert_eq!(settings.min_ready_seconds, 0);
+    assert_eq!(settings.progress_deadline, Duration::from_secs(5 * 60));
+    assert_eq!(settings.timeout, Duration::from_secs(30 * 60));
+    assert_eq!(settings.on_failure, OnFailure::Rollback);
+    assert!(!settings.dry_run);
+    assert_eq!(settings.mode, Mode::Deploy);
+    assert_eq!(settings.comment, CommentMode::Auto);
+    // Empty defaults mean "not set".
+    assert!(settings.kubeconfig.is_none());
+    assert!(settings.context.is_none());
+    assert!(settings.namespace.is_none());
+    assert!(settings.manifest.is_none());
+    assert!(settings.service_manifest.is_none());
+    assert!(settings.replicas.is_none());
+    assert!(settings.status_context.is_none());
+    assert!(settings.github.token.is_some());
+}
+
+#[test]
+fn outputs_are_the_six_the_report_writes() {
+    let action = action();
+    let names: Vec<&str> = action.outputs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, OUTPUTS);
+    for output in &action.outputs {
+        assert!(
+            !output.description.trim().is_empty(),
+            "output `{}` has no description",
+            output.name
+        );
+    }
+    // The report module writes them (src/report/actions.rs `outputs()`); read its source so a renamed output fails
+    // here rather than in a user's workflow.
+    let source = read("src/report/actions.rs");
+    let body = source
+        .split("pub fn outputs(")
+        .nth(1)
+        .and_then(|rest| rest.split("\n}\n").next())
+        .expect("src/report/actions.rs has `pub fn outputs(`");
+    // Its only string literals are the output names (the odd pieces between quotes).
+    let written: Vec<&str> = body.split('"').skip(1).step_by(2).collect();
+    assert_eq!(
+        written, OUTPUTS,
+        "outputs() writes these names, in this order"
+    );
+}
+
+#[test]
+fn runs_as_a_docker_action_built_from_the_dockerfile() {
+    let action = action();
+    let runs = action.doc.get("runs").expect("action.yml has `runs`");
+    assert_eq!(runs.get("using").and_then(Value::as_str), Some("docker"));
+    let image = runs
+        .get("image")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    // The development branch builds the Dockerfile; release commits point at the published image.
+    assert!(
+        image == "Dockerfile" || image.starts_with("docker://ghcr.io/"),
+        "runs.image is {image:?}"
+    );
+    let branding = action.doc.get("branding").expect("branding");
+    assert!(branding.get("icon").and_then(Value::as_str).is_some());
+    assert!(branding.get("color").and_then(Value::as_str).is_some());
+
+    let dockerfile = read("Dockerfile");
+    let instructions: Vec<&str> = dockerfile
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    assert!(
+        !instructions.iter().any(|l| l.starts_with("USER ")),
+        "GitHub requires docker actions to run as the image's default user (root): no USER line"
+    );
+    assert!(dockerfile.contains("cargo build --release --locked --bin rolling-update"));
+    assert!(dockerfile.contains("ENTRYPOINT [\"/usr/local/bin/rolling-update\"]"));
+    assert!(
+        instructions
+            .iter()
+            .filter(|l| l.starts_with("FROM "))
+            .count()
+            >= 2,
+        "multi-stage build"
+    );
+    let cargo = read("Cargo.toml");
+    assert!(
+        cargo.contains("name = \"rolling-update\""),
+        "Cargo.toml declares the rolling-update binary"
+    );
+}
+
+#[test]
+fn the_docker_build_context_holds_every_file_the_build_reads() {
+    // .dockerignore sends only Cargo.toml, Cargo.lock and src/ (the Dockerfile copies nothing else). Every target
+    // Cargo.toml declares by path is stubbed for the dependency layer and must be replaced by a real file from src/.
+    let ignore = read(".dockerignore");
+    for kept in ["!Cargo.toml", "!Cargo.lock", "!src"] {
+        assert!(
+            ignore.lines().any(|l| l.trim() == kept),
+            ".dockerignore lacks {kept}"
+        );
+    }
+    for line in read("Cargo.toml").lines() {
+        if let Some(path) = line.trim().strip_prefix("path = \"") {
+            let path = path.trim_end_matches('"');
+            assert!(
+                path.starts_with("src/"),
+                "Cargo.toml target path {path} is outside src/, which the Docker build does not copy"
+            );
+        }
+    }
+    // A file included at compile time from outside src/ would be missing in the image build.
+    let mut stack = vec![root().join("src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for macro_name in ["include_str!(\"", "include_bytes!(\""] {
+                for rest in text.split(macro_name).skip(1) {
+                    let relative = rest.split('"').next().unwrap();
+                    let target = path.parent().unwrap().join(relative);
+                    let target = normalize(&target);
+                    assert!(
+                        target.starts_with(root().join("src")),
+                        "{} includes {relative}, outside src/: the Docker build would not find it",
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+// ---- the documentation tables ----
+
+fn cell(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('|', "\\|")
+}
+
+fn code(text: &str) -> String {
+    if text.is_empty() {
+        "`\"\"`".to_string()
+    } else {
+        format!("`{text}`")
+    }
+}
+
+/// docs/inputs.md as generated from action.yml.
+fn render_docs(action: &Action) -> String {
+    let mut md = String::from(
+        "<!-- Generated from action.yml by tests/action_metadata.rs: run \
+         `UPDATE_DOCS=1 cargo test --test action_metadata` after changing action.yml. -->\n\
+         # Inputs and outputs\n\n\
+         The runner passes each input to the action's container as `INPUT_<NAME>` (upper-cased). An empty default \
+         means \"not set\".\n\n\
+         ## Inputs\n\n\
+         | Input | Required | Default | Description |\n\
+         | --- | --- | --- | --- |\n",
+    );
+    for input in &action.inputs {
+        md.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            input.name,
+            if input.required { "yes" } else { "no" },
+            code(input.default.as_deref().unwrap_or_default()),
+            cell(&input.description)
+        ));
+    }
+    md.push_str("\n## Outputs\n\n| Output | Description |\n| --- | --- |\n");
+    for output in &action.outputs {
+        md.push_str(&format!(
+            "| `{}` | {} |\n",
+            output.name,
+            cell(&output.description)
+        ));
+    }
+    md
+}
+
+#[test]
+fn docs_inputs_md_is_generated_from_action_yml() {
+    let expected = render_docs(&action());
+    let path = root().join("docs/inputs.md");
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &expected).unwrap();
+    }
+    let actual = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        actual == expected,
+        "docs/inputs.md is out of date with action.yml; run `UPDATE_DOCS=1 cargo test --test action_metadata`"
+    );
+    // The generated tables also pass the same check as the README's.
+    let tables = markdown_tables(&actual);
+    check_tables("docs/inputs.md", &tables, &action()).expect("docs/inputs.md tables");
+}
+
+/// Every markdown table in `md`: header cells and rows of cells, cells trimmed.
+fn markdown_tables(md: &str) -> Vec<(Vec<String>, Vec<Vec<String>>)> {
+    let split = |line: &str| -> Vec<String> {
+        let inner = line.trim().trim_start_matches('|').trim_end_matches('|');
+        let mut cells = vec![];
+        let mut current = String::new();
+        let mut chars = inner.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' if chars.peek() == Some(&'|') => {
+                    current.push('|');
+                    chars.next();
+                }
+                '|' => cells.push(std::mem::take(&mut current).trim().to_string()),
+                _ => current.push(c),
+            }
+        }
+        cells.push(current.trim().to_string());
+        cells
+    };
+    let lines: Vec<&str> = md.lines().collect();
+    let mut tables = vec![];
+    let mut i = 0;
+    while i + 1 < lines.len() {
+        let is_row = |l: &str| l.trim_start().starts_with('|');
+        let is_rule = |l: &str| is_row(l) && l.chars().all(|c| "|-: ".contains(c));
+        if is_row(lines[i]) && is_rule(lines[i + 1]) {
+            let header = split(lines[i]);
+            let mut rows = vec![];
+            i += 2;
+            while i < lines.len() && is_row(lines[i]) {
+                rows.push(split(lines[i]));
+                i += 1;
+            }
+            tables.push((header, rows));
+        } else {
+            i += 1;
+        }
+    }
+    tables
+}
+
+/// `` `x` `` -> `x`; `` `""` ``, empty, "none" and dashes mean the empty default.
+fn plain(cell: &str) -> String {
+    let text = cell.trim().trim_matches('`').trim();
+    match text {
+        "\"\"" | "" | "-" | "—" | "none" | "(none)" => String::new(),
+        _ => text.to_string(),
+    }
+}
+
+/// The inputs table (first header cell "Input") and outputs table (first header cell "Output"), if present.
+#[allow(clippy::type_complexity)]
+fn find_tables(
+    tables: &[(Vec<String>, Vec<Vec<String>>)],
+) -> (
+    Option<&(Vec<String>, Vec<Vec<String>>)>,
+    Option<&(Vec<String>, Vec<Vec<String>>)>,
+) {
+    let first_is = |t: &&(Vec<String>, Vec<Vec<String>>), word: &str| {
+        t.0.first().is_some_and(|h| h.eq_ignore_ascii_case(word))
+    };
+    (
+        tables.iter().find(|t| first_is(t, "input")),
+        tables.iter().find(|t| first_is(t, "output")),
+    )
+}
+
+/// Checks that `tables` hold an inputs table with the same names and defaults as action.yml and an outputs table
+/// with the same names. `Ok(false)` when there is no inputs table at all.
+fn check_tables(
+    what: &str,
+    tables: &[(Vec<String>, Vec<Vec<String>>)],
+    action: &Action,
+) -> Result<bool, String> {
+    let (Some(inputs), outputs) = find_tables(tables) else {
+        return Ok(false);
+    };
+    let default_col = inputs
+        .0
+        .iter()
+        .position(|h| h.eq_ignore_ascii_case("default"))
+        .ok_or_else(|| format!("{what}: the inputs table has no Default column"))?;
+    let documented: BTreeMap<String, String> = inputs
+        .1
+        .iter()
+        .map(|row| {
+            (
+                plain(&row[0]),
+                row.get(default_col).map(|c| plain(c)).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let declared: BTreeMap<String, String> = action
+        .inputs
+        .iter()
+        .map(|i| (i.name.clone(), i.default.clone().unwrap_or_default()))
+        .collect();
+    if documented != declared {
+        let only_docs: Vec<_> = documented
+            .iter()
+            .filter(|(k, v)| declared.get(*k) != Some(v))
+            .collect();
+        let only_yml: Vec<_> = declared
+            .iter()
+            .filter(|(k, v)| documented.get(*k) != Some(v))
+            .collect();
+        return Err(format!(
+            "{what}: inputs table differs from action.yml: documented {only_docs:?}, action.yml {only_yml:?}"
+        ));
+    }
+    let outputs =
+        outputs.ok_or_else(|| format!("{what}: no outputs table (first header cell `Output`)"))?;
+    let documented: BTreeSet<String> = outputs.1.iter().map(|row| plain(&row[0])).collect();
+    let declared: BTreeSet<String> = action.outputs.iter().map(|o| o.name.clone()).collect();
+    if documented != declared {
+        return Err(format!(
+            "{what}: outputs table lists {documented:?}, action.yml declares {declared:?}"
+        ));
+    }
+    Ok(true)
+}
+
+#[test]
+fn readme_tables_match_action_yml() {
+    let Ok(readme) = std::fs::read_to_string(root().join("README.md")) else {
+        println!("note: no README.md yet; the tables are checked in docs/inputs.md only");
+        return;
+    };
+    match check_tables("README.md", &markdown_tables(&readme), &action()) {
+        Ok(true) => {}
+        Ok(false) => println!(
+            "note: README.md has no inputs table (first header cell `Input`) yet; \
+             checked docs/inputs.md only: paste its tables into the README"
+        ),
+        Err(problem) => panic!("{problem}"),
+    }
+}
+
+#[test]
+fn table_checks_catch_a_wrong_default_and_a_missing_output() {
+    // The README check must be able to fail: feed it tables that disagree with action.yml.
+    let action = action();
+    let good = render_docs(&action);
+    assert_eq!(
+        check_tables("good", &markdown_tables(&good), &action),
+        Ok(true)
+    );
+
+    let wrong_default = good.replace("| `max_surge` | no | `1` |", "| `max_surge` | no | `2` |");
+    assert_ne!(wrong_default, good, "the fixture edit applied");
+    let err = check_tables("wrong", &markdown_tables(&wrong_default), &action).unwrap_err();
+    assert!(err.contains("max_surge"), "{err}");
+
+    let missing_output: String = good
+        .lines()
+        .filter(|l| !l.starts_with("| `comment_url`"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let err = check_tables("missing", &markdown_tables(&missing_output), &action).unwrap_err();
+    assert!(err.contains("comment_url"), "{err}");
+
+    assert_eq!(
+        check_tables("none", &markdown_tables("# no tables\n"), &action),
+        Ok(false)
+    );
+}
