@@ -399,3 +399,29 @@ fn no_token_means_no_reporter() {
     settings.github.token = None;
     assert!(Reporter::new(&settings.github, ReportConfig::new(&settings, "prod")).is_none());
 }
+
+/// The capacity-failure comment a user gets (docs/report-example.png is this markdown rendered; set
+/// REPORT_EXAMPLE_OUT to write it, as scripts/screenshot-report.sh does).
+#[test]
+fn capacity_failure_comment() {
+    let outcome = support_github::capacity_failure_outcome();
+    let ctx = RenderContext::new(
+        "shop",
+        "api-rc",
+        Some("https://github.com/acme/shop/actions/runs/9876543210".into()),
+    );
+    let md = markdown::render(&outcome, &ctx);
+    assert!(md.starts_with("<!-- rolling-update: shop/api-rc -->\n"));
+    assert!(md.contains("## ❌ Failed: `api-rc-9f8e7d6` → `api-rc-1a2b3c4`"));
+    assert!(md.contains("| node-c | cpu | 1900m | 1750m | 150m | 500m | **no** |"));
+    assert!(md.contains("- Set `max_surge: 0` and `max_unavailable: 1`"));
+    assert!(md.contains("| metrics | `prom/statsd-exporter:v0.26.0` | unchanged |"));
+    assert!(md.contains("Rolled back: `api-rc-9f8e7d6` restored to 3 replicas"));
+    assert_eq!(
+        markdown::status_description(&outcome),
+        "Insufficient cpu: a new pod needs 500m, the most free on any node is 300m"
+    );
+    if let Ok(path) = std::env::var("REPORT_EXAMPLE_OUT") {
+        std::fs::write(path, &md).expect("write the example report");
+    }
+}

@@ -55,6 +55,27 @@ pub fn inline(text: &str) -> String {
     out
 }
 
+/// Like [`inline`], but text between a pair of backticks becomes a code span (through [`code`]): the
+/// diagnosis writes fixes such as "set `max_surge: 0`" and they should read as code, while anything else is
+/// still escaped. With an odd number of backticks the whole text is treated as prose.
+pub fn prose(text: &str) -> String {
+    let parts: Vec<&str> = text.split('`').collect();
+    if parts.len() % 2 == 0 {
+        return inline(text);
+    }
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 && !part.is_empty() {
+                code(part)
+            } else {
+                inline(part)
+            }
+        })
+        .collect()
+}
+
 /// An inline code span for a value such as an image name: nothing inside is interpreted, so only the
 /// delimiters and line breaks need care. `|` is still escaped because GFM splits table cells before it
 /// parses code spans.
@@ -168,6 +189,17 @@ mod tests {
             inline("registry.io/api:1.2.3-rc"),
             "registry.io/api:1.2.3-rc"
         );
+    }
+
+    #[test]
+    fn prose_keeps_code_spans_and_escapes_the_rest() {
+        assert_eq!(
+            prose("set `max_surge: 0` for @octocat"),
+            "set `max_surge: 0` for @\u{200D}octocat"
+        );
+        assert_eq!(prose("a `<b>|x` b"), "a `<b>\\|x` b");
+        // An unpaired backtick is escaped like any other.
+        assert_eq!(prose("it`s"), "it\\`s");
     }
 
     #[test]

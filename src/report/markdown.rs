@@ -181,13 +181,14 @@ fn render_with(outcome: &Outcome, ctx: &RenderContext, limits: Limits) -> String
     out.push_str(&ctx.marker());
     out.push('\n');
     headline(&mut out, outcome);
-    images(&mut out, outcome);
-    readiness(&mut out, outcome);
-    timeline(&mut out, outcome);
+    // Why it failed and what state it left come first: that is what the reader of a red run looks for.
     if let Some(diagnosis) = &outcome.diagnosis {
         diagnosis_section(&mut out, diagnosis, limits);
     }
     after_failure(&mut out, outcome);
+    images(&mut out, outcome);
+    readiness(&mut out, outcome);
+    timeline(&mut out, outcome);
     if let Some(url) = &ctx.run_url {
         let _ = writeln!(out, "\n[View the run]({})", link_target(url));
     }
@@ -294,7 +295,7 @@ fn diagnosis_section(out: &mut String, diagnosis: &Diagnosis, limits: Limits) {
 }
 
 fn finding_section(out: &mut String, n: usize, finding: &Finding, limits: Limits) {
-    let _ = writeln!(out, "\n#### {n}. {}", escape::inline(&finding.summary));
+    let _ = writeln!(out, "\n#### {n}. {}", escape::prose(&finding.summary));
     if !finding.evidence.is_empty() {
         let shown = finding.evidence.len().min(limits.evidence_lines);
         out.push_str("\nEvidence:\n\n");
@@ -320,7 +321,7 @@ fn finding_section(out: &mut String, n: usize, finding: &Finding, limits: Limits
     if !finding.fixes.is_empty() {
         out.push_str("\n**Fixes**\n\n");
         for fix in &finding.fixes {
-            let _ = writeln!(out, "- {}", escape::inline(fix));
+            let _ = writeln!(out, "- {}", escape::prose(fix));
         }
     }
     if !finding.logs.is_empty() {
@@ -391,7 +392,7 @@ fn after_failure(out: &mut String, outcome: &Outcome) {
             writeln!(
                 out,
                 "Both RCs were kept as they are. {}",
-                escape::inline(hint)
+                escape::prose(hint)
             )
         }
         AfterFailure::RollbackFailed { message } => {

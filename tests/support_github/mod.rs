@@ -83,3 +83,84 @@ pub fn success_outcome() -> Outcome {
         environment_url: None,
     }
 }
+
+/// A typical capacity failure: three nodes, none with room for one more pod, rolled back. The outcome behind
+/// docs/report-example.png.
+pub fn capacity_failure_outcome() -> Outcome {
+    use rolling_update_action::diagnosis::{CapacityRow, Diagnosis, Finding, FindingKind};
+    use rolling_update_action::outcome::AfterFailure;
+
+    let row = |node: &str, requested: &str, free: &str| CapacityRow {
+        node: node.into(),
+        resource: "cpu".into(),
+        allocatable: "1900m".into(),
+        requested: requested.into(),
+        free: free.into(),
+        needed: "500m".into(),
+        fits: false,
+    };
+    let at = |ms: u64, message: &str| TimelineEntry {
+        at: Duration::from_millis(ms),
+        message: message.into(),
+    };
+    Outcome {
+        result: ResultKind::Failure,
+        namespace: "shop".into(),
+        rc_name: "api-rc-1a2b3c4".into(),
+        previous_rc_name: Some("api-rc-9f8e7d6".into()),
+        version: "1a2b3c4".into(),
+        images: vec![
+            ImageChange {
+                container: "api".into(),
+                old: Some("ghcr.io/acme/api:9f8e7d6".into()),
+                new: "ghcr.io/acme/api:1a2b3c4".into(),
+            },
+            ImageChange {
+                container: "metrics".into(),
+                old: Some("prom/statsd-exporter:v0.26.0".into()),
+                new: "prom/statsd-exporter:v0.26.0".into(),
+            },
+        ],
+        desired_replicas: 3,
+        ready_replicas: 0,
+        duration: Duration::from_secs(38),
+        timeline: vec![
+            at(0, "Created api-rc-1a2b3c4 with 0 replicas (surge 1, unavailable 0)"),
+            at(1_200, "Scaling api-rc-1a2b3c4 up to 1"),
+            at(
+                31_400,
+                "Pod api-rc-1a2b3c4-x7k2p unschedulable for 30s: 0/3 nodes are available: 3 Insufficient cpu.",
+            ),
+            at(31_500, "Stopped: the new pod cannot be scheduled"),
+            at(37_900, "Scaled api-rc-9f8e7d6 back to 3 and deleted api-rc-1a2b3c4"),
+        ],
+        summary: "stalled: no node can fit a new pod".into(),
+        diagnosis: Some(Diagnosis {
+            findings: vec![Finding {
+                kind: FindingKind::InsufficientResources,
+                summary: "Insufficient cpu: a new pod needs 500m, the most free on any node is 300m"
+                    .into(),
+                evidence: vec![
+                    "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.".into(),
+                ],
+                logs: vec![],
+                capacity: vec![
+                    row("node-a", "1600m", "300m"),
+                    row("node-b", "1700m", "200m"),
+                    row("node-c", "1750m", "150m"),
+                ],
+                fixes: vec![
+                    "Set `max_surge: 0` and `max_unavailable: 1`: each old pod frees 500m before a new one starts".into(),
+                    "Lower the `api` container's cpu request to 300m or less".into(),
+                    "Add a node with at least 500m cpu free".into(),
+                ],
+                fatal: true,
+            }],
+            unreadable: vec![],
+        }),
+        after_failure: Some(AfterFailure::RolledBack {
+            restored_replicas: 3,
+        }),
+        environment_url: None,
+    }
+}
