@@ -6,11 +6,25 @@
 //! Everything that would break is refused here, before the cluster changes, with the fix spelled out.
 
 pub mod annotations;
+mod build;
+pub mod current;
+mod dry_run;
+mod error;
+mod manifest;
+pub mod naming;
+pub mod rollback;
+pub mod selectors;
+pub mod services;
+pub mod spec;
 pub mod steps;
 
 use k8s_openapi::api::core::v1::{ReplicationController, Service};
 
 use crate::outcome::ImageChange;
+pub use build::build;
+pub use dry_run::render_dry_run;
+pub use error::PlanError;
+pub use manifest::{load_manifest, parse_manifest};
 pub use steps::Limits;
 
 /// What the cluster holds, read once before planning.
@@ -52,3 +66,6 @@ pub struct Plan {
     /// Non-fatal warnings ("no Service selects these pods").
     pub warnings: Vec<String>,
 }
+
+#[cfg(test)]
+mod tests;

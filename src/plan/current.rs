@@ -1,0 +1,283 @@
+//! Which RC serves now. After a successful update there is one: `rc` itself (never updated by us yet) or
+//! `<rc>-<version>`. After an interrupted update there are two, and the old one carries NEXT pointing at the
+//! other: that one is the source, because its pods are the ones known to work.
+
+use k8s_openapi::api::core::v1::ReplicationController;
+
+use super::annotations as ann;
+use super::error::{PlanError, Result};
+
+/// The RCs that matter for this run.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    pub current: Option<ReplicationController>,
+    pub reason: Option<String>,
+    /// The RC already named like the new one.
+    pub existing_new: Option<ReplicationController>,
+}
+
+fn name(rc: &ReplicationController) -> &str {
+    rc.metadata.name.as_deref().unwrap_or_default()
+}
+
+fn annotation<'a>(rc: &'a ReplicationController, key: &str) -> Option<&'a str> {
+    rc.metadata
+        .annotations
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
+}
+
+/// Why `rc` belongs to `base`, if it does.
+fn belongs(rc: &ReplicationController, base: &str, version_label: &str) -> Option<String> {
+    let n = name(rc);
+    if n == base {
+        return Some(format!("`{n}` is the RC named by input `rc`"));
+    }
+    let suffix = n.strip_prefix(base)?.strip_prefix('-')?;
+    match annotation(rc, ann::BASE) {
+        Some(b) if b == base => Some(format!(
+            "`{n}` was made by this action for `{base}` (annotation {})",
+            ann::BASE
+        )),
+        Some(_) => None,
+        None => {
+            // Made by hand with the same convention (kubectl rolling-update -f): `<rc>-<v>` selecting `version=<v>`.
+            let selected = rc.spec.as_ref()?.selector.as_ref()?.get(version_label)?;
+            (selected == suffix).then(|| {
+                format!("`{n}` follows the `{base}-<version>` convention (its selector has `{version_label}={selected}`)")
+            })
+        }
+    }
+}
+
+/// Sorts the namespace's RCs into current and existing-new for base name `base` and new name `new_name`.
+pub fn find(
+    base: &str,
+    new_name: &str,
+    version_label: &str,
+    rcs: &[ReplicationController],
+) -> Result<Found> {
+    let existing_new = rcs.iter().find(|rc| name(rc) == new_name).cloned();
+    let candidates: Vec<(&ReplicationController, String)> = rcs
+        .iter()
+        .filter(|rc| name(rc) != new_name)
+        .filter_map(|rc| belongs(rc, base, version_label).map(|why| (rc, why)))
+        .collect();
+    let (current, reason) = match candidates.as_slice() {
+        [] => (None, None),
+        [(rc, why)] => {
+            let why = match annotation(rc, ann::NEXT) {
+                Some(next) => format!("{why}; an update from it to `{next}` was interrupted"),
+                None => why.clone(),
+            };
+            (Some((*rc).clone()), Some(why))
+        }
+        several => {
+            let targets: Vec<&str> = several
+                .iter()
+                .map(|(rc, _)| name(rc))
+                .chain([new_name])
+                .collect();
+            let sources: Vec<&(&ReplicationController, String)> = several
+                .iter()
+                .filter(|(rc, _)| {
+                    annotation(rc, ann::NEXT).is_some_and(|next| targets.contains(&next))
+                })
+                .collect();
+            match sources.as_slice() {
+                [(rc, why)] => {
+                    let next = annotation(rc, ann::NEXT).unwrap_or_default();
+                    let others = several
+                        .iter()
+                        .map(|(r, _)| name(r))
+                        .filter(|n| *n != name(rc))
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let reason = format!(
+                        "{why}; it is the source of an interrupted update to `{next}` (annotation {}), so it is current and {others} {} the unfinished side",
+                        ann::NEXT,
+                        if several.len() > 2 { "are on" } else { "is" }
+                    );
+                    (Some((*rc).clone()), Some(reason))
+                }
+                _ => {
+                    let names = several
+                        .iter()
+                        .map(|(rc, _)| format!("`{}`", name(rc)))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    return Err(PlanError::AmbiguousCurrent {
+                        rc: base.to_string(),
+                        names,
+                    });
+                }
+            }
+        }
+    };
+    Ok(Found {
+        current,
+        reason,
+        existing_new,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::api::core::v1::ReplicationControllerSpec;
+    use kube::api::ObjectMeta;
+
+    use super::*;
+
+    fn rc(
+        name: &str,
+        annotations: &[(&str, &str)],
+        selector: &[(&str, &str)],
+    ) -> ReplicationController {
+        let map = |p: &[(&str, &str)]| -> BTreeMap<String, String> {
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        ReplicationController {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                annotations: (!annotations.is_empty()).then(|| map(annotations)),
+                ..Default::default()
+            },
+            spec: Some(ReplicationControllerSpec {
+                selector: Some(map(selector)),
+                ..Default::default()
+            }),
+            status: None,
+        }
+    }
+
+    #[test]
+    fn first_deploy_has_no_current() {
+        let f = find(
+            "api-rc",
+            "api-rc-abc1234",
+            "version",
+            &[rc("billing", &[], &[])],
+        )
+        .unwrap();
+        assert!(f.current.is_none() && f.existing_new.is_none() && f.reason.is_none());
+    }
+
+    #[test]
+    fn the_rc_named_rc_is_current() {
+        let f = find(
+            "api-rc",
+            "api-rc-abc1234",
+            "version",
+            &[rc("api-rc", &[], &[("name", "api-pods")])],
+        )
+        .unwrap();
+        assert_eq!(f.current.as_ref().map(name), Some("api-rc"));
+        assert!(f.reason.unwrap().contains("named by input `rc`"));
+    }
+
+    #[test]
+    fn our_versioned_rc_is_current_and_another_base_is_not() {
+        let ours = rc(
+            "api-rc-1111111",
+            &[(ann::BASE, "api-rc")],
+            &[("version", "1111111")],
+        );
+        let canary = rc(
+            "api-rc-canary",
+            &[(ann::BASE, "api-rc-canary")],
+            &[("version", "canary")],
+        );
+        let f = find("api-rc", "api-rc-2222222", "version", &[canary, ours]).unwrap();
+        assert_eq!(f.current.as_ref().map(name), Some("api-rc-1111111"));
+        assert!(f.reason.unwrap().contains("made by this action"));
+    }
+
+    #[test]
+    fn a_hand_made_versioned_rc_is_recognised_by_its_selector() {
+        let hand = rc(
+            "api-rc-abc1234",
+            &[],
+            &[("name", "api-pods"), ("version", "abc1234")],
+        );
+        let unrelated = rc("api-rc-cache", &[], &[("name", "cache")]);
+        let f = find("api-rc", "api-rc-def5678", "version", &[unrelated, hand]).unwrap();
+        assert_eq!(f.current.as_ref().map(name), Some("api-rc-abc1234"));
+        assert!(f.reason.unwrap().contains("convention"));
+    }
+
+    #[test]
+    fn an_rc_with_the_new_name_is_existing_new() {
+        let same = rc(
+            "api-rc-abc1234",
+            &[(ann::BASE, "api-rc")],
+            &[("version", "abc1234")],
+        );
+        let f = find("api-rc", "api-rc-abc1234", "version", &[same]).unwrap();
+        assert!(f.current.is_none());
+        assert_eq!(f.existing_new.as_ref().map(name), Some("api-rc-abc1234"));
+    }
+
+    #[test]
+    fn interrupted_update_picks_the_source_and_says_why() {
+        let old = rc(
+            "api-rc",
+            &[(ann::NEXT, "api-rc-1111111"), (ann::ORIGINAL_REPLICAS, "3")],
+            &[("name", "api-pods")],
+        );
+        let half = rc(
+            "api-rc-1111111",
+            &[(ann::BASE, "api-rc"), (ann::SOURCE, "api-rc:uid")],
+            &[("version", "1111111")],
+        );
+        let f = find("api-rc", "api-rc-2222222", "version", &[half, old]).unwrap();
+        assert_eq!(f.current.as_ref().map(name), Some("api-rc"));
+        let reason = f.reason.unwrap();
+        assert!(
+            reason.contains("interrupted update to `api-rc-1111111`"),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("`api-rc-1111111` is the unfinished side"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn resuming_the_same_update_gives_current_and_existing_new() {
+        let old = rc(
+            "api-rc",
+            &[(ann::NEXT, "api-rc-1111111")],
+            &[("name", "api-pods")],
+        );
+        let half = rc(
+            "api-rc-1111111",
+            &[(ann::BASE, "api-rc")],
+            &[("version", "1111111")],
+        );
+        let f = find("api-rc", "api-rc-1111111", "version", &[half, old]).unwrap();
+        assert_eq!(f.current.as_ref().map(name), Some("api-rc"));
+        assert_eq!(f.existing_new.as_ref().map(name), Some("api-rc-1111111"));
+        assert!(f.reason.unwrap().contains("was interrupted"));
+    }
+
+    #[test]
+    fn two_candidates_without_a_mark_are_ambiguous() {
+        let a = rc("api-rc", &[], &[("name", "api-pods")]);
+        let b = rc(
+            "api-rc-1111111",
+            &[(ann::BASE, "api-rc")],
+            &[("version", "1111111")],
+        );
+        let e = find("api-rc", "api-rc-2222222", "version", &[a, b]).unwrap_err();
+        assert!(
+            matches!(&e, PlanError::AmbiguousCurrent { names, .. } if names == "`api-rc`, `api-rc-1111111`"),
+            "{e}"
+        );
+    }
+}
