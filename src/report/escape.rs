@@ -60,7 +60,7 @@ pub fn inline(text: &str) -> String {
 /// still escaped. With an odd number of backticks the whole text is treated as prose.
 pub fn prose(text: &str) -> String {
     let parts: Vec<&str> = text.split('`').collect();
-    if parts.len() % 2 == 0 {
+    if parts.len().is_multiple_of(2) {
         return inline(text);
     }
     parts
