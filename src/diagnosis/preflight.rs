@@ -41,7 +41,14 @@ pub fn preflight(snapshot: &Snapshot, template: &PodTemplateSpec) -> Vec<String>
     } else {
         format!(" ({} each)", needs.join(", "))
     };
-    if !snapshot.nodes.is_empty() {
+    if snapshot.nodes.is_empty() {
+        if let Some(why) = snapshot.unreadable.iter().find(|u| u.starts_with("nodes")) {
+            warnings.push(format!(
+                "could not check the capacity for {}: {why}",
+                pods(surge)
+            ));
+        }
+    } else {
         let fit: i128 = cap
             .candidates()
             .map(|n| super::capacity::NodeFit::how_many(&cap.need, |r| n.free(r)))

@@ -319,6 +319,26 @@ fn unreadable_nodes_fall_back_to_the_scheduler_message() {
 }
 
 #[test]
+fn partial_pod_list_trusts_the_scheduler_over_a_lower_bound() {
+    let mut s = load("seed");
+    s.all_pods.clear(); // only the namespace's pods: the 670m system pod is missing
+    s.unreadable = vec!["pods in all namespaces: forbidden".into()];
+    let d = diagnose(&s);
+    let f = &d.findings[0];
+    assert_eq!(f.kind, FindingKind::InsufficientResources);
+    assert!(f.fatal, "{f:#?}");
+    assert!(
+        f.summary
+            .starts_with("Insufficient cpu on 1 of 1 nodes (the scheduler's count)"),
+        "{}",
+        f.summary
+    );
+    assert!(f.evidence.contains(
+        &"could not read every pod (pods in all namespaces: forbidden): per-node usage is a lower bound, so the scheduler's count is used".to_string()
+    ));
+}
+
+#[test]
 fn fragmentation_says_no_single_node_fits() {
     let d = diagnose(&load("fragmentation"));
     assert_eq!(kinds(&d), vec![FindingKind::Fragmentation], "{d:#?}");

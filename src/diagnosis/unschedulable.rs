@@ -435,7 +435,11 @@ pub fn findings(snapshot: &Snapshot) -> Vec<Finding> {
     };
 
     let relief = ctx.relief();
-    let fits_now = nodes_known && ctx.cap.any_fits();
+    // Without every namespace's pods, node usage is a lower bound: when it claims room the scheduler denied,
+    // believe the scheduler.
+    let pods_partial = snapshot.unreadable.iter().any(|u| u.starts_with("pods"));
+    let use_numbers = nodes_known && !(pods_partial && ctx.cap.any_fits());
+    let fits_now = use_numbers && ctx.cap.any_fits();
     let fatal =
         unschedulable.len() == pending.len() && relief.is_empty() && !scale_up_pending && !fits_now;
 
@@ -468,6 +472,16 @@ pub fn findings(snapshot: &Snapshot) -> Vec<Finding> {
         evidence.push(format!(
             "could not read nodes ({why}): the numbers come from the scheduler's message only"
         ));
+    } else if !use_numbers {
+        let why = snapshot
+            .unreadable
+            .iter()
+            .find(|u| u.starts_with("pods"))
+            .cloned()
+            .unwrap_or_default();
+        evidence.push(format!(
+            "could not read every pod ({why}): per-node usage is a lower bound, so the scheduler's count is used"
+        ));
     }
     let base = Finding {
         kind: FindingKind::Unschedulable,
@@ -480,7 +494,7 @@ pub fn findings(snapshot: &Snapshot) -> Vec<Finding> {
     };
 
     let mut out = vec![];
-    if nodes_known {
+    if use_numbers {
         known_node_findings(&ctx, &parsed, &base, fits_now, &mut out);
     } else {
         message_only_findings(&ctx, &parsed, &base, &mut out);
