@@ -7,7 +7,8 @@
 pub fn bad_label_value_chars(s: &str) -> Vec<char> {
     let mut bad: Vec<char> = vec![];
     for c in s.chars() {
-        if !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) && !bad.contains(&c) {
+        let allowed = c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if !allowed && !bad.contains(&c) {
             bad.push(c);
         }
     }

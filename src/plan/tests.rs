@@ -530,9 +530,8 @@ fn interrupted_update_plans_from_the_source() {
     let mut half = rc("api-rc-abc1234.yaml");
     half.metadata.name = Some("api-rc-0000000".into());
     half.metadata.annotations = Some(labels(&[(ann::BASE, "api-rc")]));
-    for l in [half.spec.as_mut().unwrap().selector.as_mut().unwrap()] {
-        l.insert("version".into(), "0000000".into());
-    }
+    let selector = half.spec.as_mut().unwrap().selector.as_mut().unwrap();
+    selector.insert("version".into(), "0000000".into());
     let t = half.spec.as_mut().unwrap().template.as_mut().unwrap();
     t.metadata
         .as_mut()
