@@ -1,1 +1,366 @@
 //! `run()`: inputs -> plan -> rollout -> diagnosis -> report, top to bottom.
+//!
+//! Every path ends in an [`Outcome`] that is reported the same way (log, job summary, outputs, commit status,
+//! PR comment), except bad input, which is refused before anything else happens. The exit code is the
+//! outcome's (see [`crate::exit`]).
+
+use std::time::Instant;
+
+use anyhow::Context as _;
+use k8s_openapi::api::core::v1::{ReplicationController, Service};
+use kube::api::{Api, ListParams};
+use secrecy::ExposeSecret as _;
+
+use crate::cluster::{self, Cluster};
+use crate::diagnosis;
+use crate::exit;
+use crate::inputs::{Mode, Settings};
+use crate::outcome::{Outcome, ResultKind};
+use crate::plan::{self, Observed, Plan};
+use crate::report::github::{ReportConfig, Reporter};
+use crate::report::{actions, markdown};
+use crate::rollout::{self, kube_ops, lock, Cancel, Engine};
+
+/// Reads the process environment and runs. Returns the exit code.
+pub async fn run(cancel: Cancel) -> i32 {
+    let settings = match Settings::from_process_env() {
+        Ok(s) => s,
+        Err(e) => {
+            actions::error(&format!("{e}"));
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    run_with(settings, cancel).await
+}
+
+/// A failure before or outside the rollout: bad input found late (exit 2), or a fault (exit 3), or the lock.
+enum Stop {
+    BadInput(String),
+    Fault(anyhow::Error),
+    Locked(lock::Held),
+}
+
+impl From<anyhow::Error> for Stop {
+    fn from(e: anyhow::Error) -> Self {
+        Stop::Fault(e)
+    }
+}
+
+pub async fn run_with(settings: Settings, cancel: Cancel) -> i32 {
+    mask_secrets(&settings);
+    let started = Instant::now();
+    let report_namespace = settings
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
+    let reporter = Reporter::new(
+        &settings.github,
+        ReportConfig::new(&settings, &report_namespace),
+    );
+
+    let (outcome, code) = match deploy(&settings, &cancel, reporter.as_ref(), started).await {
+        Ok(outcome) => {
+            let code = outcome.result.exit_code();
+            (outcome, code)
+        }
+        Err(Stop::BadInput(message)) => {
+            actions::error(&message);
+            eprintln!("error: {message}");
+            return exit::BAD_INPUT;
+        }
+        Err(Stop::Locked(held)) => {
+            let message = held.to_string();
+            actions::error(&message);
+            (error_outcome(&settings, &message, started), exit::LOCKED)
+        }
+        Err(Stop::Fault(e)) => {
+            let message = format!("{e:#}");
+            actions::error(&message);
+            (error_outcome(&settings, &message, started), exit::ERROR)
+        }
+    };
+    report(&settings, reporter.as_ref(), &outcome).await;
+    code
+}
+
+fn mask_secrets(settings: &Settings) {
+    if let Some(token) = &settings.github.token {
+        actions::add_mask(token.expose_secret());
+    }
+    if let Some(kubeconfig) = &settings.kubeconfig {
+        for line in kubeconfig.expose_secret().lines() {
+            let secret_keys = [
+                "token:",
+                "client-key-data:",
+                "client-certificate-data:",
+                "password:",
+            ];
+            let trimmed = line.trim().trim_start_matches("- ");
+            for key in secret_keys {
+                if let Some(value) = trimmed.strip_prefix(key) {
+                    let value = value.trim().trim_matches('"');
+                    if !value.is_empty() {
+                        actions::add_mask(value);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn error_outcome(settings: &Settings, message: &str, started: Instant) -> Outcome {
+    Outcome {
+        result: ResultKind::Error,
+        namespace: settings
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into()),
+        rc_name: format!("{}-{}", settings.rc, settings.version),
+        previous_rc_name: None,
+        version: settings.version.clone(),
+        images: vec![],
+        desired_replicas: 0,
+        ready_replicas: 0,
+        duration: started.elapsed(),
+        timeline: vec![],
+        summary: message.lines().next().unwrap_or(message).to_string(),
+        diagnosis: None,
+        after_failure: None,
+        environment_url: None,
+    }
+}
+
+/// Reads every RC and Service of the namespace, and the manifest.
+async fn observe(cluster: &Cluster, settings: &Settings) -> Result<Observed, Stop> {
+    let manifest = match &settings.manifest {
+        Some(path) => Some(plan::load_manifest(path).map_err(|e| Stop::BadInput(e.to_string()))?),
+        None => None,
+    };
+    let rcs: Api<ReplicationController> =
+        Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let services: Api<Service> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let params = ListParams::default();
+    let rcs = kube_ops::retry(|| rcs.list(&params)).await.map_err(|e| {
+        if matches!(&e, kube::Error::Api(s) if s.code == 404) {
+            Stop::BadInput(format!(
+                "input `namespace`: namespace `{}` does not exist; create it or fix the input",
+                cluster.namespace
+            ))
+        } else {
+            Stop::Fault(anyhow::anyhow!(kube_ops::explain(
+                &e,
+                "list",
+                "replicationcontrollers"
+            )))
+        }
+    })?;
+    let services = kube_ops::retry(|| services.list(&params))
+        .await
+        .map_err(|e| Stop::Fault(anyhow::anyhow!(kube_ops::explain(&e, "list", "services"))))?;
+    Ok(Observed {
+        rcs: rcs.items,
+        services: services.items,
+        manifest,
+    })
+}
+
+async fn deploy(
+    settings: &Settings,
+    cancel: &Cancel,
+    reporter: Option<&Reporter>,
+    started: Instant,
+) -> Result<Outcome, Stop> {
+    actions::group("Connecting to the cluster");
+    let cluster = cluster::connect(settings).await.map_err(|e| {
+        if format!("{e}").contains("input `kubeconfig`") {
+            Stop::BadInput(format!("{e:#}"))
+        } else {
+            Stop::Fault(e)
+        }
+    })?;
+    println!("namespace {}", cluster.namespace);
+    actions::end_group();
+
+    let holder = lock::identity(
+        settings.github.run_id.as_deref(),
+        settings.github.repository.as_deref(),
+    );
+    let guard = if settings.dry_run {
+        None
+    } else {
+        match lock::acquire(
+            cluster.client.clone(),
+            &cluster.namespace,
+            &settings.rc,
+            &holder,
+        )
+        .await
+        {
+            Ok(Ok(guard)) => Some(guard),
+            Ok(Err(held)) => return Err(Stop::Locked(held)),
+            Err(e) => {
+                if format!("{e:#}").contains("404") {
+                    return Err(Stop::BadInput(format!(
+                        "input `namespace`: namespace `{}` does not exist; create it or fix the input",
+                        cluster.namespace
+                    )));
+                }
+                return Err(Stop::Fault(e));
+            }
+        }
+    };
+    let result = deploy_locked(settings, &cluster, cancel, reporter, started).await;
+    if let Some(guard) = guard {
+        guard.release().await;
+    }
+    result
+}
+
+async fn deploy_locked(
+    settings: &Settings,
+    cluster: &Cluster,
+    cancel: &Cancel,
+    reporter: Option<&Reporter>,
+    started: Instant,
+) -> Result<Outcome, Stop> {
+    actions::group("Planning");
+    let observed = observe(cluster, settings).await?;
+    let plan = match settings.mode {
+        Mode::Rollback => plan::rollback::build(settings, &cluster.namespace, &observed)
+            .map_err(|e| e.to_string()),
+        _ => plan::build(settings, &cluster.namespace, &observed).map_err(|e| e.to_string()),
+    }
+    .map_err(Stop::BadInput)?;
+    if let Some(reason) = &plan.current_reason {
+        println!("{reason}");
+    }
+    for warning in &plan.warnings {
+        actions::warning(warning);
+    }
+    preflight(cluster, &plan).await;
+    actions::end_group();
+
+    if settings.dry_run {
+        println!("{}", plan::render_dry_run(&plan));
+        let mut outcome = base_outcome(settings, &plan, started);
+        outcome.result = ResultKind::DryRun;
+        outcome.summary = format!("dry run: {} planned, nothing changed", outcome.rc_name);
+        return Ok(outcome);
+    }
+
+    if let Some(reporter) = reporter {
+        let description = format!(
+            "rolling {} to {}",
+            settings.rc,
+            plan.new_rc.metadata.name.as_deref().unwrap_or_default()
+        );
+        if let Err(e) = reporter.pending(&description).await {
+            actions::warning(&e.warning());
+        }
+    }
+
+    actions::group("Rolling update");
+    let mut engine = Engine::start(
+        cluster.client.clone(),
+        &cluster.namespace,
+        settings,
+        cancel.clone(),
+    )
+    .await
+    .context("starting the rollout")?;
+    let executed = rollout::execute(&mut engine, &plan).await;
+    actions::end_group();
+    let executed = executed?;
+
+    let mut outcome = base_outcome(settings, &plan, started);
+    outcome.result = executed.result;
+    outcome.summary = executed.summary;
+    outcome.ready_replicas = executed.ready;
+    outcome.previous_rc_name = executed.previous_rc_name.or(outcome.previous_rc_name);
+    outcome.diagnosis = executed.diagnosis;
+    outcome.after_failure = executed.after_failure;
+    outcome.timeline = std::mem::take(&mut engine.timeline);
+    outcome.duration = started.elapsed();
+    Ok(outcome)
+}
+
+/// Warnings before any change: surge pods that cannot fit, a quota without room.
+async fn preflight(cluster: &Cluster, plan: &Plan) {
+    let Some(template) = plan.new_rc.spec.as_ref().and_then(|s| s.template.as_ref()) else {
+        return;
+    };
+    let snap = rollout::snapshot::gather(
+        &cluster.client,
+        &cluster.namespace,
+        &plan.new_rc,
+        plan.current.as_ref(),
+        &plan.limits,
+    )
+    .await;
+    for warning in diagnosis::preflight(&snap, template) {
+        actions::warning(&format!("pre-flight: {warning}"));
+    }
+}
+
+fn base_outcome(settings: &Settings, plan: &Plan, started: Instant) -> Outcome {
+    Outcome {
+        result: ResultKind::Success,
+        namespace: plan.namespace.clone(),
+        rc_name: plan.new_rc.metadata.name.clone().unwrap_or_default(),
+        previous_rc_name: plan.current.as_ref().and_then(|c| c.metadata.name.clone()),
+        version: settings.version.clone(),
+        images: plan.images.clone(),
+        desired_replicas: plan.desired,
+        ready_replicas: 0,
+        duration: started.elapsed(),
+        timeline: vec![],
+        summary: String::new(),
+        diagnosis: None,
+        after_failure: None,
+        environment_url: None,
+    }
+}
+
+/// Log, job summary, outputs, GitHub. Never changes the exit code.
+async fn report(settings: &Settings, reporter: Option<&Reporter>, outcome: &Outcome) {
+    if let Some(d) = &outcome.diagnosis {
+        if !d.findings.is_empty() {
+            println!("\nDiagnosis:\n{}", diagnosis::text::render_text(d));
+        }
+    }
+    match outcome.result {
+        ResultKind::Failure => actions::error(&format!("rollout failed: {}", outcome.summary)),
+        ResultKind::Cancelled => actions::warning(&outcome.summary),
+        ResultKind::Error => {}
+        _ => actions::notice(&outcome.summary),
+    }
+    println!(
+        "Result: {} ({})",
+        outcome.result.as_str().to_uppercase(),
+        outcome.summary
+    );
+    let ctx = markdown::RenderContext::new(
+        &outcome.namespace,
+        &settings.rc,
+        markdown::run_url(&settings.github),
+    );
+    let body = markdown::render(outcome, &ctx);
+    let mut comment_url = None;
+    if let Some(reporter) = reporter {
+        let result = reporter.finish(outcome, &body).await;
+        for w in &result.warnings {
+            actions::warning(w);
+        }
+        comment_url = result.comment_url;
+    }
+    if let Err(e) = actions::append_summary(&body) {
+        actions::warning(&format!("could not write the job summary: {e}"));
+    }
+    if let Err(e) = actions::write_outputs(outcome, comment_url.as_deref()) {
+        actions::warning(&format!("could not write the step outputs: {e}"));
+    }
+    if std::env::var_os("ROLLING_UPDATE_PRINT_REPORT").is_some() {
+        println!("\n----- report (as posted to the pull request) -----\n{body}");
+    }
+}

@@ -30,7 +30,7 @@ pub enum Ending {
 
 fn human(d: Duration) -> String {
     let s = d.as_secs();
-    if s >= 60 && s % 60 == 0 {
+    if s >= 60 && s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else if s >= 60 {
         format!("{}m{}s", s / 60, s % 60)
