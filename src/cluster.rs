@@ -34,7 +34,9 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Cluster> {
         None => kube::Config::from_kubeconfig(&options)
             .await
             .or_else(|_| kube::Config::incluster())
-            .context("no kubeconfig: set the `kubeconfig` input, KUBECONFIG, or run in a cluster")?,
+            .context(
+                "no kubeconfig: set the `kubeconfig` input, KUBECONFIG, or run in a cluster",
+            )?,
     };
     let namespace = settings
         .namespace

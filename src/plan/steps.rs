@@ -19,7 +19,11 @@ fn value(v: IntOrPercent, desired: i32, round_up: bool) -> i32 {
         IntOrPercent::Int(n) => n,
         IntOrPercent::Percent(p) => {
             let scaled = i64::from(p) * i64::from(desired);
-            let v = if round_up { (scaled + 99) / 100 } else { scaled / 100 };
+            let v = if round_up {
+                (scaled + 99) / 100
+            } else {
+                scaled / 100
+            };
             v as i32
         }
     }
@@ -34,7 +38,11 @@ impl Limits {
         if surge == 0 && unavailable == 0 {
             unavailable = 1;
         }
-        Limits { desired, max_surge: surge, max_unavailable: unavailable }
+        Limits {
+            desired,
+            max_surge: surge,
+            max_unavailable: unavailable,
+        }
     }
 
     /// Pods that must stay available at every moment (the Service's floor).
@@ -76,7 +84,12 @@ impl Limits {
     /// The old RC's next replica count: as far down as availability allows, counting only new pods that are
     /// available (ready for min_ready_seconds). The RC controller deletes unready pods first, so removing
     /// `k` old pods keeps `old - k` of them available when at least that many are.
-    pub fn scale_down_target(&self, old_replicas: i32, new_replicas: i32, new_available: i32) -> i32 {
+    pub fn scale_down_target(
+        &self,
+        old_replicas: i32,
+        new_replicas: i32,
+        new_available: i32,
+    ) -> i32 {
         if old_replicas == 0 {
             return 0;
         }
@@ -101,7 +114,11 @@ mod tests {
         let l = Limits::resolve(3, Percent(1), Percent(1));
         assert_eq!((l.max_surge, l.max_unavailable), (1, 0));
         let l = Limits::resolve(3, Percent(0), Percent(10));
-        assert_eq!((l.max_surge, l.max_unavailable), (0, 1), "both zero -> unavailable 1");
+        assert_eq!(
+            (l.max_surge, l.max_unavailable),
+            (0, 1),
+            "both zero -> unavailable 1"
+        );
     }
 
     #[test]
@@ -116,7 +133,10 @@ mod tests {
         let mut steps = vec![];
         for _ in 0..100 {
             new = l.scale_up_target(old, new);
-            assert!(old + new <= l.max_total().max(l.desired), "ceiling broken at {old}+{new}");
+            assert!(
+                old + new <= l.max_total().max(l.desired),
+                "ceiling broken at {old}+{new}"
+            );
             // new pods become available, then scale down
             let next_old = l.scale_down_target(old, new, new);
             assert!(next_old + new >= l.min_available(), "floor broken");
