@@ -12,6 +12,7 @@ mod dry_run;
 mod error;
 mod manifest;
 pub mod naming;
+pub mod preview;
 pub mod rollback;
 pub mod selectors;
 pub mod services;

@@ -11,6 +11,7 @@ mod converge;
 pub mod kube_ops;
 pub mod lock;
 mod migrate;
+pub mod preview;
 mod resume;
 pub mod snapshot;
 
