@@ -42,6 +42,11 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Cluster> {
         .namespace
         .clone()
         .unwrap_or_else(|| config.default_namespace.clone());
+    // kube's built-in retry of 429/503/504 makes up to 15 attempts with a backoff capped at 1000 s: a persistent
+    // outage would hang the run for many minutes. Every call of ours is bounded by `kube_ops::retry` instead (and
+    // the pod watch by its own backoff), so a fault that persists ends the run with a clear error.
+    let mut config = config;
+    config.default_retry = false;
     let client = kube::Client::try_from(config).context("could not build the Kubernetes client")?;
     Ok(Cluster { client, namespace })
 }

@@ -23,7 +23,19 @@ pub fn is_transient(e: &kube::Error) -> bool {
 }
 
 /// Runs `op` until it succeeds, fails with a non-transient error, or has failed [`ATTEMPTS`] times.
-pub async fn retry<T, F, Fut>(mut op: F) -> Result<T, kube::Error>
+pub async fn retry<T, F, Fut>(op: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
+    retry_if(op, is_transient).await
+}
+
+/// [`retry`] with the caller's idea of transient (e.g. the lock, for which a 409 is an answer, not a fault).
+pub async fn retry_if<T, F, Fut>(
+    mut op: F,
+    transient: fn(&kube::Error) -> bool,
+) -> Result<T, kube::Error>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, kube::Error>>,
@@ -33,7 +45,7 @@ where
     loop {
         match op().await {
             Ok(v) => return Ok(v),
-            Err(e) if attempt < ATTEMPTS && is_transient(&e) => {
+            Err(e) if attempt < ATTEMPTS && transient(&e) => {
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(3));
                 attempt += 1;

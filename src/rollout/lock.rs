@@ -14,6 +14,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 
+use super::kube_ops::{is_transient, retry, retry_if};
+
 /// How long a Lease stays valid without renewal.
 pub const LEASE_SECONDS: i32 = 30;
 const RENEW_EVERY: Duration = Duration::from_secs(10);
@@ -91,6 +93,11 @@ fn holder_is_dead_here(holder: &str) -> bool {
     }
 }
 
+/// Transient faults are retried, but for the lock a 409 is an answer (someone else wrote first), not a fault.
+fn not_conflict(e: &kube::Error) -> bool {
+    is_transient(e) && !matches!(e, kube::Error::Api(s) if s.code == 409)
+}
+
 /// Takes the lock or says who holds it.
 pub async fn acquire(
     client: kube::Client,
@@ -107,11 +114,17 @@ pub async fn acquire(
         },
         spec: Some(lease_spec(holder)),
     };
+    let post = PostParams::default();
     loop {
-        match api.create(&PostParams::default(), &fresh).await {
+        match retry_if(|| api.create(&post, &fresh), not_conflict).await {
             Ok(_) => break,
             Err(kube::Error::Api(e)) if e.code == 409 => {
-                let current = api.get(&name).await.with_context(|| format!("failed to read lease {name}"))?;
+                let current = match retry(|| api.get_opt(&name)).await {
+                    Ok(Some(current)) => current,
+                    // Gone between our create and this read (released, or the 409 was not about it): try again.
+                    Ok(None) => continue,
+                    Err(e) => return Err(e).with_context(|| format!("failed to read lease {name}")),
+                };
                 let spec = current.spec.clone().unwrap_or_default();
                 let held_by = spec.holder_identity.clone().unwrap_or_default();
                 let renewed = spec.renew_time.as_ref().map(|t| t.0.as_second()).unwrap_or(0);
@@ -130,7 +143,7 @@ pub async fn acquire(
                 // Take over at the observed resourceVersion: if another run took it meanwhile, we get 409 and look again.
                 let mut takeover = current.clone();
                 takeover.spec = Some(lease_spec(holder));
-                match api.replace(&name, &PostParams::default(), &takeover).await {
+                match retry_if(|| api.replace(&name, &post, &takeover), not_conflict).await {
                     Ok(_) => break,
                     Err(kube::Error::Api(e)) if e.code == 409 => continue,
                     Err(e) => return Err(e).with_context(|| format!("failed to take over expired lease {name}")),
@@ -165,7 +178,8 @@ impl LockGuard {
     /// Stops renewing and deletes the Lease. A failure to delete only delays the next run by the lease's expiry.
     pub async fn release(self) {
         self.renew.abort();
-        let _ = self.api.delete(&self.name, &DeleteParams::default()).await;
+        let params = DeleteParams::default();
+        let _ = retry(|| self.api.delete(&self.name, &params)).await;
     }
 }
 
