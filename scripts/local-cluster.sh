@@ -10,15 +10,15 @@
 # Environment: CLUSTER_STATE_DIR (/tmp/rolling-update-cluster), NODES (3), NODE_CPU (2), NODE_MEMORY (4Gi),
 # NODE_PODS (110), AUDIT_LOG=1 (JSON audit log of every request in $CLUSTER_STATE_DIR/audit.log),
 # FAKE_KUBELET_BIN (use this binary instead of `cargo build --bin fake-kubelet`), FAKE_KUBELET_* (see the fake
-# kubelet's docs). Ports: etcd 127.0.0.1:23790 (peer 23800), API server https://127.0.0.1:16443.
+# kubelet's docs). Ports: ETCD_PORT (23790), ETCD_PEER_PORT (23800), API_PORT (16443), all on 127.0.0.1.
 # Progress goes to stderr; component logs to $CLUSTER_STATE_DIR/<component>.log.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="${CLUSTER_STATE_DIR:-/tmp/rolling-update-cluster}"
-ETCD_PORT=23790
-ETCD_PEER_PORT=23800
-API_PORT=16443
+ETCD_PORT="${ETCD_PORT:-23790}"
+ETCD_PEER_PORT="${ETCD_PEER_PORT:-23800}"
+API_PORT="${API_PORT:-16443}"
 API="https://127.0.0.1:$API_PORT"
 KUBECONFIG_PATH="$STATE/kubeconfig"
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler fake-kubelet)

@@ -1,0 +1,390 @@
+#!/usr/bin/env python3
+"""The benchmark driver (started by bench/run.sh, which owns the cluster and the build; see docs/benchmark.md).
+
+For every case of the matrix it rolls the seeds' RC with the action's release binary and the same pod template as
+a Deployment with the Deployment controller, in fresh namespaces of one real control plane with the fake kubelet,
+one rollout at a time. Requests are counted from the API server's audit log: each run of the action talks to the
+cluster as its own impersonated user (`as:` in the kubeconfig it gets), so its requests are exactly the audit events
+with that impersonatedUser, whatever the controllers and the fake kubelet do at the same time.
+"""
+
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kube import Kube  # noqa: E402
+import report  # noqa: E402
+
+READY_DELAY_ANNOTATION = "fake-kubelet.rolling-update.github.io/ready-delay-ms"
+OLD_IMAGE = "registry.local/node-api:1.0"
+NEW_IMAGE = "registry.local/node-api:2.0"
+SHA = "0123456789abcdef0123456789abcdef01234567"
+# kubectl rolling-update's defaults (update period 1m; surge 1 / unavailable 0 hard-coded).
+KUBECTL_UPDATE_PERIOD_S = 60.0
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def surge_count(surge, n):
+    """Surge rounds up, as kubectl's ResolveFenceposts and the Deployment controller do."""
+    if surge.endswith("%"):
+        return max(1, math.ceil(int(surge[:-1]) * n / 100))
+    return int(surge)
+
+
+def pod_template(delay_ms, cpu, extra_spec=None):
+    spec = {
+        "terminationGracePeriodSeconds": 1,
+        "containers": [
+            {"name": "node-api-container", "image": OLD_IMAGE, "ports": [{"containerPort": 3000}],
+             "resources": {"requests": {"cpu": cpu}}},
+            {"name": "fluentd", "image": "registry.local/fluentd:v1.16"},
+        ],
+    }
+    spec.update(extra_spec or {})
+    return {"metadata": {"labels": {"name": "api-pods"},
+                         "annotations": {READY_DELAY_ANNOTATION: str(delay_ms)}},
+            "spec": spec}
+
+
+def service():
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api-srv"},
+            "spec": {"selector": {"name": "api-pods"}, "ports": [{"port": 80, "targetPort": 3000}]}}
+
+
+class Bench:
+    def __init__(self, kubeconfig, action_bin, state_dir, pod_cpu):
+        self.kube = Kube(kubeconfig)
+        self.kubeconfig = kubeconfig
+        self.action_bin = action_bin
+        self.state_dir = state_dir
+        self.pod_cpu = pod_cpu
+        self.seq = 0
+
+    # ----- namespaces -----
+
+    def new_namespace(self, label):
+        self.seq += 1
+        name = f"bench-{os.getpid() % 10000}-{self.seq}-{label}"[:63].rstrip("-")
+        self.kube.create("/api/v1/namespaces", {"metadata": {"name": name}})
+        # The namespace's default service account is not needed (ServiceAccount admission is off).
+        return name
+
+    def delete_namespace(self, ns, wait=True):
+        self.kube.delete(f"/api/v1/namespaces/{ns}")
+        if wait:
+            # Gone before the next measurement: its pods' deletion must not load the cluster during the next one.
+            self.kube.wait_for(f"namespace {ns} to be deleted",
+                               lambda: self.kube.get(f"/api/v1/namespaces/{ns}", ok_missing=True) is None, 300, 0.5)
+
+    # ----- our rollout -----
+
+    def seed_rc(self, ns, n, delay_ms, cpu, extra_spec=None):
+        rc = {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "api-rc"},
+              "spec": {"replicas": n, "selector": {"name": "api-pods"},
+                       "template": pod_template(delay_ms, cpu, extra_spec)}}
+        self.kube.create(f"/api/v1/namespaces/{ns}/replicationcontrollers", rc)
+        self.kube.create(f"/api/v1/namespaces/{ns}/services", service())
+
+        def ready():
+            s = self.kube.get(f"/api/v1/namespaces/{ns}/replicationcontrollers/api-rc").get("status", {})
+            return s.get("availableReplicas", 0) == n and s.get("replicas", 0) == n
+        self.kube.wait_for(f"{n} ready pods of api-rc in {ns}", ready, 120 + n)
+
+    def action_kubeconfig(self, user):
+        """The cluster's kubeconfig, acting as `user` (in group system:masters) so the audit log names our run."""
+        lines = []
+        for line in self.kube.kubeconfig_text.splitlines():
+            lines.append(line)
+            if line.strip().startswith("token:"):
+                indent = line[: len(line) - len(line.lstrip())]
+                lines += [f"{indent}as: {user}", f"{indent}as-groups:", f"{indent}- system:masters"]
+        return "\n".join(lines) + "\n"
+
+    def run_action(self, ns, user, surge, extra_env=None):
+        env = {
+            "PATH": os.environ["PATH"],
+            "INPUT_KUBECONFIG": self.action_kubeconfig(user),
+            "INPUT_NAMESPACE": ns, "INPUT_RC": "api-rc",
+            "INPUT_IMAGES": f"node-api-container={NEW_IMAGE}", "INPUT_VERSION": "v2",
+            "INPUT_MAX_SURGE": surge, "INPUT_MAX_UNAVAILABLE": "0", "INPUT_TIMEOUT": "30m",
+            "GITHUB_SHA": SHA, "GITHUB_REF": "refs/heads/main", "GITHUB_EVENT_NAME": "workflow_dispatch",
+        }
+        env.update(extra_env or {})
+        lines = []
+        start = time.time()
+        proc = subprocess.Popen([self.action_bin], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, text=True, bufsize=1)
+
+        def read():
+            for line in proc.stdout:
+                lines.append((time.time(), line.rstrip("\n")))
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        end = time.time()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        reader.join(10)
+        return {
+            "start": start, "end": end, "wall_s": end - start, "exit_code": proc.returncode,
+            "cpu_s": usage.ru_utime + usage.ru_stime, "cpu_user_s": usage.ru_utime, "cpu_sys_s": usage.ru_stime,
+            "max_rss_mb": usage.ru_maxrss / 1024.0, "lines": lines,
+        }
+
+    def ours(self, case):
+        n, surge, delay = case["replicas"], case["surge"], case["ready_delay_s"]
+        ns = self.new_namespace(f"rc-{n}-{surge.replace('%', 'pc')}-{delay}s")
+        try:
+            self.seed_rc(ns, n, int(delay * 1000), self.pod_cpu)
+            user = f"bench-action-{ns}"
+            run = self.run_action(ns, user, surge)
+            out = "\n".join(line for _, line in run["lines"])
+            if run["exit_code"] != 0:
+                raise RuntimeError(f"the action failed (exit {run['exit_code']}) in {ns}:\n{out}")
+            rcs = self.kube.get(f"/api/v1/namespaces/{ns}/replicationcontrollers")["items"]
+            names = sorted(rc["metadata"]["name"] for rc in rcs)
+            if "api-rc" in names or len(names) != 1:
+                raise RuntimeError(f"unexpected RCs after the rollout in {ns}: {names}\n{out}")
+            status = rcs[0].get("status", {})
+            if status.get("availableReplicas", 0) != n:
+                raise RuntimeError(f"{names[0]} has {status.get('availableReplicas')} available, wanted {n}")
+            succeeded = [t for t, line in run["lines"] if "Update succeeded. Deleting" in line]
+            return {
+                "namespace": ns, "user": user, "wall_s": run["wall_s"],
+                "until_update_succeeded_s": (succeeded[0] - run["start"]) if succeeded else None,
+                "cpu_s": run["cpu_s"], "cpu_user_s": run["cpu_user_s"], "cpu_sys_s": run["cpu_sys_s"],
+                "max_rss_mb": run["max_rss_mb"], "start": run["start"], "end": run["end"],
+                "log": [f"{t - run['start']:7.2f}s {line}" for t, line in run["lines"]],
+            }
+        finally:
+            self.delete_namespace(ns)
+
+    # ----- the Deployment controller -----
+
+    def deployment(self, case):
+        n, surge, delay = case["replicas"], case["surge"], case["ready_delay_s"]
+        ns = self.new_namespace(f"deploy-{n}-{surge.replace('%', 'pc')}-{delay}s")
+        try:
+            surge_value = surge if surge.endswith("%") else int(surge)
+            dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api"},
+                   "spec": {"replicas": n, "selector": {"matchLabels": {"name": "api-pods"}},
+                            "strategy": {"type": "RollingUpdate",
+                                         "rollingUpdate": {"maxSurge": surge_value, "maxUnavailable": 0}},
+                            "minReadySeconds": 0, "template": pod_template(int(delay * 1000), self.pod_cpu)}}
+            path = f"/apis/apps/v1/namespaces/{ns}/deployments"
+            self.kube.create(path, dep)
+            self.kube.create(f"/api/v1/namespaces/{ns}/services", service())
+
+            def available():
+                d = self.kube.get(f"{path}/api")
+                s = d.get("status", {})
+                done = (s.get("observedGeneration", 0) >= d["metadata"]["generation"]
+                        and s.get("availableReplicas", 0) == n and s.get("updatedReplicas", 0) == n
+                        and s.get("replicas", 0) == n)
+                return d if done else None
+            before = self.kube.wait_for(f"{n} available pods of deployment api in {ns}", available, 120 + n)
+            generation = before["metadata"]["generation"] + 1
+
+            def finished(d):
+                s = d.get("status", {})
+                return (d["metadata"]["generation"] >= generation and s.get("observedGeneration", 0) >= generation
+                        and s.get("updatedReplicas", 0) == n and s.get("availableReplicas", 0) == n
+                        and s.get("replicas", 0) == n)
+            seen = {}
+            watcher = threading.Thread(daemon=True, target=lambda: seen.update(zip(
+                ("at", "obj"), self.kube.watch_until(f"{path}?fieldSelector=metadata.name%3Dapi",
+                                                     before["metadata"]["resourceVersion"], finished, 1800))))
+            watcher.start()
+            time.sleep(0.3)  # the watch is open before the change
+            start = time.time()
+            subprocess.run(["kubectl", "--kubeconfig", self.kubeconfig, "-n", ns, "set", "image", "deployment/api",
+                            f"node-api-container={NEW_IMAGE}"], check=True, stdout=subprocess.DEVNULL)
+            watcher.join()
+            if not seen.get("at"):
+                raise RuntimeError(f"the Deployment in {ns} did not finish: {json.dumps(seen.get('obj', {}).get('status'))}")
+            # Old ReplicaSets at 0, as the issue asks (implied by replicas == updatedReplicas == N; checked anyway).
+            rss = self.kube.get(f"/apis/apps/v1/namespaces/{ns}/replicasets")["items"]
+            old = [rs for rs in rss if rs["spec"]["template"]["spec"]["containers"][0]["image"] == OLD_IMAGE]
+            if any(rs["spec"].get("replicas", 0) != 0 for rs in old):
+                raise RuntimeError(f"old ReplicaSet not at 0 in {ns}")
+            return {"namespace": ns, "wall_s": seen["at"] - start, "start": start}
+        finally:
+            self.delete_namespace(ns)
+
+    # ----- the capacity case -----
+
+    def capacity(self):
+        """One node of 1 CPU with 970m requested (a 670m pod of another workload + 3 x 100m api pods), surge 1:
+        the surge pod cannot be scheduled. Seconds from the scheduler's first FailedScheduling event to our
+        `Stopping early: ...` line."""
+        ns = self.new_namespace("capacity")
+        node = f"{ns}-node"
+        taint_key = "rolling-update.bench/dedicated"
+        try:
+            self.kube.create("/api/v1/nodes", {"metadata": {"name": node, "labels": {
+                "rolling-update.test/fake": "true", taint_key: ns, "kubernetes.io/hostname": node,
+                "kubernetes.io/os": "linux"}},
+                "spec": {"taints": [{"key": taint_key, "value": ns, "effect": "NoSchedule"}]}})
+            res = {"cpu": "1", "memory": "4Gi", "pods": "110"}
+            self.kube.request("PATCH", f"/api/v1/nodes/{node}/status", {"status": {
+                "capacity": res, "allocatable": res,
+                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": node}],
+                "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                                "message": "kubelet is posting ready status"}]}},
+                content_type="application/merge-patch+json")
+
+            def usable():
+                taints = self.kube.get(f"/api/v1/nodes/{node}").get("spec", {}).get("taints", [])
+                return not any(t["key"].startswith("node.kubernetes.io/") for t in taints)
+            self.kube.wait_for(f"the fake kubelet to take node {node}", usable, 30)
+            placement = {"nodeSelector": {taint_key: ns},
+                         "tolerations": [{"key": taint_key, "operator": "Equal", "value": ns, "effect": "NoSchedule"}]}
+            other = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "other-workload", "labels": {"app": "other"}},
+                     "spec": {"containers": [{"name": "main", "image": "registry.local/other:1",
+                                              "resources": {"requests": {"cpu": "670m"}}}], **placement}}
+            self.kube.create(f"/api/v1/namespaces/{ns}/pods", other)
+            self.seed_rc(ns, 3, 1000, "100m", placement)
+            user = f"bench-action-{ns}"
+            run = self.run_action(ns, user, "1", {"INPUT_PROGRESS_DEADLINE": "5m"})
+            events = self.kube.get(f"/api/v1/namespaces/{ns}/events")["items"]
+            failed = [e for e in events if e.get("reason") == "FailedScheduling"]
+            if not failed:
+                raise RuntimeError(f"no FailedScheduling event in {ns}")
+
+            def when(e):
+                stamp = e.get("eventTime") or e.get("firstTimestamp") or e["metadata"]["creationTimestamp"]
+                return parse_time(stamp)
+            first = min(failed, key=when)
+            first_at = when(first)
+            stop = [(t, line) for t, line in run["lines"] if "Stopping early" in line]
+            diag = stop[0] if stop else None
+            return {
+                "namespace": ns, "user": user, "exit_code": run["exit_code"],
+                "first_failed_scheduling": first.get("message"),
+                "first_failed_scheduling_after_start_s": first_at - run["start"],
+                "diagnosis_line": diag[1].split("] ", 1)[-1] if diag else None,
+                "diagnosis_after_event_s": (diag[0] - first_at) if diag else None,
+                "exit_after_event_s": run["end"] - first_at,
+                "wall_s": run["wall_s"], "cpu_s": run["cpu_s"], "max_rss_mb": run["max_rss_mb"],
+                "log": [f"{t - run['start']:7.2f}s {line}" for t, line in run["lines"]],
+            }
+        finally:
+            self.delete_namespace(ns)
+            self.kube.delete(f"/api/v1/nodes/{node}")
+
+
+def parse_time(stamp):
+    """RFC 3339 with optional fraction (MicroTime) -> epoch seconds."""
+    from datetime import datetime, timezone
+    stamp = stamp.rstrip("Z")
+    fmt = "%Y-%m-%dT%H:%M:%S.%f" if "." in stamp else "%Y-%m-%dT%H:%M:%S"
+    return datetime.strptime(stamp, fmt).replace(tzinfo=timezone.utc).timestamp()
+
+
+def count_requests(audit_log, users):
+    """Per impersonated user: requests (unique audit IDs) and their breakdown by verb and resource."""
+    ids = {u: set() for u in users}
+    kinds = {u: Counter() for u in users}
+    with open(audit_log) as f:
+        for line in f:
+            if '"impersonatedUser"' not in line:
+                continue
+            e = json.loads(line)
+            user = e.get("impersonatedUser", {}).get("username")
+            if user not in ids or e["auditID"] in ids[user]:
+                continue
+            ids[user].add(e["auditID"])
+            ref = e.get("objectRef", {})
+            res = ref.get("resource", "?") + ("/" + ref["subresource"] if ref.get("subresource") else "")
+            kinds[user][f"{e['verb']} {res}"] += 1
+    return {u: {"total": len(ids[u]), "by_kind": dict(sorted(kinds[u].items()))} for u in users}
+
+
+def machine():
+    cpu_model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    mem_kb = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal"))
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    return {"nproc": os.cpu_count(), "cpu_model": cpu_model, "memory_gib": round(mem_kb / 1024 / 1024, 1),
+            "kernel": platform.release(), "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def matrix(full):
+    cases = []
+    for delay in (1, 3):
+        for n in (3, 10, 50, 200):
+            for surge in ("1", "25%"):
+                # 200 replicas at surge 1 is 200 sequential steps (200 s / 600 s per rollout, twice): only with
+                # BENCH_FULL=1, to keep one run under ~25 minutes.
+                if n == 200 and surge == "1" and not full:
+                    continue
+                cases.append({"replicas": n, "surge": surge, "ready_delay_s": delay})
+    only = os.environ.get("BENCH_ONLY")  # e.g. "10:25%:1,3:1:3" for quick experiments
+    if only:
+        wanted = {tuple(c.split(":")) for c in only.split(",")}
+        cases = [c for c in cases if (str(c["replicas"]), c["surge"], str(c["ready_delay_s"])) in wanted]
+    return cases
+
+
+def main():
+    kubeconfig, action_bin, state_dir, out_dir = sys.argv[1:5]
+    full = os.environ.get("BENCH_FULL") == "1"
+    bench = Bench(kubeconfig, action_bin, state_dir, os.environ.get("BENCH_POD_CPU", "10m"))
+    began = time.time()
+    results = {"machine": machine(), "full_matrix": full, "cases": [], "capacity": None,
+               "settings": {"pod_cpu_request": bench.pod_cpu, "nodes": os.environ.get("NODES"),
+                            "node_cpu": os.environ.get("NODE_CPU"), "node_pods": os.environ.get("NODE_PODS"),
+                            "kubectl_update_period_s": KUBECTL_UPDATE_PERIOD_S}}
+
+    log("warm-up rollout (not recorded)")
+    bench.ours({"replicas": 3, "surge": "1", "ready_delay_s": 1})
+
+    for case in matrix(full):
+        n, surge, delay = case["replicas"], case["surge"], case["ready_delay_s"]
+        s = surge_count(surge, n)
+        steps = math.ceil(n / s)
+        case.update({"surge_pods": s, "steps": steps, "lower_bound_s": steps * delay,
+                     # kubectl rolling-update: surge 1 hard-coded, one full update period per pod (ready delay < 1m).
+                     "kubectl_model_s": n * max(KUBECTL_UPDATE_PERIOD_S, delay)})
+        log(f"N={n} surge={surge} ({s}) delay={delay}s: ours")
+        case["ours"] = bench.ours(case)
+        log(f"  ours {case['ours']['wall_s']:.2f}s; deployment controller")
+        case["deployment"] = bench.deployment(case)
+        log(f"  deployment {case['deployment']['wall_s']:.2f}s (lower bound {case['lower_bound_s']}s)")
+        results["cases"].append(case)
+
+    if os.environ.get("BENCH_SKIP_CAPACITY") != "1":
+        log("capacity case")
+        results["capacity"] = bench.capacity()
+        log(f"  diagnosis {results['capacity']['diagnosis_after_event_s']}s after the first FailedScheduling")
+
+    # Let the audit log's batch flush, then attribute requests to each run.
+    time.sleep(3)
+    users = [c["ours"]["user"] for c in results["cases"]]
+    if results["capacity"]:
+        users.append(results["capacity"]["user"])
+    counts = count_requests(os.path.join(state_dir, "audit.log"), users)
+    for c in results["cases"]:
+        c["ours"]["requests"] = counts[c["ours"]["user"]]
+    if results["capacity"]:
+        results["capacity"]["requests"] = counts[results["capacity"]["user"]]
+    results["total_runtime_s"] = time.time() - began
+
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    with open(os.path.join(out_dir, "results.md"), "w") as f:
+        f.write(report.render(results))
+    log(f"done in {results['total_runtime_s']:.0f}s: {out_dir}/results.md, {out_dir}/results.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Renders bench/results.json as the markdown of bench/results.md (the README pastes its table).
+
+Targets are ratios within one run, never assertions: a miss is reported, with the numbers that explain it.
+"""
+
+
+def fmt(x, digits=1):
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def wall_target(case):
+    return 1.10 * case["lower_bound_s"] + 2.0
+
+
+def mark(ok):
+    return "yes" if ok else "**no**"
+
+
+def group_requests(by_kind):
+    """The action's requests in a few buckets that say why they were made."""
+    buckets = {"setup (RC/Service lists, preflight, create)": 0, "scale steps (patch RC)": 0,
+               "annotations, delete": 0, "pod watch": 0, "lease (lock, renewals)": 0,
+               "diagnosis (get RCs, list pods/events/nodes/quotas)": 0, "other": 0}
+    for kind, count in by_kind.items():
+        verb, res = kind.split(" ", 1)
+        if res.startswith("leases"):
+            buckets["lease (lock, renewals)"] += count
+        elif res == "pods" and verb == "watch":
+            buckets["pod watch"] += count
+        elif res == "replicationcontrollers" and verb == "patch":
+            buckets["scale steps (patch RC)"] += count
+        elif res == "replicationcontrollers" and verb == "delete":
+            buckets["annotations, delete"] += count
+        elif res in ("replicationcontrollers", "services") and verb in ("list", "create"):
+            buckets["setup (RC/Service lists, preflight, create)"] += count
+        elif verb in ("get", "list"):
+            buckets["diagnosis (get RCs, list pods/events/nodes/quotas)"] += count
+        else:
+            buckets["other"] += count
+    return buckets
+
+
+def render(r):
+    m = r["machine"]
+    out = []
+    out.append("# Benchmark results\n")
+    out.append(f"Machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB RAM, Linux {m['kernel']}; "
+               f"commit `{m['commit']}`, {m['date']}. One run of `bench/run.sh` "
+               f"({r['total_runtime_s'] / 60:.1f} min). Kubernetes 1.20 control plane on loopback with the fake kubelet "
+               f"({r['settings']['nodes']} nodes of {r['settings']['node_cpu']} CPU / {r['settings']['node_pods']} pods); "
+               f"the action is the release binary. Times are wall-clock seconds.\n")
+    out.append("| N | surge | ready delay | steps | lower bound | ours | ours / (1.1 LB + 2 s) | Deployment controller "
+               "| ours / Deployment | requests | CPU s | peak RSS MB | kubectl rolling-update (model) |")
+    out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for c in r["cases"]:
+        o, d = c["ours"], c["deployment"]
+        out.append(
+            f"| {c['replicas']} | {c['surge']} ({c['surge_pods']}) | {c['ready_delay_s']} s | {c['steps']} "
+            f"| {c['lower_bound_s']:.0f} s | {o['wall_s']:.1f} s | {o['wall_s'] / wall_target(c):.2f} "
+            f"| {d['wall_s']:.1f} s | {o['wall_s'] / d['wall_s']:.2f} | {o['requests']['total']} "
+            f"| {o['cpu_s']:.2f} | {o['max_rss_mb']:.1f} | {c['kubectl_model_s'] / 60:.0f} min |")
+    cap = r.get("capacity")
+    if cap:
+        out.append("")
+        out.append("Capacity case (one node of 1 CPU, 970m requested, 100m pods, surge 1): first FailedScheduling "
+                   f"{fmt(cap['first_failed_scheduling_after_start_s'])} s after the action started "
+                   f"(`{cap['first_failed_scheduling']}`); our diagnosis "
+                   f"**{fmt(cap['diagnosis_after_event_s'])} s** after it (`{cap['diagnosis_line']}`); the process "
+                   f"exited {fmt(cap['exit_after_event_s'])} s after it (rollback included), exit code "
+                   f"{cap['exit_code']}, {cap['requests']['total']} requests, {cap['cpu_s']:.2f} CPU s, "
+                   f"{cap['max_rss_mb']:.1f} MB.")
+
+    out.append("\n## Targets\n")
+    rows = r["cases"]
+    wall_ok = [c for c in rows if c["ours"]["wall_s"] <= wall_target(c)]
+    dep_ok = [c for c in rows if c["ours"]["wall_s"] <= c["deployment"]["wall_s"]]
+    big = [c for c in rows if c["replicas"] == 200]
+    out.append("| target | met |")
+    out.append("|---|---|")
+    out.append(f"| wall <= 1.10 x lower bound + 2 s | {len(wall_ok)}/{len(rows)} cases |")
+    out.append(f"| wall <= 1.0 x Deployment controller | {len(dep_ok)}/{len(rows)} cases |")
+    for c in big:
+        o = c["ours"]
+        out.append(f"| 200 replicas, surge {c['surge']}, {c['ready_delay_s']} s: <= 1 CPU s, <= 40 MB | "
+                   f"{mark(o['cpu_s'] <= 1.0 and o['max_rss_mb'] <= 40)} ({o['cpu_s']:.2f} s, {o['max_rss_mb']:.1f} MB) |")
+    if cap and cap["diagnosis_after_event_s"] is not None:
+        out.append(f"| diagnosis <= 15 s after the first FailedScheduling | {mark(cap['diagnosis_after_event_s'] <= 15)} "
+                   f"({cap['diagnosis_after_event_s']:.1f} s) |")
+
+    out.append("\n## Requests: steps or time?\n")
+    out.append("The action's API requests (audit log, its own impersonated user) for the same rollout at both ready "
+               "delays: the same steps take three times as long at 3 s.\n")
+    out.append("| N | surge | steps | requests at 1 s | at 3 s | growth 1 s -> 3 s | requests per step (1 s) |")
+    out.append("|---:|---:|---:|---:|---:|---:|---:|")
+    by_key = {(c["replicas"], c["surge"], c["ready_delay_s"]): c for c in rows}
+    for (n, surge, delay), c in by_key.items():
+        if delay != 1:
+            continue
+        slow = by_key.get((n, surge, 3))
+        a = c["ours"]["requests"]["total"]
+        b = slow["ours"]["requests"]["total"] if slow else None
+        out.append(f"| {n} | {surge} | {c['steps']} | {a} | {b if b is not None else '-'} "
+                   f"| {('+' + str(b - a)) if b is not None else '-'} | {a / c['steps']:.1f} |")
+    out.append("\nBy purpose (each case, `1 s / 3 s`):\n")
+    keys = list(group_requests({}).keys())
+    out.append("| N | surge | " + " | ".join(keys) + " |")
+    out.append("|---:|---:|" + "---:|" * len(keys))
+    for (n, surge, delay), c in by_key.items():
+        if delay != 1:
+            continue
+        slow = by_key.get((n, surge, 3))
+        g1 = group_requests(c["ours"]["requests"]["by_kind"])
+        g3 = group_requests(slow["ours"]["requests"]["by_kind"]) if slow else {}
+        out.append(f"| {n} | {surge} | " + " | ".join(f"{g1[k]} / {g3.get(k, '-')}" for k in keys) + " |")
+
+    out.append("\n## How it was measured\n")
+    out.append(
+        "- **ours**: the release binary started with the action's environment (surge as given, unavailable 0), from "
+        "process start to process exit; the old RC is deleted just before exit (`Update succeeded. Deleting api-rc`).\n"
+        "- **lower bound**: ceil(N / surge) x ready delay; surge rounds up (25% of 10 is 3), as kubectl and the "
+        "Deployment controller round it.\n"
+        "- **Deployment controller**: a Deployment with the same pod template and strategy (maxSurge as given, "
+        "maxUnavailable 0, minReadySeconds 0) in a fresh namespace of the same cluster, from the start of "
+        "`kubectl set image` to the watch event with observedGeneration current and updatedReplicas == "
+        "availableReplicas == replicas == N (so the old ReplicaSets are at 0, checked afterwards).\n"
+        "- **requests**: unique audit IDs in the API server's audit log whose impersonated user is that run's own "
+        "user (the kubeconfig given to the action has `as: bench-action-<namespace>`); a watch counts once.\n"
+        "- **CPU s / peak RSS**: `wait4` rusage of the action's process (user + sys; ru_maxrss).\n"
+        "- **kubectl rolling-update (model, not measured)**: its loop with default flags scales the new RC up by one "
+        "(surge 1 and unavailable 0 are hard-coded), sleeps `--update-period` (1 m), then scales the old one down; "
+        "the ready delay is far below a minute, so N replicas take N x 1 min whatever the surge asked for.\n"
+        "- Each rollout runs alone, in a fresh namespace that is deleted (and waited for) before the next one; a warm-up "
+        "rollout runs first and is not recorded.")
+    if not r["full_matrix"]:
+        out.append("- **Not run**: 200 replicas at surge 1 (200 sequential steps: 200 s / 600 s per rollout, twice per "
+                   "case, which would push one run far past 25 minutes). `BENCH_FULL=1 bench/run.sh` runs them.")
+    return "\n".join(out) + "\n"
