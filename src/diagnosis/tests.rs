@@ -230,6 +230,48 @@ fn node_selector_mismatch_is_named() {
 }
 
 #[test]
+fn nodes_outside_the_node_selector_are_not_candidates_nor_a_cause() {
+    // The seed on a dedicated node: two big empty nodes the pods' nodeSelector excludes must neither show room
+    // nor be reported as a selector problem; the numbers are the dedicated node's.
+    let mut s = load("seed");
+    let selector: std::collections::BTreeMap<String, String> =
+        [("pool".to_string(), "dedicated".to_string())].into();
+    s.new_pods[0].spec.as_mut().unwrap().node_selector = Some(selector.clone());
+    s.nodes[0]
+        .metadata
+        .labels
+        .get_or_insert_with(Default::default)
+        .extend(selector);
+    for name in ["node-2", "node-3"] {
+        let mut n = s.nodes[0].clone();
+        n.metadata.name = Some(name.into());
+        n.metadata.labels = None;
+        s.nodes.push(n);
+    }
+    s.events[0].message = Some(
+        "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) didn't match node selector.".into(),
+    );
+    let d = diagnose(&s);
+    assert_eq!(
+        kinds(&d),
+        vec![FindingKind::InsufficientResources],
+        "{d:#?}"
+    );
+    let f = &d.findings[0];
+    assert_eq!(
+        f.summary,
+        "Insufficient cpu: a new pod needs 100m; the most free on any node is 30m (node-1: 970m of 1000m requested)"
+    );
+    assert!(f.fatal);
+    assert!(
+        f.capacity.iter().all(|r| r.node == "node-1"),
+        "{:?}",
+        f.capacity
+    );
+    assert!(f.fixes[0].starts_with("roll with max_surge: 0 and max_unavailable: 1"));
+}
+
+#[test]
 fn terminating_pod_that_frees_room_is_not_fatal() {
     let mut s = load("seed");
     s.all_pods[0].metadata.deletion_timestamp =

@@ -623,7 +623,8 @@ fn known_node_findings(
         .iter()
         .filter(|n| matches!(n.excluded, Some(Exclusion::Selector(_))))
         .collect();
-    if !selector.is_empty() {
+    // Nodes outside the selector are the user's choice, not a cause: say so only when no node matches at all.
+    if !selector.is_empty() && selector.len() == total {
         let wanted: Vec<String> = ctx
             .spec
             .node_selector
@@ -634,19 +635,12 @@ fn known_node_findings(
         let mut f = finding(
             FindingKind::NodeSelector,
             format!(
-                "The pod's nodeSelector {} matches none of {} of {total} nodes",
-                wanted.join(","),
-                selector.len()
-            ),
-            base,
-        );
-        if selector.len() == total {
-            f.summary = format!(
                 "The pod's nodeSelector {} matches no node ({})",
                 wanted.join(","),
                 plural(total, "node", "nodes")
-            );
-        }
+            ),
+            base,
+        );
         for n in &selector {
             if let Some(Exclusion::Selector(missing)) = &n.excluded {
                 f.evidence
