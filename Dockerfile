@@ -2,8 +2,9 @@
 # glibc and CA certificates. A release does not build this file on every workflow run: release.yml publishes the
 # image to GHCR and points the released action.yml at it (`docker://...`), see docs/releasing.md.
 #
-# GitHub runs docker actions as the image's default user and needs it to be root (it mounts the workspace and
-# writes GITHUB_OUTPUT / GITHUB_STEP_SUMMARY as root), so there is deliberately no USER line.
+# GitHub requires docker actions to run as the default Docker user (root) and says not to set USER: the action could
+# then not access GITHUB_WORKSPACE, nor the files behind GITHUB_OUTPUT and GITHUB_STEP_SUMMARY. So there is
+# deliberately no USER line.
 
 FROM rust:1.95-slim-bookworm AS builder
 WORKDIR /build

@@ -370,7 +370,8 @@ fn runs_as_a_docker_action_built_from_the_dockerfile() {
 #[test]
 fn the_docker_build_context_holds_every_file_the_build_reads() {
     // .dockerignore sends only Cargo.toml, Cargo.lock and src/ (the Dockerfile copies nothing else). Every target
-    // Cargo.toml declares by path is stubbed for the dependency layer and must be replaced by a real file from src/.
+    // Cargo.toml declares by path is stubbed for the dependency layer; the binary and the library must then be
+    // replaced by real files from src/.
     let ignore = read(".dockerignore");
     for kept in ["!Cargo.toml", "!Cargo.lock", "!src"] {
         assert!(
@@ -378,13 +379,19 @@ fn the_docker_build_context_holds_every_file_the_build_reads() {
             ".dockerignore lacks {kept}"
         );
     }
-    for line in read("Cargo.toml").lines() {
-        if let Some(path) = line.trim().strip_prefix("path = \"") {
+    // Test and bench targets stay stubs in the image, which is fine: only the binary and the library are built.
+    let mut table = String::new();
+    for line in read("Cargo.toml").lines().map(str::trim) {
+        if line.starts_with('[') {
+            table = line.to_string();
+        } else if let Some(path) = line.strip_prefix("path = \"") {
             let path = path.trim_end_matches('"');
-            assert!(
-                path.starts_with("src/"),
-                "Cargo.toml target path {path} is outside src/, which the Docker build does not copy"
-            );
+            if table == "[[bin]]" || table == "[lib]" {
+                assert!(
+                    path.starts_with("src/"),
+                    "Cargo.toml {table} path {path} is outside src/, which the Docker build does not copy"
+                );
+            }
         }
     }
     // A file included at compile time from outside src/ would be missing in the image build.
@@ -662,5 +669,68 @@ fn table_checks_catch_a_wrong_default_and_a_missing_output() {
     assert_eq!(
         check_tables("none", &markdown_tables("# no tables\n"), &action),
         Ok(false)
+    );
+}
+
+#[test]
+fn workflows_and_examples_pass_only_declared_inputs_to_the_action() {
+    // actionlint checks `with:` against an action's inputs only when it can read the action; it cannot read ours
+    // from examples (a remote `owner/rolling-update-action@v1`), so this does it.
+    let action = action();
+    let declared: BTreeSet<&str> = action.inputs.iter().map(|i| i.name.as_str()).collect();
+    let mut files: Vec<PathBuf> = vec![];
+    for dir in ["examples", ".github/workflows"] {
+        for entry in std::fs::read_dir(root().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+                files.push(path);
+            }
+        }
+    }
+    let mut uses_found = 0;
+    for path in &files {
+        let doc: Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let jobs = doc
+            .get("jobs")
+            .and_then(Value::as_mapping)
+            .into_iter()
+            .flatten();
+        for (job_id, job) in jobs {
+            let steps = job
+                .get("steps")
+                .and_then(Value::as_sequence)
+                .into_iter()
+                .flatten();
+            for step in steps {
+                let uses = step.get("uses").and_then(Value::as_str).unwrap_or_default();
+                if uses != "./" && !uses.starts_with("owner/rolling-update-action@") {
+                    continue;
+                }
+                uses_found += 1;
+                let with = step.get("with").and_then(Value::as_mapping);
+                let keys: BTreeSet<&str> = with
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(k, _)| k.as_str())
+                    .collect();
+                let unknown: Vec<_> = keys.difference(&declared).collect();
+                assert!(
+                    unknown.is_empty(),
+                    "{} job {job_id:?}: unknown inputs {unknown:?}",
+                    path.display()
+                );
+                assert!(
+                    keys.contains("rc"),
+                    "{} job {job_id:?}: the required input `rc` is missing",
+                    path.display()
+                );
+            }
+        }
+    }
+    // three examples (deploy, preview + cleanup, deploy + rollback) and the e2e workflow's two runs
+    assert!(
+        uses_found >= 7,
+        "found only {uses_found} uses of the action"
     );
 }
