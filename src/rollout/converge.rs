@@ -69,8 +69,10 @@ pub async fn converge(
             return Ok(Ending::Done);
         }
 
-        // Scale up `to` as far as the surge allows.
-        let up = limits.scale_up_target(from_replicas, to.replicas);
+        // Scale up `to` as far as the surge allows, counting `from`'s pods that still run: after a scale-down
+        // the RC controller needs a moment to mark the pod for deletion, and until then it still counts.
+        let from_live = from.as_ref().map_or(0, |f| engine.counts(&f.selector).live);
+        let up = limits.scale_up_target(from_replicas.max(from_live), to.replicas);
         if up != to.replicas {
             kube_ops::scale(&engine.rcs, &to.name, up).await?;
             to.replicas = up;

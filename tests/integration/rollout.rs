@@ -1,0 +1,302 @@
+//! The engine on the real control plane (issue 4): the floor holds, steps follow readiness not sleeps,
+//! deadlines roll back, killed runs resume, one run at a time, and `mode: rollback`.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::ReplicationController;
+use kube::api::Api;
+
+use crate::seeds::{action_env, api_rc_yaml, rc_names, ready_pods, FloorWatch};
+use crate::support::{self, TestNs};
+
+const BIN: &str = env!("CARGO_BIN_EXE_rolling-update");
+
+struct Run {
+    code: i32,
+    out: String,
+}
+
+async fn run(env: &BTreeMap<String, String>) -> Run {
+    let out = tokio::process::Command::new(BIN)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .output()
+        .await
+        .expect("run the action");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        out: text,
+    }
+}
+
+async fn seed(ns: &TestNs, replicas: i32, ready_delay_ms: u64) {
+    support::apply_yaml(ns, &api_rc_yaml(replicas, ready_delay_ms, "10m", "")).await;
+    wait_ready(
+        ns,
+        "name=api-pods",
+        replicas as usize,
+        Duration::from_secs(60),
+    )
+    .await;
+}
+
+async fn wait_ready(ns: &TestNs, selector: &str, n: usize, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if ready_pods(ns, selector).await.len() >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{n} pods with {selector} not ready within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn images(extra: &str) -> String {
+    format!("node-api-container=registry.local/node-api:{extra}")
+}
+
+#[tokio::test]
+async fn seeds_update_keeps_three_endpoints_and_leaves_only_the_new_rc() {
+    let ns = support::namespace("roll-floor").await;
+    seed(&ns, 3, 500).await;
+    let watch = FloorWatch::start_at(&ns, 3).await;
+    let img = images("2.0");
+    let r = run(&action_env(
+        &ns,
+        &[("INPUT_IMAGES", &img), ("INPUT_VERSION", "v2")],
+    ))
+    .await;
+    assert_eq!(r.code, 0, "rollout failed");
+    assert!(
+        r.out.contains("Scaling api-rc-v2 up to 1"),
+        "kubectl-like log lines"
+    );
+    assert_eq!(rc_names(&ns).await, vec!["api-rc-v2".to_string()]);
+    let pods = ready_pods(&ns, "name=api-pods,version=v2").await;
+    assert_eq!(pods.len(), 3);
+    for p in &pods {
+        assert_eq!(p["node-api-container"], "registry.local/node-api:2.0");
+        assert_eq!(
+            p["fluentd"], "registry.local/fluentd:v1.16",
+            "sidecar untouched"
+        );
+    }
+    let seen = watch.watched();
+    assert!(
+        seen.min_ready_endpoints.unwrap() >= 3,
+        "Service dropped below 3 ready endpoints: {seen:?}"
+    );
+    assert!(
+        seen.max_live_pods <= 4,
+        "more than desired + surge pods: {seen:?}"
+    );
+    // No in-progress annotations are left behind, and the previous version is recorded for rollback.
+    let rcs: Api<ReplicationController> = Api::namespaced(ns.client.clone(), &ns.name);
+    let ann = rcs
+        .get("api-rc-v2")
+        .await
+        .unwrap()
+        .metadata
+        .annotations
+        .unwrap();
+    assert!(!ann.contains_key("rolling-update.github.io/next-controller"));
+    assert!(!ann.contains_key("rolling-update.github.io/source"));
+    assert_eq!(ann["rolling-update.github.io/previous-name"], "api-rc");
+
+    // A re-run for the version already deployed is a no-op success.
+    let again = run(&action_env(
+        &ns,
+        &[("INPUT_IMAGES", &img), ("INPUT_VERSION", "v2")],
+    ))
+    .await;
+    assert_eq!(again.code, 0);
+    assert!(again.out.contains("already deployed"), "no-op expected");
+}
+
+#[tokio::test]
+async fn surge_zero_unavailable_one_keeps_two_endpoints_and_three_pods() {
+    let ns = support::namespace("roll-unavail").await;
+    seed(&ns, 3, 500).await;
+    let watch = FloorWatch::start_at(&ns, 3).await;
+    let img = images("2.1");
+    let r = run(&action_env(
+        &ns,
+        &[
+            ("INPUT_IMAGES", &img),
+            ("INPUT_VERSION", "v21"),
+            ("INPUT_MAX_SURGE", "0"),
+            ("INPUT_MAX_UNAVAILABLE", "1"),
+        ],
+    ))
+    .await;
+    assert_eq!(r.code, 0);
+    assert!(r.out.contains("keep 2 pods available, don't exceed 3 pods"));
+    assert_eq!(rc_names(&ns).await, vec!["api-rc-v21".to_string()]);
+    let seen = watch.watched();
+    assert!(seen.min_ready_endpoints.unwrap() >= 2, "{seen:?}");
+    assert!(seen.max_live_pods <= 3, "{seen:?}");
+}
+
+#[tokio::test]
+async fn ten_replicas_with_surge_three_take_about_four_ready_delays() {
+    let ns = support::namespace("roll-fast").await;
+    let delay_ms = 2000;
+    seed(&ns, 10, delay_ms).await;
+    let img = images("3.0");
+    let started = Instant::now();
+    let r = run(&action_env(
+        &ns,
+        &[
+            ("INPUT_IMAGES", &img),
+            ("INPUT_VERSION", "v3"),
+            ("INPUT_MAX_SURGE", "3"),
+        ],
+    ))
+    .await;
+    let took = started.elapsed();
+    assert_eq!(r.code, 0);
+    // ceil(10/3) = 4 ready delays of 2 s = 8 s; kubectl's one-minute update period would take 4+ minutes.
+    let bound = Duration::from_millis(4 * delay_ms) + Duration::from_secs(8);
+    assert!(
+        took < bound,
+        "took {took:?}, expected about 8 s (< {bound:?})"
+    );
+    assert_eq!(ready_pods(&ns, "version=v3").await.len(), 10);
+}
+
+#[tokio::test]
+async fn never_ready_image_hits_the_deadline_and_rolls_back() {
+    let ns = support::namespace("roll-back").await;
+    seed(&ns, 3, 300).await;
+    let watch = FloorWatch::start_at(&ns, 3).await;
+    let img = images("never-ready");
+    let r = run(&action_env(
+        &ns,
+        &[
+            ("INPUT_IMAGES", &img),
+            ("INPUT_VERSION", "bad"),
+            ("INPUT_PROGRESS_DEADLINE", "15s"),
+        ],
+    ))
+    .await;
+    assert_eq!(r.code, 1, "a failed rollout exits 1");
+    assert!(
+        r.out.contains("progress deadline 15s exceeded") || r.out.contains("stalled"),
+        "says why"
+    );
+    assert!(
+        r.out.contains("Readiness probe failed"),
+        "diagnosis names the failing probe"
+    );
+    assert_eq!(
+        rc_names(&ns).await,
+        vec!["api-rc".to_string()],
+        "the new RC is gone"
+    );
+    assert_eq!(
+        ready_pods(&ns, "name=api-pods").await.len(),
+        3,
+        "old RC back at 3 available"
+    );
+    let rcs: Api<ReplicationController> = Api::namespaced(ns.client.clone(), &ns.name);
+    let old = rcs.get("api-rc").await.unwrap();
+    assert_eq!(old.spec.unwrap().replicas, Some(3));
+    assert!(!old
+        .metadata
+        .annotations
+        .unwrap_or_default()
+        .contains_key("rolling-update.github.io/next-controller"));
+    assert!(watch.watched().min_ready_endpoints.unwrap() >= 3);
+}
+
+#[tokio::test]
+async fn killed_runs_resume_and_converge_with_the_floor_held() {
+    let ns = support::namespace("roll-kill").await;
+    seed(&ns, 4, 1500).await;
+    let watch = FloorWatch::start_at(&ns, 4).await;
+    let img = images("4.0");
+    let env = action_env(&ns, &[("INPUT_IMAGES", &img), ("INPUT_VERSION", "v4")]);
+    // Kill at several points: right after start, mid-way, later.
+    for kill_after in [300u64, 1800, 2500] {
+        let mut child = tokio::process::Command::new(BIN)
+            .env_clear()
+            .envs(&env)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(kill_after)).await;
+        child.start_kill().unwrap(); // SIGKILL
+        let _ = child.wait().await;
+    }
+    let r = run(&env).await;
+    assert_eq!(r.code, 0, "re-run converges");
+    assert_eq!(rc_names(&ns).await, vec!["api-rc-v4".to_string()]);
+    assert_eq!(ready_pods(&ns, "version=v4").await.len(), 4);
+    let seen = watch.watched();
+    assert!(
+        seen.min_ready_endpoints.unwrap() >= 4,
+        "floor broken across kills: {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn two_runs_at_once_one_rolls_the_other_names_the_holder() {
+    let ns = support::namespace("roll-lock").await;
+    seed(&ns, 2, 1000).await;
+    let img = images("5.0");
+    let mut a = action_env(&ns, &[("INPUT_IMAGES", &img), ("INPUT_VERSION", "v5")]);
+    a.insert("GITHUB_RUN_ID".into(), "111".into());
+    a.insert("GITHUB_REPOSITORY".into(), "octo/api".into());
+    let mut b = a.clone();
+    b.insert("GITHUB_RUN_ID".into(), "222".into());
+    let (ra, rb) = tokio::join!(run(&a), run(&b));
+    let codes = [ra.code, rb.code];
+    assert!(
+        codes.contains(&0) && codes.contains(&5),
+        "exactly one rolls, the other is locked out: {codes:?}"
+    );
+    let loser = if ra.code == 5 { &ra } else { &rb };
+    let winner_run = if ra.code == 0 { "111" } else { "222" };
+    assert!(
+        loser.out.contains(&format!("octo/api run {winner_run}")),
+        "names the holder"
+    );
+    assert_eq!(rc_names(&ns).await, vec!["api-rc-v5".to_string()]);
+}
+
+#[tokio::test]
+async fn mode_rollback_brings_the_previous_images_back() {
+    let ns = support::namespace("roll-mode").await;
+    seed(&ns, 2, 300).await;
+    let img = images("6.0");
+    assert_eq!(
+        run(&action_env(
+            &ns,
+            &[("INPUT_IMAGES", &img), ("INPUT_VERSION", "v6")]
+        ))
+        .await
+        .code,
+        0
+    );
+    let r = run(&action_env(&ns, &[("INPUT_MODE", "rollback")])).await;
+    assert_eq!(r.code, 0, "rollback succeeds");
+    assert_eq!(rc_names(&ns).await, vec!["api-rc".to_string()]);
+    let pods = ready_pods(&ns, "name=api-pods").await;
+    assert_eq!(pods.len(), 2);
+    assert!(pods
+        .iter()
+        .all(|p| p["node-api-container"] == "registry.local/node-api:1.0"));
+}
