@@ -108,6 +108,9 @@ pub fn exclusion(node: &Node, spec: &PodSpec) -> Option<Exclusion> {
     if !missing.is_empty() {
         return Some(Exclusion::Selector(missing));
     }
+    if let Some(unmet) = unmet_node_affinity(node, spec) {
+        return Some(Exclusion::Selector(vec![unmet]));
+    }
     let tolerations = spec.tolerations.as_deref().unwrap_or(&[]);
     node_spec
         .and_then(|s| s.taints.as_ref())
@@ -117,6 +120,74 @@ pub fn exclusion(node: &Node, spec: &PodSpec) -> Option<Exclusion> {
             (t.effect == "NoSchedule" || t.effect == "NoExecute") && !tolerates(tolerations, t)
         })
         .map(|t| Exclusion::Taint(t.clone()))
+}
+
+/// Does `node` satisfy one requirement of a node selector term (labels for expressions, name for fields)?
+fn requirement_holds(value: Option<&str>, operator: &str, values: &[String]) -> bool {
+    let number = |v: &str| v.parse::<i64>().ok();
+    match operator {
+        "In" => value.is_some_and(|v| values.iter().any(|x| x == v)),
+        "NotIn" => value.is_none_or(|v| !values.iter().any(|x| x == v)),
+        "Exists" => value.is_some(),
+        "DoesNotExist" => value.is_none(),
+        "Gt" | "Lt" => {
+            let (Some(v), Some(bound)) = (
+                value.and_then(number),
+                values.first().and_then(|b| number(b)),
+            ) else {
+                return false;
+            };
+            if operator == "Gt" {
+                v > bound
+            } else {
+                v < bound
+            }
+        }
+        _ => false,
+    }
+}
+
+/// The pod's required node affinity, when `node` matches none of its terms: "node affinity disktype In [ssd]"
+/// (the first term, as the reader wrote it). The scheduler ORs the terms and ANDs each term's requirements.
+fn unmet_node_affinity(node: &Node, spec: &PodSpec) -> Option<String> {
+    let terms = &spec
+        .affinity
+        .as_ref()?
+        .node_affinity
+        .as_ref()?
+        .required_during_scheduling_ignored_during_execution
+        .as_ref()?
+        .node_selector_terms;
+    let labels = node.metadata.labels.as_ref();
+    let name = node.metadata.name.as_deref();
+    let matches = |t: &k8s_openapi::api::core::v1::NodeSelectorTerm| {
+        let exprs = t.match_expressions.as_deref().unwrap_or(&[]);
+        let fields = t.match_fields.as_deref().unwrap_or(&[]);
+        (!exprs.is_empty() || !fields.is_empty())
+            && exprs.iter().all(|e| {
+                let v = labels.and_then(|l| l.get(&e.key)).map(String::as_str);
+                requirement_holds(v, &e.operator, e.values.as_deref().unwrap_or(&[]))
+            })
+            && fields.iter().all(|f| {
+                let v = (f.key == "metadata.name").then_some(name).flatten();
+                requirement_holds(v, &f.operator, f.values.as_deref().unwrap_or(&[]))
+            })
+    };
+    if terms.is_empty() || terms.iter().any(matches) {
+        return None;
+    }
+    let first = &terms[0];
+    let parts: Vec<String> = first
+        .match_expressions
+        .iter()
+        .flatten()
+        .chain(first.match_fields.iter().flatten())
+        .map(|e| match e.values.as_deref() {
+            Some(v) if !v.is_empty() => format!("{} {} [{}]", e.key, e.operator, v.join(", ")),
+            _ => format!("{} {}", e.key, e.operator),
+        })
+        .collect();
+    Some(format!("node affinity {}", parts.join(", ")))
 }
 
 /// Every pod the snapshot knows of, once.
@@ -301,6 +372,34 @@ mod tests {
             Some(Exclusion::Taint(t)) => assert_eq!(taint_text(&t), "dedicated=gpu:NoSchedule"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn required_node_affinity_excludes_nodes_like_the_scheduler() {
+        let pod = spec(
+            "{containers: [{name: app}], affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [
+              {matchExpressions: [{key: disk, operator: In, values: [ssd, nvme]}, {key: cores, operator: Gt, values: ['4']}]},
+              {matchFields: [{key: metadata.name, operator: In, values: [big]}]}]}}}}",
+        );
+        let fast = "metadata: {name: n, labels: {disk: nvme, cores: '8'}}";
+        assert_eq!(exclusion(&node(fast), &pod), None);
+        assert_eq!(
+            exclusion(&node("metadata: {name: big}"), &pod),
+            None,
+            "the second term matches by name"
+        );
+        assert_eq!(
+            exclusion(
+                &node("metadata: {name: n, labels: {disk: ssd, cores: '2'}}"),
+                &pod
+            ),
+            Some(Exclusion::Selector(vec![
+                "node affinity disk In [ssd, nvme], cores Gt [4]".into()
+            ]))
+        );
+        let not_in = spec("{containers: [{name: app}], affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: [{key: spot, operator: DoesNotExist}]}]}}}}");
+        assert_eq!(exclusion(&node("metadata: {name: n}"), &not_in), None);
+        assert!(exclusion(&node("metadata: {name: n, labels: {spot: 'yes'}}"), &not_in).is_some());
     }
 
     #[test]

@@ -31,7 +31,8 @@ pub enum ReasonKind {
     TooManyPods,
     /// "had taint {key: value}": the taint as the scheduler printed it, without braces.
     Taint(String),
-    /// "didn't match node selector" / "didn't match Pod's node affinity/selector".
+    /// "didn't match node selector" / "didn't match Pod's node affinity/selector" / 1.20's "didn't match Pod's
+    /// node affinity" (said there for a nodeSelector too): the node's labels rule it out.
     NodeSelector,
     /// Pod (anti-)affinity and other affinity rules.
     Affinity,
@@ -127,7 +128,7 @@ fn classify(text: &str) -> ReasonKind {
         };
         return ReasonKind::Taint(inner);
     }
-    if lower.contains("node selector") || lower.contains("node affinity/selector") {
+    if lower.contains("node selector") || lower.contains("node affinity") {
         return ReasonKind::NodeSelector;
     }
     if lower.contains("affinity") {
@@ -218,6 +219,9 @@ mod tests {
         let m =
             parse("0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.");
         assert_eq!(m.reasons[0].kind, ReasonKind::NodeSelector);
+        // Kubernetes 1.20 words a nodeSelector mismatch as node affinity (seen on the real control plane).
+        let m = parse("0/4 nodes are available: 1 Insufficient cpu, 3 node(s) didn't match Pod's node affinity.");
+        assert_eq!(m.reasons[1].kind, ReasonKind::NodeSelector);
         assert_eq!(
             parse("no nodes available to schedule pods").reasons[0].kind,
             ReasonKind::Other

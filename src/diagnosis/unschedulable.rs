@@ -632,11 +632,15 @@ fn known_node_findings(
             .flatten()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
+        let what = if wanted.is_empty() {
+            "required node affinity".to_string()
+        } else {
+            format!("nodeSelector {}", wanted.join(","))
+        };
         let mut f = finding(
             FindingKind::NodeSelector,
             format!(
-                "The pod's nodeSelector {} matches no node ({})",
-                wanted.join(","),
+                "The pod's {what} matches no node ({})",
                 plural(total, "node", "nodes")
             ),
             base,
@@ -647,10 +651,14 @@ fn known_node_findings(
                     .push(format!("{} lacks {}", n.name, missing.join(", ")));
             }
         }
-        f.fixes.push(format!(
-            "label a node with room (kubectl label nodes <node> {}) or change the nodeSelector in the pod template",
-            wanted.join(" ")
-        ));
+        f.fixes.push(if wanted.is_empty() {
+            "label a node with room to match the required node affinity, or change the affinity in the pod template".to_string()
+        } else {
+            format!(
+                "label a node with room (kubectl label nodes <node> {}) or change the nodeSelector in the pod template",
+                wanted.join(" ")
+            )
+        });
         out.push(f);
     }
 
