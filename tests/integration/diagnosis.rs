@@ -1,0 +1,513 @@
+//! Issue 5 on the real control plane: a rollout that cannot finish is stopped early and explained with the
+//! scheduler's, kubelet's or quota's own evidence and the numbers behind it; a slow rollout is never called stuck.
+//!
+//! Capacity tests run on dedicated fake nodes (`support::dedicated_node`) so their numbers are exact and no other
+//! test's pods land there; the scheduler then also reports every other node as "didn't match node selector",
+//! which the diagnosis must treat as non-candidates. Failure images of the fake kubelet (`unpullable`,
+//! `crashloop`, `never-ready`, `configerror`) stand in for broken builds.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Node, Pod, ResourceQuota};
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use serde_json::json;
+
+use crate::seeds::{action_env, READY_DELAY_ANNOTATION};
+use crate::support::{self, run_action, wait_for, ActionRun, TestNs, DEDICATED_LABEL};
+
+/// The seeds' API RC (`api-rc`, selector `name=api-pods`, node-api beside a fluentd sidecar) with the knobs
+/// these tests turn.
+struct ApiRc {
+    replicas: i32,
+    ready_delay_ms: u64,
+    cpu: &'static str,
+    memory: Option<&'static str>,
+    /// Pin the pods to the namespace's dedicated nodes (nodeSelector and toleration).
+    dedicated: bool,
+    readiness_probe: bool,
+}
+
+impl Default for ApiRc {
+    fn default() -> Self {
+        ApiRc {
+            replicas: 3,
+            ready_delay_ms: 300,
+            cpu: "10m",
+            memory: None,
+            dedicated: false,
+            readiness_probe: false,
+        }
+    }
+}
+
+/// nodeSelector and toleration for the namespace's dedicated nodes, as pod-spec YAML indented `indent` spaces.
+fn dedicated_spec(ns: &TestNs, indent: usize) -> String {
+    let pad = " ".repeat(indent);
+    format!(
+        "{pad}nodeSelector:\n{pad}  {DEDICATED_LABEL}: {ns}\n{pad}tolerations:\n{pad}- key: {DEDICATED_LABEL}\n{pad}  operator: Equal\n{pad}  value: {ns}\n{pad}  effect: NoSchedule\n",
+        ns = ns.name
+    )
+}
+
+impl ApiRc {
+    fn yaml(&self, ns: &TestNs) -> String {
+        let memory = self
+            .memory
+            .map(|m| format!("\n            memory: {m}"))
+            .unwrap_or_default();
+        let probe = if self.readiness_probe {
+            "        readinessProbe:\n          httpGet:\n            path: /healthz\n            port: 3000\n          periodSeconds: 1\n"
+        } else {
+            ""
+        };
+        let dedicated = if self.dedicated {
+            dedicated_spec(ns, 6)
+        } else {
+            String::new()
+        };
+        format!(
+            r#"apiVersion: v1
+kind: ReplicationController
+metadata:
+  name: api-rc
+spec:
+  replicas: {replicas}
+  selector:
+    name: api-pods
+  template:
+    metadata:
+      labels:
+        name: api-pods
+      annotations:
+        {READY_DELAY_ANNOTATION}: "{delay}"
+    spec:
+      terminationGracePeriodSeconds: 1
+{dedicated}      containers:
+      - name: node-api-container
+        image: registry.local/node-api:1.0
+        ports:
+        - containerPort: 3000
+        resources:
+          requests:
+            cpu: {cpu}{memory}
+{probe}      - name: fluentd
+        image: registry.local/fluentd:v1.16
+"#,
+            replicas = self.replicas,
+            delay = self.ready_delay_ms,
+            cpu = self.cpu,
+        )
+    }
+
+    /// Applies the RC and waits until all its pods are Ready.
+    async fn seed(&self, ns: &TestNs) {
+        support::apply_yaml(ns, &self.yaml(ns)).await;
+        wait_ready(ns, "name=api-pods", self.replicas as usize).await;
+    }
+}
+
+async fn ready_count(ns: &TestNs, selector: &str) -> usize {
+    let pods: Api<Pod> = Api::namespaced(ns.client.clone(), &ns.name);
+    let Ok(list) = pods.list(&ListParams::default().labels(selector)).await else {
+        return 0;
+    };
+    list.items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter(|p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        })
+        .count()
+}
+
+async fn wait_ready(ns: &TestNs, selector: &str, n: usize) {
+    let ok = wait_for(Duration::from_secs(60), || async {
+        ready_count(ns, selector).await >= n
+    })
+    .await;
+    if ok.is_none() {
+        ns.dump().await;
+        panic!("{n} pods with {selector} not ready within 60 s");
+    }
+}
+
+/// The runner's environment (the seeds' `action_env`) for rolling node-api-container to `image` as `version` with
+/// surge 1, a 2m progress deadline, plus `extra`.
+fn env(
+    ns: &TestNs,
+    image: &str,
+    version: &str,
+    extra: &[(&str, &str)],
+) -> BTreeMap<String, String> {
+    let images = format!("node-api-container={image}");
+    let mut vars: Vec<(&str, &str)> = vec![
+        ("INPUT_IMAGES", &images),
+        ("INPUT_VERSION", version),
+        ("INPUT_MAX_SURGE", "1"),
+        ("INPUT_MAX_UNAVAILABLE", "0"),
+        ("INPUT_PROGRESS_DEADLINE", "2m"),
+    ];
+    vars.extend_from_slice(extra);
+    action_env(ns, &vars)
+}
+
+/// A finished run: exit code, everything it printed, and how long it took.
+struct Timed {
+    run: ActionRun,
+    took: Duration,
+}
+
+impl Timed {
+    fn out(&self) -> String {
+        format!("{}\n{}", self.run.stdout, self.run.stderr)
+    }
+
+    /// Asserts `needle` is in the output, showing the output otherwise.
+    fn says(&self, needle: &str) {
+        let out = self.out();
+        assert!(
+            out.contains(needle),
+            "expected {needle:?} in the output:\n{out}"
+        );
+    }
+}
+
+async fn roll(env: &BTreeMap<String, String>) -> Timed {
+    let started = Instant::now();
+    let run = run_action(env).await;
+    Timed {
+        run,
+        took: started.elapsed(),
+    }
+}
+
+/// A failed run that stopped early: exit 1, "Stopping early", well before `deadline`.
+fn assert_failed_fast(r: &Timed, deadline: Duration) {
+    assert_eq!(r.run.code, 1, "a failed rollout exits 1");
+    r.says("Stopping early");
+    assert!(
+        r.took < deadline / 2,
+        "took {:?}: not failing fast (deadline {deadline:?})",
+        r.took
+    );
+}
+
+/// A bare pod on the dedicated node that requests `cpu`, like the system pods of the second seed's node.
+async fn filler(ns: &TestNs, cpu: &str) {
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: filler\n  labels:\n    app: filler\nspec:\n  terminationGracePeriodSeconds: 1\n{}  containers:\n  - name: filler\n    image: registry.local/filler:1\n    resources:\n      requests:\n        cpu: {cpu}\n",
+        dedicated_spec(ns, 2)
+    );
+    support::apply_yaml(ns, &yaml).await;
+    wait_ready(ns, "app=filler", 1).await;
+}
+
+/// The markdown capacity table's rows (`| node | resource | ... |`) for `resource`.
+fn table_rows<'a>(report: &'a str, resource: &str) -> Vec<&'a str> {
+    let cell = format!(" | {resource} | ");
+    report
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.contains(&cell))
+        .collect()
+}
+
+#[tokio::test]
+async fn second_seed_fails_fast_on_cpu_with_the_numbers_then_surge_zero_succeeds() {
+    let ns = support::namespace("diag-seed").await;
+    let node = support::dedicated_node(&ns, "1", "4Gi").await;
+    filler(&ns, "670m").await;
+    ApiRc {
+        cpu: "100m",
+        dedicated: true,
+        ..Default::default()
+    }
+    .seed(&ns)
+    .await;
+
+    // 670m + 3 x 100m = 970m of 1000m: a surge pod needs 100m where 30m is free.
+    let image = "registry.local/node-api:2.0";
+    let surge = env(
+        &ns,
+        image,
+        "v2",
+        &[
+            ("INPUT_PROGRESS_DEADLINE", "5m"),
+            ("ROLLING_UPDATE_PRINT_REPORT", "1"),
+        ],
+    );
+    let r = roll(&surge).await;
+    assert_eq!(r.run.code, 1, "a rollout that cannot finish exits 1");
+    assert!(
+        r.took < Duration::from_secs(60),
+        "took {:?}: waited instead of failing fast",
+        r.took
+    );
+    r.says("Stopping early");
+    r.says(&format!(
+        "Insufficient cpu: a new pod needs 100m; the most free on any node is 30m ({node}: 970m of 1000m requested)"
+    ));
+    r.says("roll with max_surge: 0 and max_unavailable: 1");
+    r.says("Insufficient cpu"); // the scheduler's own words are in the evidence
+                                // The markdown report carries the capacity table, for the dedicated node only.
+    let report = r
+        .run
+        .stdout
+        .split("----- report")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no report printed:\n{}", r.out()));
+    assert!(
+        report.contains("| Node | Resource | Allocatable | Requested | Free | Needed | Fits |"),
+        "{report}"
+    );
+    let cpu_rows = table_rows(report, "cpu");
+    assert_eq!(
+        cpu_rows,
+        vec![format!(
+            "| {node} | cpu | 1000m | 970m | 30m | 100m | **no** |"
+        )],
+        "{report}"
+    );
+    assert!(
+        !r.out().contains("nodeSelector"),
+        "nodes outside the selector are not a cause"
+    );
+
+    // The alternative the diagnosis offered works.
+    let no_surge = env(
+        &ns,
+        image,
+        "v2",
+        &[
+            ("INPUT_MAX_SURGE", "0"),
+            ("INPUT_MAX_UNAVAILABLE", "1"),
+            ("INPUT_PROGRESS_DEADLINE", "1m"),
+        ],
+    );
+    let ok = roll(&no_surge).await;
+    assert_eq!(
+        ok.run.code, 0,
+        "rolling with max_surge 0 / max_unavailable 1 succeeds"
+    );
+    assert_eq!(ready_count(&ns, "name=api-pods,version=v2").await, 3);
+}
+
+#[tokio::test]
+async fn memory_spread_over_three_nodes_is_no_single_node_fits() {
+    let ns = support::namespace("diag-frag").await;
+    for _ in 0..3 {
+        support::dedicated_node(&ns, "1", "1600Mi").await;
+    }
+    // One 1Gi pod per node leaves 600Mi on each: 1800Mi in total, but no node can take another 1Gi pod.
+    ApiRc {
+        memory: Some("1Gi"),
+        dedicated: true,
+        ..Default::default()
+    }
+    .seed(&ns)
+    .await;
+    let r = roll(&env(&ns, "registry.local/node-api:2.0", "v2", &[])).await;
+    assert_failed_fast(&r, Duration::from_secs(120));
+    r.says("No single node fits a new pod: it needs 1Gi memory");
+    r.says("across 3 nodes but the most on any one is 600Mi");
+    r.says("roll with max_surge: 0 and max_unavailable: 1");
+}
+
+#[tokio::test]
+async fn untolerated_taint_is_named_with_the_toleration() {
+    let ns = support::namespace("diag-taint").await;
+    let node = support::dedicated_node(&ns, "2", "4Gi").await;
+    ApiRc {
+        replicas: 2,
+        dedicated: true,
+        ..Default::default()
+    }
+    .seed(&ns)
+    .await;
+    // The node is tainted after the old pods run on it (NoSchedule doesn't evict them).
+    let nodes: Api<Node> = Api::all(ns.client.clone());
+    let taints = json!({"spec": {"taints": [
+        {"key": DEDICATED_LABEL, "value": ns.name, "effect": "NoSchedule"},
+        {"key": "gpu", "value": "true", "effect": "NoSchedule"},
+    ]}});
+    nodes
+        .patch(&node, &PatchParams::default(), &Patch::Merge(&taints))
+        .await
+        .expect("taint the node");
+
+    let r = roll(&env(&ns, "registry.local/node-api:2.0", "v2", &[])).await;
+    assert_failed_fast(&r, Duration::from_secs(120));
+    r.says("a taint the new pods don't tolerate: gpu=true:NoSchedule");
+    r.says("- key: \"gpu\"");
+    r.says("value: \"true\"");
+    r.says(&format!("kubectl taint nodes {node} gpu=true:NoSchedule-"));
+}
+
+#[tokio::test]
+async fn unpullable_image_fails_fast_with_the_registry_message() {
+    let ns = support::namespace("diag-pull").await;
+    ApiRc {
+        replicas: 2,
+        ..Default::default()
+    }
+    .seed(&ns)
+    .await;
+    let image = "registry.local/node-api:2.0-unpullable";
+    let r = roll(&env(&ns, image, "v2", &[])).await;
+    assert_failed_fast(&r, Duration::from_secs(120));
+    r.says(&format!(
+        "Cannot pull image {image} for container node-api-container"
+    ));
+    r.says("manifest unknown");
+    r.says("was it built and pushed?");
+    assert_eq!(
+        ready_count(&ns, "name=api-pods").await,
+        2,
+        "rolled back to the old pods"
+    );
+}
+
+#[tokio::test]
+async fn crashing_image_fails_fast_with_exit_code_and_log_lines() {
+    let ns = support::namespace("diag-crash").await;
+    ApiRc {
+        replicas: 2,
+        ..Default::default()
+    }
+    .seed(&ns)
+    .await;
+    let r = roll(&env(
+        &ns,
+        "registry.local/node-api:2.0-crashloop",
+        "v2",
+        &[],
+    ))
+    .await;
+    assert_failed_fast(&r, Duration::from_secs(120));
+    r.says("Container node-api-container keeps crashing: exit code 1");
+    r.says("Error: connect ECONNREFUSED 10.0.0.5:5432"); // the container's last log lines
+}
+
+#[tokio::test]
+async fn missing_configmap_fails_fast_and_names_it() {
+    let ns = support::namespace("diag-config").await;
+    ApiRc {
+        replicas: 2,
+        ..Default::default()
+    }
+    .seed(&ns)
+    .await;
+    let r = roll(&env(
+        &ns,
+        "registry.local/node-api:2.0-configerror",
+        "v2",
+        &[],
+    ))
+    .await;
+    assert_failed_fast(&r, Duration::from_secs(120));
+    r.says("Container node-api-container cannot start: ConfigMap app-config not found");
+    r.says(&format!("create ConfigMap app-config in {}", ns.name));
+}
+
+#[tokio::test]
+async fn never_ready_image_fails_at_the_deadline_naming_the_probe() {
+    let ns = support::namespace("diag-ready").await;
+    ApiRc {
+        replicas: 2,
+        readiness_probe: true,
+        ..Default::default()
+    }
+    .seed(&ns)
+    .await;
+    let r = roll(&env(
+        &ns,
+        "registry.local/node-api:2.0-never-ready",
+        "v2",
+        &[("INPUT_PROGRESS_DEADLINE", "15s")],
+    ))
+    .await;
+    assert_eq!(r.run.code, 1);
+    // A failing probe may still recover: no early stop, the deadline decides.
+    assert!(
+        !r.out().contains("Stopping early"),
+        "a failing readiness probe is not fatal on its own"
+    );
+    assert!(
+        r.took >= Duration::from_secs(15),
+        "took {:?}, before the deadline",
+        r.took
+    );
+    r.says("progress deadline 15s exceeded");
+    r.says("Readiness probe of container node-api-container keeps failing (httpGet /healthz on port 3000)");
+    r.says("Readiness probe failed: HTTP probe failed with statuscode: 503");
+}
+
+#[tokio::test]
+async fn exceeded_quota_fails_fast_naming_the_quota_and_its_numbers() {
+    let ns = support::namespace("diag-quota").await;
+    ApiRc {
+        replicas: 3,
+        ..Default::default()
+    }
+    .seed(&ns)
+    .await;
+    // Room for the 3 old pods, not for a surge pod.
+    let quota = "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: pod-count\nspec:\n  hard:\n    pods: \"3\"\n";
+    support::apply_yaml(&ns, quota).await;
+    let quotas: Api<ResourceQuota> = Api::namespaced(ns.client.clone(), &ns.name);
+    let counted = wait_for(Duration::from_secs(30), || async {
+        let used = quotas
+            .get("pod-count")
+            .await
+            .ok()
+            .and_then(|q| q.status)
+            .and_then(|s| s.used);
+        used.is_some_and(|u| u.get("pods").is_some_and(|p| p.0 == "3"))
+    })
+    .await;
+    assert!(
+        counted.is_some(),
+        "the quota controller did not count the pods"
+    );
+
+    let r = roll(&env(&ns, "registry.local/node-api:2.0", "v2", &[])).await;
+    assert_failed_fast(&r, Duration::from_secs(120));
+    r.says("ResourceQuota pod-count is full: pods: a new pod requests 1, 3 of 3 is used");
+    r.says("ResourceQuota pod-count (used/hard): pods 3/3");
+    r.says("exceeded quota: pod-count");
+}
+
+#[tokio::test]
+async fn slow_but_progressing_rollout_is_never_called_stuck() {
+    let ns = support::namespace("diag-slow").await;
+    // Each new pod takes 6 s to become ready: 3 steps of 6 s, each well inside a 20 s progress deadline.
+    ApiRc {
+        replicas: 3,
+        ready_delay_ms: 6000,
+        ..Default::default()
+    }
+    .seed(&ns)
+    .await;
+    let r = roll(&env(
+        &ns,
+        "registry.local/node-api:2.0",
+        "v2",
+        &[("INPUT_PROGRESS_DEADLINE", "20s")],
+    ))
+    .await;
+    assert_eq!(
+        r.run.code, 0,
+        "a slow rollout that keeps progressing succeeds"
+    );
+    assert!(!r.out().contains("Stopping early"));
+    assert!(!r.out().contains("[fatal]"));
+    assert!(
+        r.took >= Duration::from_secs(18),
+        "took {:?}: the ready delay was not honoured",
+        r.took
+    );
+    assert_eq!(ready_count(&ns, "name=api-pods,version=v2").await, 3);
+}
