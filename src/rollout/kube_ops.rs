@@ -65,6 +65,19 @@ pub fn explain(e: &kube::Error, verb: &str, what: &str) -> String {
         kube::Error::Api(s) if s.code == 401 => {
             "unauthorized: the cluster rejected the credentials in `kubeconfig` (expired or wrong token/certificate)".to_string()
         }
+        kube::Error::Api(s) if s.code == 429 || s.code >= 500 => format!(
+            "failed to {verb} {what}: the API server answered {} {} ({}), still after {ATTEMPTS} attempts with backoff; \
+             the cluster is unavailable or overloaded. The update is left resumable: re-run the workflow once it answers",
+            s.code, s.reason, s.message
+        ),
+        kube::Error::Api(s) => format!(
+            "failed to {verb} {what}: the API server answered {} {}: {}",
+            s.code, s.reason, s.message
+        ),
+        kube::Error::HyperError(_) | kube::Error::Service(_) => format!(
+            "failed to {verb} {what}: cannot reach the API server ({e}), still after {ATTEMPTS} attempts; check the \
+             server address in `kubeconfig` and the network. The update is left resumable: re-run the workflow"
+        ),
         other => format!("failed to {verb} {what}: {other}"),
     }
 }
