@@ -8,13 +8,12 @@
 
 use std::time::Duration;
 
-use anyhow::Context as _;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 
-use super::kube_ops::{is_transient, retry, retry_if};
+use super::kube_ops::{explain, is_transient, retry, retry_if};
 
 /// How long a Lease stays valid without renewal.
 pub const LEASE_SECONDS: i32 = 30;
@@ -123,14 +122,23 @@ pub async fn acquire(
                     Ok(Some(current)) => current,
                     // Gone between our create and this read (released, or the 409 was not about it): try again.
                     Ok(None) => continue,
-                    Err(e) => return Err(e).with_context(|| format!("failed to read lease {name}")),
+                    Err(e) => anyhow::bail!(explain(
+                        &e,
+                        "get",
+                        &format!("leases.coordination.k8s.io/{name}")
+                    )),
                 };
                 let spec = current.spec.clone().unwrap_or_default();
                 let held_by = spec.holder_identity.clone().unwrap_or_default();
-                let renewed = spec.renew_time.as_ref().map(|t| t.0.as_second()).unwrap_or(0);
+                let renewed = spec
+                    .renew_time
+                    .as_ref()
+                    .map(|t| t.0.as_second())
+                    .unwrap_or(0);
                 let duration = i64::from(spec.lease_duration_seconds.unwrap_or(LEASE_SECONDS));
                 let now = Timestamp::now().as_second();
-                let expired = held_by.is_empty() || renewed + duration < now || holder_is_dead_here(&held_by);
+                let expired =
+                    held_by.is_empty() || renewed + duration < now || holder_is_dead_here(&held_by);
                 if !expired && held_by != holder {
                     return Ok(Err(Held {
                         rc: rc.to_string(),
@@ -146,10 +154,19 @@ pub async fn acquire(
                 match retry_if(|| api.replace(&name, &post, &takeover), not_conflict).await {
                     Ok(_) => break,
                     Err(kube::Error::Api(e)) if e.code == 409 => continue,
-                    Err(e) => return Err(e).with_context(|| format!("failed to take over expired lease {name}")),
+                    Err(e) => anyhow::bail!(explain(
+                        &e,
+                        "update",
+                        &format!("leases.coordination.k8s.io/{name}")
+                    )),
                 }
             }
-            Err(e) => return Err(e).with_context(|| format!("failed to create lease {name} (the Role needs create on leases.coordination.k8s.io)")),
+            // Says which verb is missing on a 403, and what the server answered otherwise (a 404 is a missing namespace).
+            Err(e) => anyhow::bail!(explain(
+                &e,
+                "create",
+                &format!("leases.coordination.k8s.io/{name}")
+            )),
         }
     }
     let renew = {
