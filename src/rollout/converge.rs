@@ -48,6 +48,8 @@ pub async fn converge(
     limits: Limits,
     fail_fast: bool,
 ) -> anyhow::Result<Ending> {
+    // The timeout bounds each pass (the rollout, then a rollback gets its own); log times stay relative to the run.
+    let began = Instant::now();
     let mut last_progress = Instant::now();
     let mut best_available = -1;
     let mut fatal_since: Option<Instant> = None;
@@ -111,7 +113,7 @@ pub async fn converge(
                 diagnosis: Some(d),
             });
         }
-        if engine.started.elapsed() >= engine.timeout {
+        if began.elapsed() >= engine.timeout {
             let d = diagnose(engine, from.as_deref(), to, &limits).await;
             return Ok(Ending::Failed {
                 summary: format!(

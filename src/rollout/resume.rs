@@ -43,12 +43,7 @@ pub async fn roll_back(
         crate::inputs::IntOrPercent::Int(limits.max_surge),
         crate::inputs::IntOrPercent::Int(limits.max_unavailable),
     );
-    // The deadline and timeout measured the failed rollout; the rollback gets its own.
-    let started = engine.started;
-    engine.started = std::time::Instant::now();
-    let ending = converge(engine, Some(to), from, back, false).await;
-    engine.started = started;
-    match ending? {
+    match converge(engine, Some(to), from, back, false).await? {
         Ending::Done => {
             kube_ops::delete(&engine.rcs, &to.name).await?;
             clear_marks(engine, &from.name).await?;
