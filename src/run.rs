@@ -124,7 +124,7 @@ fn preview_scope(
             mode,
             event: settings.github.event_name.clone(),
         })?;
-    let production_rc = std::mem::replace(&mut settings.rc, String::new());
+    let production_rc = std::mem::take(&mut settings.rc);
     settings.rc = preview::base_name(&production_rc, pr);
     Ok((settings, Some(Scope { pr, production_rc })))
 }
