@@ -78,6 +78,13 @@ pub fn parse_manifest(text: &str) -> Result<ReplicationController> {
             what: "manifest".into(),
         });
     }
+    if let Some(replicas) = rc.spec.as_ref().and_then(|s| s.replicas) {
+        if replicas < 0 {
+            return Err(PlanError::ManifestInvalid {
+                detail: format!("`spec.replicas` is {replicas}; set it to 0 or more, or remove it to keep the current RC's count (or use the `replicas` input)"),
+            });
+        }
+    }
     check_containers(&rc, &name)?;
     Ok(rc)
 }
@@ -214,6 +221,17 @@ mod tests {
         assert_eq!(e.input(), Some("manifest"));
         let e = parse_manifest("metadata:\n  name: x\n").unwrap_err();
         assert!(e.to_string().contains("kind is `missing`"), "{e}");
+    }
+
+    #[test]
+    fn negative_replicas_are_refused() {
+        let text = fixture("manifests/api-rc.yaml").replace("replicas: 4", "replicas: -2");
+        let e = parse_manifest(&text).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("input `manifest`: not a valid ReplicationController: `spec.replicas` is -2; set it to 0 or more"),
+            "{e}"
+        );
     }
 
     #[test]
