@@ -300,3 +300,118 @@ async fn mode_rollback_brings_the_previous_images_back() {
         .iter()
         .all(|p| p["node-api-container"] == "registry.local/node-api:1.0"));
 }
+
+#[tokio::test]
+async fn sigterm_stops_scaling_leaves_a_resumable_state_and_reports_it() {
+    let ns = support::namespace("roll-term").await;
+    seed(&ns, 3, 2000).await;
+    let img = images("7.0");
+    let env = action_env(&ns, &[("INPUT_IMAGES", &img), ("INPUT_VERSION", "v7")]);
+    let child = tokio::process::Command::new(BIN)
+        .env_clear()
+        .envs(&env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let it create the new RC and take a step, then cancel the job as the runner does.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pid = child.id().unwrap().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "SIGTERM sent");
+    let out = child.wait_with_output().await.unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    println!("{text}");
+    assert_eq!(out.status.code(), Some(4), "cancelled exits 4");
+    assert!(text.contains("re-run"), "says how to resume");
+    let rcs: Api<ReplicationController> = Api::namespaced(ns.client.clone(), &ns.name);
+    let old = rcs.get("api-rc").await.unwrap();
+    let ann = old.metadata.annotations.unwrap_or_default();
+    assert_eq!(
+        ann.get("rolling-update.github.io/next-controller")
+            .map(String::as_str),
+        Some("api-rc-v7"),
+        "resume marks kept"
+    );
+    assert!(rcs.get_opt("api-rc-v7").await.unwrap().is_some());
+    // The next run resumes and finishes.
+    let r = run(&env).await;
+    assert_eq!(r.code, 0);
+    assert!(r
+        .out
+        .contains("Continuing update with existing controller api-rc-v7"));
+    assert_eq!(rc_names(&ns).await, vec!["api-rc-v7".to_string()]);
+}
+
+#[tokio::test]
+async fn an_interrupted_update_to_another_version_is_rolled_back_first() {
+    let ns = support::namespace("roll-switch").await;
+    seed(&ns, 3, 1500).await;
+    let watch = FloorWatch::start_at(&ns, 3).await;
+    let a = images("8.0");
+    let env_a = action_env(&ns, &[("INPUT_IMAGES", &a), ("INPUT_VERSION", "v8")]);
+    let mut child = tokio::process::Command::new(BIN)
+        .env_clear()
+        .envs(&env_a)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+    assert!(
+        rc_names(&ns).await.contains(&"api-rc-v8".to_string()),
+        "the update to v8 was interrupted mid-way"
+    );
+
+    let b = images("9.0");
+    let r = run(&action_env(
+        &ns,
+        &[("INPUT_IMAGES", &b), ("INPUT_VERSION", "v9")],
+    ))
+    .await;
+    assert_eq!(r.code, 0);
+    assert!(r.out.contains("interrupted update"), "says what it found");
+    assert_eq!(rc_names(&ns).await, vec!["api-rc-v9".to_string()]);
+    let pods = ready_pods(&ns, "version=v9").await;
+    assert_eq!(pods.len(), 3);
+    assert!(pods
+        .iter()
+        .all(|p| p["node-api-container"] == "registry.local/node-api:9.0"));
+    assert!(watch.watched().min_ready_endpoints.unwrap() >= 3);
+}
+
+#[tokio::test]
+async fn dry_run_prints_the_plan_and_changes_nothing() {
+    let ns = support::namespace("roll-dry").await;
+    seed(&ns, 3, 300).await;
+    let rcs: Api<ReplicationController> = Api::namespaced(ns.client.clone(), &ns.name);
+    let before = serde_json::to_string(&rcs.get("api-rc").await.unwrap()).unwrap();
+    let img = images("10.0");
+    let r = run(&action_env(
+        &ns,
+        &[
+            ("INPUT_IMAGES", &img),
+            ("INPUT_VERSION", "v10"),
+            ("INPUT_DRY_RUN", "true"),
+        ],
+    ))
+    .await;
+    assert_eq!(r.code, 0);
+    assert!(r.out.contains("name: api-rc-v10"), "prints the new RC");
+    assert!(
+        r.out.contains("keep 3 pods available, don't exceed 4 pods"),
+        "prints the plan"
+    );
+    assert_eq!(
+        serde_json::to_string(&rcs.get("api-rc").await.unwrap()).unwrap(),
+        before,
+        "old RC untouched"
+    );
+    assert_eq!(rc_names(&ns).await, vec!["api-rc".to_string()]);
+}
