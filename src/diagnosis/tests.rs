@@ -422,6 +422,29 @@ fn taint_is_named_with_the_toleration_that_allows_it() {
 }
 
 #[test]
+fn taint_counts_only_the_nodes_the_node_selector_allows() {
+    let mut s = load("taint");
+    let selector: std::collections::BTreeMap<String, String> =
+        [("pool".to_string(), "gpu".to_string())].into();
+    s.new_pods[0].spec.as_mut().unwrap().node_selector = Some(selector.clone());
+    let mut other = s.nodes[0].clone();
+    other.metadata.name = Some("node-2".into());
+    other.spec = None;
+    s.nodes[0]
+        .metadata
+        .labels
+        .get_or_insert_with(Default::default)
+        .extend(selector);
+    s.nodes.push(other);
+    let d = diagnose(&s);
+    assert_eq!(kinds(&d), vec![FindingKind::Taint], "{d:#?}");
+    assert_eq!(
+        d.findings[0].summary,
+        "1 of 1 node matching the pod's node selector has a taint the new pods don't tolerate: dedicated=gpu:NoSchedule (node-1)"
+    );
+}
+
+#[test]
 fn image_pull_quotes_the_registry_and_fails_fast_on_not_found() {
     let s = load("image_pull");
     let d = diagnose(&s);

@@ -574,16 +574,28 @@ fn known_node_findings(
                 )
             })
             .collect();
+        // Count among the nodes the pod's selector allows: the others were never an option.
+        let eligible = ctx
+            .cap
+            .nodes
+            .iter()
+            .filter(|n| !matches!(n.excluded, Some(Exclusion::Selector(_))))
+            .count();
+        let of = if eligible < total {
+            format!(
+                "{} matching the pod's node selector",
+                if eligible == 1 { "node" } else { "nodes" }
+            )
+        } else if total == 1 {
+            "node".to_string()
+        } else {
+            "nodes".to_string()
+        };
         let mut f = finding(
             FindingKind::Taint,
             format!(
-                "{} of {total} {} a taint the new pods don't tolerate: {}",
-                tainted,
-                if tainted == 1 {
-                    "node has"
-                } else {
-                    "nodes have"
-                },
+                "{tainted} of {eligible} {of} {} a taint the new pods don't tolerate: {}",
+                if tainted == 1 { "has" } else { "have" },
                 parts.join("; ")
             ),
             base,
