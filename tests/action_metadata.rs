@@ -379,6 +379,11 @@ fn the_docker_build_context_holds_every_file_the_build_reads() {
             ".dockerignore lacks {kept}"
         );
     }
+    // A build script would be outside the context too.
+    assert!(
+        !root().join("build.rs").exists() || ignore.lines().any(|l| l.trim() == "!build.rs"),
+        "build.rs exists: add `!build.rs` to .dockerignore and COPY it in the Dockerfile"
+    );
     // Test and bench targets stay stubs in the image, which is fine: only the binary and the library are built.
     let mut table = String::new();
     for line in read("Cargo.toml").lines().map(str::trim) {
