@@ -415,3 +415,46 @@ async fn dry_run_prints_the_plan_and_changes_nothing() {
     );
     assert_eq!(rc_names(&ns).await, vec!["api-rc".to_string()]);
 }
+
+async fn put_lease(ns: &TestNs, holder: &str, renewed_secs_ago: i64) {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let leases: Api<Lease> = Api::namespaced(ns.client.clone(), &ns.name);
+    let renewed = k8s_openapi::jiff::Timestamp::now()
+        - k8s_openapi::jiff::SignedDuration::from_secs(renewed_secs_ago);
+    let lease: Lease = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "rolling-update-api-rc"},
+        "spec": {"holderIdentity": holder, "leaseDurationSeconds": 30,
+                 "renewTime": renewed.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()}
+    }))
+    .unwrap();
+    let _ = leases
+        .delete("rolling-update-api-rc", &Default::default())
+        .await;
+    leases.create(&Default::default(), &lease).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_live_lock_on_another_runner_refuses_and_an_expired_one_is_taken_over() {
+    let ns = support::namespace("roll-lease").await;
+    seed(&ns, 2, 300).await;
+    let img = images("11.0");
+    let env = action_env(&ns, &[("INPUT_IMAGES", &img), ("INPUT_VERSION", "v11")]);
+
+    put_lease(&ns, "octo/api run 77 on runner-elsewhere pid 4242", 1).await;
+    let r = run(&env).await;
+    assert_eq!(r.code, 5, "locked");
+    assert!(
+        r.out.contains("octo/api run 77 on runner-elsewhere"),
+        "names the holder"
+    );
+    assert_eq!(
+        rc_names(&ns).await,
+        vec!["api-rc".to_string()],
+        "nothing changed"
+    );
+
+    put_lease(&ns, "octo/api run 77 on runner-elsewhere pid 4242", 120).await;
+    let r = run(&env).await;
+    assert_eq!(r.code, 0, "an expired lock is taken over");
+    assert_eq!(rc_names(&ns).await, vec!["api-rc-v11".to_string()]);
+}
