@@ -177,6 +177,7 @@ cmd_up() {
   local bin_dir
   bin_dir=$(bash "$ROOT/scripts/build-control-plane.sh")
   mkdir -p "$STATE/certs"
+  trap on_up_failure EXIT
   chmod 700 "$STATE"
 
   # The fake kubelet builds while the control plane starts (2 cores: cargo mostly waits for the lock or links).
@@ -238,8 +239,22 @@ EOF
   wait_until "the fake nodes to be Ready" 30 nodes_ready "$NODES"
   sleep 0.5
   all_alive || die "a component exited during start-up (logs in $STATE): $(cmd_status 2>&1 | grep 'not running' | tr '\n' ' ')"
+  trap - EXIT
   log "up in $((SECONDS - started))s: $NODES nodes of $NODE_CPU CPU / $NODE_MEMORY"
   echo "$KUBECONFIG_PATH"
+}
+
+# A failed start must not leave half a cluster running: show the end of each log, then stop what we started.
+on_up_failure() {
+  local rc=$? c
+  [ $rc = 0 ] && return 0
+  for c in "${COMPONENTS[@]}"; do
+    [ -s "$STATE/$c.log" ] || continue
+    log "--- last lines of $c.log"
+    tail -n 5 "$STATE/$c.log" | cut -c1-300 >&2
+  done
+  cmd_down
+  exit $rc
 }
 
 # A warm `up` after the fake kubelet was changed and rebuilt restarts it, so tests never run an old simulation.

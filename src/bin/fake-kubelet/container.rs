@@ -47,6 +47,15 @@ pub struct Termination {
     pub finished_at: Timestamp,
 }
 
+/// What an earlier status said about a container (see [`ContainerSim::adopt`]).
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    pub running_since: Option<Timestamp>,
+    pub ready: bool,
+    pub restart_count: i32,
+    pub last_state: Option<Termination>,
+}
+
 /// An event the kubelet would record about this container.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimEvent {
@@ -129,6 +138,20 @@ impl ContainerSim {
             ready_at: start + timing.ready.max(timing.pull),
             probe_message,
             pod_ref,
+        }
+    }
+
+    /// Continues from a status an earlier run of the fake kubelet left on the pod, so that restarting the fake
+    /// kubelet does not send running (and ready) containers back through ContainerCreating.
+    pub fn adopt(&mut self, seen: Seen, now: Instant, timing: &Timing) {
+        self.restart_count = seen.restart_count;
+        self.last_state = seen.last_state;
+        if let Some(started_at) = seen.running_since {
+            self.start(now, started_at, timing);
+            if seen.ready && self.behaviour == Behaviour::Healthy {
+                self.ready = true;
+                self.next = None;
+            }
         }
     }
 
@@ -448,6 +471,41 @@ mod tests {
             if reason == "CreateContainerConfigError" && m == MISSING_CONFIG_MESSAGE)
         );
         assert!(!sim.has_run());
+    }
+
+    #[test]
+    fn an_adopted_ready_container_stays_ready_without_events() {
+        let t = timing();
+        let start = Instant::now();
+        let mut sim = ContainerSim::new("app", "api:v1", start, &t, String::new(), "p".into());
+        let seen = Seen {
+            running_since: Some(Timestamp::now()),
+            ready: true,
+            restart_count: 2,
+            last_state: None,
+        };
+        sim.adopt(seen, start, &t);
+        assert!(sim.ready && sim.created && sim.has_run());
+        assert_eq!((sim.due(), sim.restart_count), (None, 2));
+    }
+
+    #[test]
+    fn an_adopted_container_that_never_ran_starts_over() {
+        let t = timing();
+        let start = Instant::now();
+        let mut sim = ContainerSim::new(
+            "app",
+            "api:unpullable",
+            start,
+            &t,
+            String::new(),
+            "p".into(),
+        );
+        sim.adopt(Seen::default(), start, &t);
+        assert_eq!(
+            sim.advance(start, Timestamp::now(), &t)[0].reason,
+            "Pulling"
+        );
     }
 
     #[test]

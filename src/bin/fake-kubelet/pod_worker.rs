@@ -8,7 +8,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{json, Value};
 
-use crate::container::{ContainerSim, State, Timing};
+use crate::container::{ContainerSim, Seen, State, Timing};
 use crate::events::{Involved, Recorder};
 use crate::pod_status::{all_ready, status_patch, PodFacts};
 use crate::scenario::Behaviour;
@@ -27,29 +27,35 @@ pub struct PodJob {
     pub host_ip: String,
     pub pod_ip: String,
     pub timing: Timing,
-    /// (name, image, what its failing readiness probe reports)
-    pub containers: Vec<(String, String, String)>,
+    /// (name, image, what its failing readiness probe reports, what an earlier status said about it)
+    pub containers: Vec<(String, String, String, Option<Seen>)>,
+    /// startTime of a pod adopted from an earlier run.
+    pub start_time: Option<Timestamp>,
     pub scheduled: Option<Value>,
     pub has_log_annotation: bool,
 }
 
 pub async fn run(job: PodJob) {
     let start = Instant::now();
-    let wall_start = Timestamp::now();
+    let wall_start = job.start_time.unwrap_or_else(Timestamp::now);
     let inv = job.involved.clone();
     let pod_ref = format!("{}_{}({})", inv.pod, inv.namespace, inv.uid);
     let mut sims: Vec<ContainerSim> = job
         .containers
         .iter()
-        .map(|(name, image, probe)| {
-            ContainerSim::new(
+        .map(|(name, image, probe, seen)| {
+            let mut sim = ContainerSim::new(
                 name,
                 image,
                 start,
                 &job.timing,
                 probe.clone(),
                 pod_ref.clone(),
-            )
+            );
+            if let Some(seen) = seen {
+                sim.adopt(seen.clone(), start, &job.timing);
+            }
+            sim
         })
         .collect();
     let api: Api<Pod> = Api::namespaced(job.client.clone(), &inv.namespace);

@@ -15,6 +15,7 @@ use kube::runtime::WatchStreamExt;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, READY_DELAY_ANNOTATION};
+use crate::container::{Seen, Termination};
 use crate::events::{Involved, Recorder};
 use crate::ip_pool::IpPool;
 use crate::nodes::{kind_of, NodeKind, NodeSet};
@@ -182,6 +183,7 @@ impl Pods {
                             c.name.clone(),
                             c.image.clone().unwrap_or_default(),
                             probe_failure(c, &pod_ip),
+                            seen(pod, &c.name),
                         )
                     })
                     .collect()
@@ -202,8 +204,46 @@ impl Pods {
             containers,
             scheduled,
             has_log_annotation: annotations.contains_key(LOG_ANNOTATION),
+            start_time: pod
+                .status
+                .as_ref()
+                .and_then(|s| s.start_time.as_ref())
+                .map(|t| t.0),
         }
     }
+}
+
+/// What the pod's current status says about a container (set by an earlier run of the fake kubelet).
+fn seen(pod: &Pod, container: &str) -> Option<Seen> {
+    let status = pod
+        .status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .iter()
+        .find(|c| c.name == container)?;
+    let running_since = status
+        .state
+        .as_ref()
+        .and_then(|s| s.running.as_ref())
+        .and_then(|r| r.started_at.as_ref())
+        .map(|t| t.0);
+    let last_state = status
+        .last_state
+        .as_ref()
+        .and_then(|s| s.terminated.as_ref())
+        .map(|t| Termination {
+            exit_code: t.exit_code,
+            reason: t.reason.clone().unwrap_or_default(),
+            started_at: t.started_at.as_ref().map(|t| t.0).unwrap_or_default(),
+            finished_at: t.finished_at.as_ref().map(|t| t.0).unwrap_or_default(),
+        });
+    Some(Seen {
+        running_since,
+        ready: status.ready,
+        restart_count: status.restart_count,
+        last_state,
+    })
 }
 
 /// What a failing readiness probe of this container reports, in the kubelet's words for the probe's kind.
