@@ -144,10 +144,7 @@ mod tests {
 
     fn settle(sims: &mut [ContainerSim], start: Instant, until: Duration) {
         let t = timing();
-        loop {
-            let Some(due) = sims.iter().filter_map(|s| s.due()).min() else {
-                break;
-            };
+        while let Some(due) = sims.iter().filter_map(|s| s.due()).min() {
             if due > start + until {
                 break;
             }
