@@ -64,7 +64,7 @@ fn rc_manifest(containers: &str) -> String {
 }
 
 /// The test kubeconfig with `edit` applied to its only user.
-fn kubeconfig_with(edit: impl FnOnce(&mut serde_yaml::Mapping)) -> String {
+pub(crate) fn kubeconfig_with(edit: impl FnOnce(&mut serde_yaml::Mapping)) -> String {
     let text = std::fs::read_to_string(support::kubeconfig()).expect("the test kubeconfig");
     let mut doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("YAML");
     let user = doc["users"][0]["user"].as_mapping_mut().expect("a user");
