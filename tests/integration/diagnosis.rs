@@ -93,6 +93,17 @@ spec:
             cpu: {cpu}{memory}
 {probe}      - name: fluentd
         image: registry.local/fluentd:v1.16
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: api-srv
+spec:
+  selector:
+    name: api-pods
+  ports:
+  - port: 80
+    targetPort: 3000
 "#,
             replicas = self.replicas,
             delay = self.ready_delay_ms,
@@ -251,8 +262,12 @@ async fn second_seed_fails_fast_on_cpu_with_the_numbers_then_surge_zero_succeeds
         "Insufficient cpu: a new pod needs 100m; the most free on any node is 30m ({node}: 970m of 1000m requested)"
     ));
     r.says("roll with max_surge: 0 and max_unavailable: 1");
-    r.says("Insufficient cpu"); // the scheduler's own words are in the evidence
-                                // The markdown report carries the capacity table, for the dedicated node only.
+    r.says("1 Insufficient cpu"); // the scheduler's own words are in the evidence
+                                  // Warned before any change.
+    r.says(&format!(
+        "pre-flight: the 1 surge pod (100m cpu each) cannot fit on any node: the most free cpu on any node is 30m ({node}: 970m of 1000m requested)"
+    ));
+    // The markdown report carries the capacity table, for the dedicated node only.
     let report = r
         .run
         .stdout
@@ -482,6 +497,7 @@ async fn exceeded_quota_fails_fast_naming_the_quota_and_its_numbers() {
     r.says("ResourceQuota pod-count is full: pods: a new pod requests 1, 3 of 3 is used");
     r.says("ResourceQuota pod-count (used/hard): pods 3/3");
     r.says("exceeded quota: pod-count");
+    r.says("pre-flight: ResourceQuota pod-count has no room for the 1 surge pod: pods used 3 of 3, each new pod needs 1");
 }
 
 #[tokio::test]
