@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Node, Pod, ResourceQuota};
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use k8s_openapi::api::core::v1::{Event, Node, Pod, ResourceQuota};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use crate::seeds::{action_env, READY_DELAY_ANNOTATION};
@@ -527,6 +527,86 @@ async fn slow_but_progressing_rollout_is_never_called_stuck() {
     assert!(
         r.took >= Duration::from_secs(18),
         "took {:?}: the ready delay was not honoured",
+        r.took
+    );
+    assert_eq!(ready_count(&ns, "name=api-pods,version=v2").await, 3);
+}
+
+/// Plays the cluster autoscaler: once a new pod is unschedulable, records `TriggeredScaleUp` on it, and after
+/// `after` adds a node of the namespace's dedicated pool.
+async fn autoscaler(ns: &TestNs, after: Duration) {
+    let pods: Api<Pod> = Api::namespaced(ns.client.clone(), &ns.name);
+    let pending = wait_for(Duration::from_secs(60), || async {
+        let list = pods
+            .list(&ListParams::default().labels("name=api-pods,version=v2"))
+            .await
+            .ok()?;
+        list.items.into_iter().find(|p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c.type_ == "PodScheduled" && c.status == "False")
+                })
+        })
+    })
+    .await
+    .expect("a new pod the scheduler cannot place");
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let event: Event = serde_json::from_value(json!({
+        "metadata": {"generateName": "scale-up-"},
+        "involvedObject": {"kind": "Pod", "namespace": ns.name, "name": pending.metadata.name,
+                           "uid": pending.metadata.uid, "apiVersion": "v1"},
+        "reason": "TriggeredScaleUp",
+        "message": "pod triggered scale-up: [{dedicated-pool 1->2 (max: 3)}]",
+        "type": "Normal",
+        "source": {"component": "cluster-autoscaler"},
+        "firstTimestamp": now.to_string(),
+        "lastTimestamp": now.to_string(),
+        "count": 1,
+    }))
+    .expect("an event");
+    let events: Api<Event> = Api::namespaced(ns.client.clone(), &ns.name);
+    events
+        .create(&PostParams::default(), &event)
+        .await
+        .expect("record TriggeredScaleUp");
+    tokio::time::sleep(after).await;
+    support::dedicated_node(ns, "1", "4Gi").await;
+}
+
+#[tokio::test]
+async fn pending_autoscaler_scale_up_is_waited_for_not_reported_as_stuck() {
+    let ns = support::namespace("diag-autoscale").await;
+    support::dedicated_node(&ns, "1", "4Gi").await;
+    filler(&ns, "670m").await;
+    ApiRc {
+        cpu: "100m",
+        dedicated: true,
+        ..Default::default()
+    }
+    .seed(&ns)
+    .await;
+    // The second seed's full node, but an autoscaler is adding a node: wait past the fail-fast grace for it.
+    let run_env = env(
+        &ns,
+        "registry.local/node-api:2.0",
+        "v2",
+        &[("INPUT_PROGRESS_DEADLINE", "1m")],
+    );
+    let (r, ()) = tokio::join!(roll(&run_env), autoscaler(&ns, Duration::from_secs(15)));
+    assert_eq!(
+        r.run.code, 0,
+        "the rollout waits for the new node and finishes"
+    );
+    assert!(
+        !r.out().contains("Stopping early"),
+        "a scale-up in progress is not stuck"
+    );
+    assert!(
+        r.took >= Duration::from_secs(15),
+        "took {:?}: finished before the node existed",
         r.took
     );
     assert_eq!(ready_count(&ns, "name=api-pods,version=v2").await, 3);
