@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ReplicationController;
+use k8s_openapi::api::core::v1::{Endpoints, ReplicationController};
 use kube::api::Api;
 
 use crate::fault_proxy::{Fault, FaultProxy, Mode};
@@ -32,6 +32,27 @@ pub(crate) async fn seed(ns: &TestNs, replicas: i32, ready_delay_ms: u64) {
     assert!(
         ready.is_some(),
         "the seeds' {replicas} pods did not become ready"
+    );
+    // The floor is measured on the Service's endpoints: start from a full set (the endpoints controller lags
+    // behind pod readiness, more so when many tests run at once).
+    let endpoints: Api<Endpoints> = Api::namespaced(ns.client.clone(), &ns.name);
+    let full = wait_for(Duration::from_secs(30), || async {
+        let ready: usize = endpoints
+            .get_opt("api-srv")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|e| e.subsets)
+            .unwrap_or_default()
+            .iter()
+            .map(|s| s.addresses.as_ref().map_or(0, |a| a.len()))
+            .sum();
+        ready >= replicas as usize
+    })
+    .await;
+    assert!(
+        full.is_some(),
+        "api-srv never had {replicas} ready endpoints"
     );
 }
 
@@ -100,7 +121,7 @@ async fn assert_consistent_and_resumable(
 async fn ten_percent_faults_the_rollout_completes_with_the_floor_held() {
     let ns = support::namespace("fault-ten").await;
     seed(&ns, 5, 400).await;
-    let proxy = FaultProxy::start(Mode::Faults { percent: 10 }, 0x9e37_79b9_7f4a_7c15).await;
+    let proxy = FaultProxy::start(Mode::Faults { percent: 10 }, 3).await;
     let watch = FloorWatch::start(&ns).await;
     let run = support::run_action(&env_via(&ns, &proxy, "v2")).await;
     let stats = proxy.stats();
