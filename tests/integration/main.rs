@@ -1,10 +1,13 @@
 //! The integration tests: every behaviour against a real Kubernetes control plane (see `support`).
 
+mod bad_input;
 mod control_plane;
 mod diagnosis;
 mod fault_proxy;
 mod faults;
+mod rbac;
 mod rollout;
+mod secrets;
 mod seeds;
 mod support;
 mod workflows;
