@@ -12,10 +12,10 @@ use crate::diagnosis::{self, Diagnosis};
 use crate::plan::Limits;
 
 /// How long a fatal diagnosis must hold before the rollout fails fast.
-pub const FAIL_FAST_GRACE: Duration = Duration::from_secs(8);
+pub const FAIL_FAST_GRACE: Duration = Duration::from_secs(6);
 /// How long `to` must be without progress before the first diagnosis, and how often it repeats.
-const DIAGNOSE_AFTER: Duration = Duration::from_secs(3);
-const DIAGNOSE_EVERY: Duration = Duration::from_secs(3);
+const DIAGNOSE_AFTER: Duration = Duration::from_secs(2);
+const DIAGNOSE_EVERY: Duration = Duration::from_secs(2);
 
 /// How the loop ended.
 #[derive(Debug)]

@@ -128,7 +128,10 @@ pub async fn gather(
                     .metadata
                     .annotations
                     .as_ref()
-                    .and_then(|a| a.get(FAKE_LOG_ANNOTATION))
+                    .and_then(|a| {
+                        a.get(&format!("{FAKE_LOG_ANNOTATION}.{container}"))
+                            .or_else(|| a.get(FAKE_LOG_ANNOTATION))
+                    })
                     .cloned(),
             };
             if let Some(text) = text {

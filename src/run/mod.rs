@@ -4,6 +4,12 @@
 //! PR comment), except bad input, which is refused before anything else happens. The exit code is the
 //! outcome's (see [`crate::exit`]).
 
+mod preview;
+mod report;
+
+use preview::{clean_up, prepare_preview, preview_scope, preview_service, Scope};
+use report::report;
+
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -16,10 +22,9 @@ use crate::diagnosis;
 use crate::exit;
 use crate::inputs::{Mode, Settings};
 use crate::outcome::{Outcome, ResultKind};
-use crate::plan::preview;
 use crate::plan::{self, Observed, Plan};
-use crate::report::github::{DeploymentState, ReportConfig, ReportError, Reporter};
-use crate::report::{actions, markdown};
+use crate::report::actions;
+use crate::report::github::{ReportConfig, Reporter};
 use crate::rollout::{self, kube_ops, lock, Cancel, Engine};
 
 /// Reads the process environment and runs. Returns the exit code.
@@ -99,34 +104,6 @@ pub async fn run_with(settings: Settings, cancel: Cancel) -> i32 {
     };
     report(&settings, scope.as_ref(), reporter.as_ref(), &outcome).await;
     code
-}
-
-/// A pull request's preview: its number and the production RC it copies.
-struct Scope {
-    pr: u64,
-    production_rc: String,
-}
-
-/// Previews and their cleanup work under the preview's own base name `<rc>-pr-<N>`: their own lock, their
-/// own sticky comment and status context, never the production RC's.
-fn preview_scope(
-    mut settings: Settings,
-) -> Result<(Settings, Option<Scope>), preview::PreviewError> {
-    let mode = match settings.mode {
-        Mode::Preview => "preview",
-        Mode::Cleanup => "cleanup",
-        _ => return Ok((settings, None)),
-    };
-    let pr = settings
-        .github
-        .pr_number
-        .ok_or_else(|| preview::PreviewError::NotAPullRequest {
-            mode,
-            event: settings.github.event_name.clone(),
-        })?;
-    let production_rc = std::mem::take(&mut settings.rc);
-    settings.rc = preview::base_name(&production_rc, pr);
-    Ok((settings, Some(Scope { pr, production_rc })))
 }
 
 fn mask_secrets(settings: &Settings) {
@@ -354,161 +331,6 @@ async fn deploy_locked(
     Ok(outcome)
 }
 
-type Labels = std::collections::BTreeMap<String, String>;
-
-fn template_labels(rc: &ReplicationController) -> Labels {
-    rc.spec
-        .as_ref()
-        .and_then(|s| s.template.as_ref())
-        .and_then(|t| t.metadata.as_ref())
-        .and_then(|m| m.labels.clone())
-        .unwrap_or_default()
-}
-
-/// Turns the production RC (or the manifest) into the preview's source, isolated from production Services.
-/// Returns the production pods' labels, from which the preview Service is derived.
-fn prepare_preview(
-    settings: &Settings,
-    scope: &Scope,
-    observed: &mut Observed,
-) -> Result<Labels, Stop> {
-    let production = plan::current::find(
-        &scope.production_rc,
-        "",
-        &settings.version_label,
-        &observed.rcs,
-    )
-    .map_err(|e| Stop::BadInput(e.to_string()))?
-    .current;
-    let has_preview = observed.rcs.iter().any(|rc| {
-        rc.metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(plan::annotations::PREVIEW_PR_LABEL))
-            == Some(&scope.pr.to_string())
-    });
-    let source = match (observed.manifest.take(), has_preview) {
-        (Some(manifest), _) => Some(manifest),
-        (None, false) => Some(production.clone().ok_or_else(|| {
-            Stop::BadInput(
-                preview::PreviewError::NoSource {
-                    rc: scope.production_rc.clone(),
-                }
-                .to_string(),
-            )
-        })?),
-        (None, true) => None,
-    };
-    let production_labels = production
-        .as_ref()
-        .or(source.as_ref())
-        .map(template_labels)
-        .unwrap_or_default();
-    if let Some(source) = source {
-        let replicas = settings.replicas.unwrap_or(1);
-        let isolated = preview::isolate(
-            &source,
-            &observed.services,
-            &scope.production_rc,
-            scope.pr,
-            &settings.version_label,
-            replicas,
-        )
-        .map_err(|e| Stop::BadInput(e.to_string()))?;
-        observed.manifest = Some(isolated);
-    }
-    Ok(production_labels)
-}
-
-/// Checks the planned pods against the live production Services, then creates or updates the preview Service.
-async fn preview_service(
-    settings: &Settings,
-    scope: &Scope,
-    cluster: &Cluster,
-    observed: &Observed,
-    plan: &Plan,
-    production_labels: &Labels,
-) -> Result<String, Stop> {
-    let labels = template_labels(&plan.new_rc);
-    preview::check_isolated(&labels, &observed.services)
-        .map_err(|e| Stop::BadInput(e.to_string()))?;
-    let manifest = match &settings.service_manifest {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Stop::BadInput(format!(
-                    "input `service_manifest`: cannot read {}: {e}; check the path",
-                    path.display()
-                ))
-            })?;
-            Some(serde_yaml::from_str(&text).map_err(|e| {
-                Stop::BadInput(format!(
-                    "input `service_manifest`: {} is not a Service manifest: {e}",
-                    path.display()
-                ))
-            })?)
-        }
-        None => None,
-    };
-    let service = preview::service(
-        production_labels,
-        &labels,
-        &observed.services,
-        manifest,
-        &scope.production_rc,
-        scope.pr,
-    )
-    .map_err(|e| Stop::BadInput(e.to_string()))?;
-    if settings.dry_run {
-        return Ok(preview::environment_url(&service, &cluster.namespace));
-    }
-    let service =
-        rollout::preview::ensure_service(&cluster.client, &cluster.namespace, &service).await?;
-    let url = preview::environment_url(&service, &cluster.namespace);
-    println!(
-        "preview Service {} -> {url}",
-        service.metadata.name.as_deref().unwrap_or_default()
-    );
-    Ok(url)
-}
-
-/// `mode: cleanup`: removes the PR's preview.
-async fn clean_up(
-    settings: &Settings,
-    scope: &Scope,
-    cluster: &Cluster,
-    started: Instant,
-) -> Result<Outcome, Stop> {
-    actions::group("Removing the preview");
-    let removed = rollout::preview::cleanup(&cluster.client, &cluster.namespace, scope.pr).await?;
-    actions::end_group();
-    let summary = format!(
-        "preview of PR #{} removed: {} RC(s) ({}), {} pod(s), {} Service(s) ({})",
-        scope.pr,
-        removed.rcs.len(),
-        removed.rcs.join(", "),
-        removed.pods,
-        removed.services.len(),
-        removed.services.join(", ")
-    );
-    println!("{summary}");
-    Ok(Outcome {
-        result: ResultKind::Success,
-        namespace: cluster.namespace.clone(),
-        rc_name: settings.rc.clone(),
-        previous_rc_name: removed.rcs.first().cloned(),
-        version: settings.version.clone(),
-        images: vec![],
-        desired_replicas: 0,
-        ready_replicas: 0,
-        duration: started.elapsed(),
-        timeline: vec![],
-        summary,
-        diagnosis: None,
-        after_failure: None,
-        environment_url: None,
-    })
-}
-
 /// Warnings before any change: surge pods that cannot fit, a quota without room.
 async fn preflight(cluster: &Cluster, plan: &Plan) {
     let Some(template) = plan.new_rc.spec.as_ref().and_then(|s| s.template.as_ref()) else {
@@ -544,88 +366,4 @@ fn base_outcome(settings: &Settings, plan: &Plan, started: Instant) -> Outcome {
         after_failure: None,
         environment_url: None,
     }
-}
-
-/// Log, job summary, outputs, GitHub. Never changes the exit code.
-async fn report(
-    settings: &Settings,
-    scope: Option<&Scope>,
-    reporter: Option<&Reporter>,
-    outcome: &Outcome,
-) {
-    if let Some(d) = &outcome.diagnosis {
-        if !d.findings.is_empty() {
-            println!("\nDiagnosis:\n{}", diagnosis::text::render_text(d));
-        }
-    }
-    match outcome.result {
-        ResultKind::Failure => actions::error(&format!("rollout failed: {}", outcome.summary)),
-        ResultKind::Cancelled => actions::warning(&outcome.summary),
-        ResultKind::Error => {}
-        _ => actions::notice(&outcome.summary),
-    }
-    println!(
-        "Result: {} ({})",
-        outcome.result.as_str().to_uppercase(),
-        outcome.summary
-    );
-    let ctx = markdown::RenderContext::new(
-        &outcome.namespace,
-        &settings.rc,
-        markdown::run_url(&settings.github),
-    );
-    let body = markdown::render(outcome, &ctx);
-    let mut comment_url = None;
-    if let Some(reporter) = reporter {
-        let result = reporter.finish(outcome, &body).await;
-        for w in &result.warnings {
-            actions::warning(w);
-        }
-        comment_url = result.comment_url;
-        if let Some(scope) = scope {
-            if let Err(e) = deployment(reporter, settings, scope, outcome).await {
-                actions::warning(&e.warning());
-            }
-        }
-    }
-    if let Err(e) = actions::append_summary(&body) {
-        actions::warning(&format!("could not write the job summary: {e}"));
-    }
-    if let Err(e) = actions::write_outputs(outcome, comment_url.as_deref()) {
-        actions::warning(&format!("could not write the step outputs: {e}"));
-    }
-    if std::env::var_os("ROLLING_UPDATE_PRINT_REPORT").is_some() {
-        println!("\n----- report (as posted to the pull request) -----\n{body}");
-    }
-}
-
-/// The GitHub Deployment of a preview: environment `pr-<N>` with the preview's address; inactive after cleanup.
-async fn deployment(
-    reporter: &Reporter,
-    settings: &Settings,
-    scope: &Scope,
-    outcome: &Outcome,
-) -> Result<(), ReportError> {
-    let environment = preview::environment(scope.pr);
-    match settings.mode {
-        Mode::Cleanup => {
-            reporter.deactivate_environment(&environment).await?;
-        }
-        Mode::Preview if outcome.result != ResultKind::DryRun => {
-            let id = reporter
-                .create_deployment(&environment, &settings.github.status_sha, &outcome.summary)
-                .await?;
-            let state = DeploymentState::for_result(outcome.result);
-            reporter
-                .deployment_status(
-                    id,
-                    state,
-                    outcome.environment_url.as_deref(),
-                    &outcome.summary,
-                )
-                .await?;
-        }
-        _ => {}
-    }
-    Ok(())
 }

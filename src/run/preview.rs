@@ -1,0 +1,230 @@
+//! Previews per pull request and their cleanup, as steps of the run: scope the settings to the preview's base
+//! name, turn the production RC into an isolated source, put the preview Service in place, remove it all when
+//! the PR closes, and keep the GitHub Deployment of environment `pr-<N>` in step.
+
+use std::time::Instant;
+
+use k8s_openapi::api::core::v1::ReplicationController;
+
+use super::Stop;
+use crate::cluster::Cluster;
+use crate::inputs::{Mode, Settings};
+use crate::outcome::{Outcome, ResultKind};
+use crate::plan::{self, preview, Observed, Plan};
+use crate::report::actions;
+use crate::report::github::{DeploymentState, ReportError, Reporter};
+use crate::rollout;
+
+/// A pull request's preview: its number and the production RC it copies.
+pub struct Scope {
+    pub pr: u64,
+    pub production_rc: String,
+}
+
+/// Previews and their cleanup work under the preview's own base name `<rc>-pr-<N>`: their own lock, their
+/// own sticky comment and status context, never the production RC's.
+pub fn preview_scope(
+    mut settings: Settings,
+) -> Result<(Settings, Option<Scope>), preview::PreviewError> {
+    let mode = match settings.mode {
+        Mode::Preview => "preview",
+        Mode::Cleanup => "cleanup",
+        _ => return Ok((settings, None)),
+    };
+    let pr = settings
+        .github
+        .pr_number
+        .ok_or_else(|| preview::PreviewError::NotAPullRequest {
+            mode,
+            event: settings.github.event_name.clone(),
+        })?;
+    let production_rc = std::mem::take(&mut settings.rc);
+    settings.rc = preview::base_name(&production_rc, pr);
+    Ok((settings, Some(Scope { pr, production_rc })))
+}
+
+type Labels = std::collections::BTreeMap<String, String>;
+
+fn template_labels(rc: &ReplicationController) -> Labels {
+    rc.spec
+        .as_ref()
+        .and_then(|s| s.template.as_ref())
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default()
+}
+
+/// Turns the production RC (or the manifest) into the preview's source, isolated from production Services.
+/// Returns the production pods' labels, from which the preview Service is derived.
+pub fn prepare_preview(
+    settings: &Settings,
+    scope: &Scope,
+    observed: &mut Observed,
+) -> Result<Labels, Stop> {
+    let production = plan::current::find(
+        &scope.production_rc,
+        "",
+        &settings.version_label,
+        &observed.rcs,
+    )
+    .map_err(|e| Stop::BadInput(e.to_string()))?
+    .current;
+    let has_preview = observed.rcs.iter().any(|rc| {
+        rc.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(plan::annotations::PREVIEW_PR_LABEL))
+            == Some(&scope.pr.to_string())
+    });
+    let source = match (observed.manifest.take(), has_preview) {
+        (Some(manifest), _) => Some(manifest),
+        (None, false) => Some(production.clone().ok_or_else(|| {
+            Stop::BadInput(
+                preview::PreviewError::NoSource {
+                    rc: scope.production_rc.clone(),
+                }
+                .to_string(),
+            )
+        })?),
+        (None, true) => None,
+    };
+    let production_labels = production
+        .as_ref()
+        .or(source.as_ref())
+        .map(template_labels)
+        .unwrap_or_default();
+    if let Some(source) = source {
+        let replicas = settings.replicas.unwrap_or(1);
+        let isolated = preview::isolate(
+            &source,
+            &observed.services,
+            &scope.production_rc,
+            scope.pr,
+            &settings.version_label,
+            replicas,
+        )
+        .map_err(|e| Stop::BadInput(e.to_string()))?;
+        observed.manifest = Some(isolated);
+    }
+    Ok(production_labels)
+}
+
+/// Checks the planned pods against the live production Services, then creates or updates the preview Service.
+pub async fn preview_service(
+    settings: &Settings,
+    scope: &Scope,
+    cluster: &Cluster,
+    observed: &Observed,
+    plan: &Plan,
+    production_labels: &Labels,
+) -> Result<String, Stop> {
+    let labels = template_labels(&plan.new_rc);
+    preview::check_isolated(&labels, &observed.services)
+        .map_err(|e| Stop::BadInput(e.to_string()))?;
+    let manifest = match &settings.service_manifest {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Stop::BadInput(format!(
+                    "input `service_manifest`: cannot read {}: {e}; check the path",
+                    path.display()
+                ))
+            })?;
+            Some(serde_yaml::from_str(&text).map_err(|e| {
+                Stop::BadInput(format!(
+                    "input `service_manifest`: {} is not a Service manifest: {e}",
+                    path.display()
+                ))
+            })?)
+        }
+        None => None,
+    };
+    let service = preview::service(
+        production_labels,
+        &labels,
+        &observed.services,
+        manifest,
+        &scope.production_rc,
+        scope.pr,
+    )
+    .map_err(|e| Stop::BadInput(e.to_string()))?;
+    if settings.dry_run {
+        return Ok(preview::environment_url(&service, &cluster.namespace));
+    }
+    let service =
+        rollout::preview::ensure_service(&cluster.client, &cluster.namespace, &service).await?;
+    let url = preview::environment_url(&service, &cluster.namespace);
+    println!(
+        "preview Service {} -> {url}",
+        service.metadata.name.as_deref().unwrap_or_default()
+    );
+    Ok(url)
+}
+
+/// `mode: cleanup`: removes the PR's preview.
+pub async fn clean_up(
+    settings: &Settings,
+    scope: &Scope,
+    cluster: &Cluster,
+    started: Instant,
+) -> Result<Outcome, Stop> {
+    actions::group("Removing the preview");
+    let removed = rollout::preview::cleanup(&cluster.client, &cluster.namespace, scope.pr).await?;
+    actions::end_group();
+    let summary = format!(
+        "preview of PR #{} removed: {} RC(s) ({}), {} pod(s), {} Service(s) ({})",
+        scope.pr,
+        removed.rcs.len(),
+        removed.rcs.join(", "),
+        removed.pods,
+        removed.services.len(),
+        removed.services.join(", ")
+    );
+    println!("{summary}");
+    Ok(Outcome {
+        result: ResultKind::Success,
+        namespace: cluster.namespace.clone(),
+        rc_name: settings.rc.clone(),
+        previous_rc_name: removed.rcs.first().cloned(),
+        version: settings.version.clone(),
+        images: vec![],
+        desired_replicas: 0,
+        ready_replicas: 0,
+        duration: started.elapsed(),
+        timeline: vec![],
+        summary,
+        diagnosis: None,
+        after_failure: None,
+        environment_url: None,
+    })
+}
+
+/// The GitHub Deployment of a preview: environment `pr-<N>` with the preview's address; inactive after cleanup.
+pub async fn deployment(
+    reporter: &Reporter,
+    settings: &Settings,
+    scope: &Scope,
+    outcome: &Outcome,
+) -> Result<(), ReportError> {
+    let environment = preview::environment(scope.pr);
+    match settings.mode {
+        Mode::Cleanup => {
+            reporter.deactivate_environment(&environment).await?;
+        }
+        Mode::Preview if outcome.result != ResultKind::DryRun => {
+            let id = reporter
+                .create_deployment(&environment, &settings.github.status_sha, &outcome.summary)
+                .await?;
+            let state = DeploymentState::for_result(outcome.result);
+            reporter
+                .deployment_status(
+                    id,
+                    state,
+                    outcome.environment_url.as_deref(),
+                    &outcome.summary,
+                )
+                .await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
