@@ -458,3 +458,47 @@ async fn a_live_lock_on_another_runner_refuses_and_an_expired_one_is_taken_over(
     assert_eq!(r.code, 0, "an expired lock is taken over");
     assert_eq!(rc_names(&ns).await, vec!["api-rc-v11".to_string()]);
 }
+
+#[tokio::test]
+async fn the_overall_timeout_is_its_own_failure_and_keep_leaves_both_rcs() {
+    let ns = support::namespace("roll-timeout").await;
+    seed(&ns, 3, 2500).await;
+    let img = images("12.0");
+    let r = run(&action_env(
+        &ns,
+        &[
+            ("INPUT_IMAGES", &img),
+            ("INPUT_VERSION", "v12"),
+            ("INPUT_TIMEOUT", "4s"),
+            ("INPUT_ON_FAILURE", "keep"),
+        ],
+    ))
+    .await;
+    assert_eq!(r.code, 1);
+    assert!(
+        r.out
+            .contains("timeout 4s exceeded while still progressing"),
+        "a timeout, not a stall"
+    );
+    assert!(
+        !r.out.contains("progress deadline"),
+        "distinct from the progress deadline"
+    );
+    assert!(
+        r.out.contains("Re-run the workflow to resume"),
+        "keep says how to resume or roll back"
+    );
+    assert_eq!(
+        rc_names(&ns).await,
+        vec!["api-rc".to_string(), "api-rc-v12".to_string()],
+        "both kept"
+    );
+    // And a re-run with a normal timeout resumes and finishes.
+    let r = run(&action_env(
+        &ns,
+        &[("INPUT_IMAGES", &img), ("INPUT_VERSION", "v12")],
+    ))
+    .await;
+    assert_eq!(r.code, 0);
+    assert_eq!(rc_names(&ns).await, vec!["api-rc-v12".to_string()]);
+}
