@@ -270,6 +270,54 @@ async fn pull_request_preview_is_isolated_and_cleanup_removes_it() {
         3,
         "production untouched"
     );
+
+    // A push to the PR (synchronize, a new head SHA) rolls the preview to the new build.
+    let mut event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{ROOT}/tests/fixtures/events/pull_request.synchronize.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    event["pull_request"]["head"]["sha"] = "5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f80".into();
+    let mut pushed = Runner::new(
+        &ns,
+        "pull_request",
+        "pull_request.synchronize.json",
+        "refs/pull/2/merge",
+        "0000000000000000000000000000000000000def",
+        &[
+            ("mode", "preview"),
+            ("images", "node-api-container=registry.local/node-api:pr-2b"),
+        ],
+    );
+    let event_file = pushed.dir.join("event.json");
+    std::fs::write(&event_file, event.to_string()).unwrap();
+    pushed
+        .env
+        .insert("GITHUB_EVENT_PATH".into(), event_file.display().to_string());
+    let r = pushed.run().await;
+    assert_eq!(r.code, 0);
+    assert_eq!(pushed.outputs()["rc_name"], "api-rc-pr-2-5d6e7f8");
+    assert_eq!(
+        pushed.outputs()["previous_rc_name"],
+        "api-rc-pr-2-ec26c3e",
+        "the preview rolled"
+    );
+    let preview_pods = ready_pods(&ns, "rolling-update.github.io/pr=2").await;
+    assert!(preview_pods
+        .iter()
+        .all(|p| p["node-api-container"] == "registry.local/node-api:pr-2b"));
+    let preview_ips: BTreeSet<String> = preview_ips
+        .union(&pod_ips(&ns, "rolling-update.github.io/pr=2").await)
+        .cloned()
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let production_ever = seen.lock().unwrap().clone();
+    assert!(
+        production_ever.is_disjoint(&preview_ips),
+        "a preview pod became a production endpoint"
+    );
     watch.abort();
 
     let closed = Runner::new(
