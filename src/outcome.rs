@@ -94,3 +94,33 @@ pub struct Outcome {
     /// Preview mode: where the preview can be reached.
     pub environment_url: Option<String>,
 }
+
+impl Outcome {
+    /// An outcome with no rollout behind it (a fault before it started, a preview cleanup): no images, no
+    /// pods, no timeline. Callers fill in what they know beyond that.
+    pub fn bare(
+        result: ResultKind,
+        namespace: &str,
+        rc_name: &str,
+        version: &str,
+        summary: String,
+        duration: Duration,
+    ) -> Outcome {
+        Outcome {
+            result,
+            namespace: namespace.to_string(),
+            rc_name: rc_name.to_string(),
+            previous_rc_name: None,
+            version: version.to_string(),
+            images: vec![],
+            desired_replicas: 0,
+            ready_replicas: 0,
+            duration,
+            timeline: vec![],
+            summary,
+            diagnosis: None,
+            after_failure: None,
+            environment_url: None,
+        }
+    }
+}

@@ -82,12 +82,12 @@ pub fn explain(e: &kube::Error, verb: &str, what: &str) -> String {
     }
 }
 
-pub async fn scale(
+/// A JSON merge patch of an RC, retried on transient faults.
+pub async fn merge_patch(
     api: &Api<ReplicationController>,
     name: &str,
-    replicas: i32,
+    patch: serde_json::Value,
 ) -> anyhow::Result<ReplicationController> {
-    let patch = json!({ "spec": { "replicas": replicas } });
     let (params, patch) = (PatchParams::default(), Patch::Merge(&patch));
     retry(|| api.patch(name, &params, &patch))
         .await
@@ -100,23 +100,26 @@ pub async fn scale(
         })
 }
 
+pub async fn scale(
+    api: &Api<ReplicationController>,
+    name: &str,
+    replicas: i32,
+) -> anyhow::Result<ReplicationController> {
+    merge_patch(api, name, json!({ "spec": { "replicas": replicas } })).await
+}
+
 /// Sets (Some) or removes (None) annotations with a merge patch.
 pub async fn annotate(
     api: &Api<ReplicationController>,
     name: &str,
     annotations: &BTreeMap<&str, Option<String>>,
 ) -> anyhow::Result<ReplicationController> {
-    let patch = json!({ "metadata": { "annotations": annotations } });
-    let (params, patch) = (PatchParams::default(), Patch::Merge(&patch));
-    retry(|| api.patch(name, &params, &patch))
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(explain(
-                &e,
-                "patch",
-                &format!("replicationcontrollers/{name}")
-            ))
-        })
+    merge_patch(
+        api,
+        name,
+        json!({ "metadata": { "annotations": annotations } }),
+    )
+    .await
 }
 
 /// Deletes an RC (its pods go with it through the garbage collector); a 404 is success.

@@ -29,19 +29,9 @@ pub async fn add_version_label(
         m.key, m.value, m.key
     ));
 
-    let template_patch =
+    let template_labels =
         json!({ "spec": { "template": { "metadata": { "labels": { &m.key: &m.value } } } } });
-    let params = PatchParams::default();
-    let template_patch = Patch::Merge(&template_patch);
-    kube_ops::retry(|| engine.rcs.patch(&name, &params, &template_patch))
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(kube_ops::explain(
-                &e,
-                "patch",
-                &format!("replicationcontrollers/{name}")
-            ))
-        })?;
+    kube_ops::merge_patch(&engine.rcs, &name, template_labels).await?;
 
     let pods: Api<Pod> = Api::namespaced(engine.client.clone(), &engine.namespace);
     let label_selector = selector
@@ -53,6 +43,7 @@ pub async fn add_version_label(
     let list = kube_ops::retry(|| pods.list(&list_params))
         .await
         .map_err(|e| anyhow::anyhow!(kube_ops::explain(&e, "list", "pods")))?;
+    let params = PatchParams::default();
     let pod_patch = json!({ "metadata": { "labels": { &m.key: &m.value } } });
     let pod_patch = Patch::Merge(&pod_patch);
     for pod in list.items {
@@ -64,17 +55,9 @@ pub async fn add_version_label(
         }
     }
 
-    let selector_patch = json!({ "spec": { "selector": { &m.key: &m.value } } });
-    let selector_patch = Patch::Merge(&selector_patch);
-    let updated = kube_ops::retry(|| engine.rcs.patch(&name, &params, &selector_patch))
+    let selector = json!({ "spec": { "selector": { &m.key: &m.value } } });
+    let updated = kube_ops::merge_patch(&engine.rcs, &name, selector)
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(kube_ops::explain(
-                &e,
-                "patch",
-                &format!("replicationcontrollers/{name}")
-            ))
-        })
         .context("migrating the legacy selector")?;
     Ok(updated)
 }

@@ -239,19 +239,13 @@ pub async fn execute(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Execute
             engine.log(format!("Update succeeded. Deleting {old_name}"));
             kube_ops::delete(&engine.rcs, &old_name).await?;
             finish_new(engine, &new_name, Some(&old)).await?;
-            let ready = engine.counts(&to.selector).available;
-            Ok(Executed {
-                result: ResultKind::Success,
-                summary: format!(
-                    "{new_name}: {ready}/{} ready in {}s",
-                    plan.desired,
-                    engine.started.elapsed().as_secs()
-                ),
-                ready,
-                diagnosis: None,
-                after_failure: None,
-                previous_rc_name: Some(old_name),
-            })
+            Ok(succeeded(
+                engine,
+                &to,
+                &new_name,
+                plan.desired,
+                Some(old_name),
+            ))
         }
         Ending::Cancelled => Ok(cancelled(engine, &to, &old_name, &new_name)),
         Ending::Failed { summary, diagnosis } => {
@@ -266,6 +260,27 @@ pub async fn execute(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Execute
                 previous_rc_name: Some(old_name),
             })
         }
+    }
+}
+
+fn succeeded(
+    engine: &Engine,
+    to: &Side,
+    new_name: &str,
+    desired: i32,
+    previous: Option<String>,
+) -> Executed {
+    let ready = engine.counts(&to.selector).available;
+    Executed {
+        result: ResultKind::Success,
+        summary: format!(
+            "{new_name}: {ready}/{desired} ready in {}s",
+            engine.started.elapsed().as_secs()
+        ),
+        ready,
+        diagnosis: None,
+        after_failure: None,
+        previous_rc_name: previous,
     }
 }
 
@@ -344,19 +359,7 @@ async fn first_deploy(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Execut
     match converge::converge(engine, None, &mut to, plan.limits, true).await? {
         Ending::Done => {
             finish_new(engine, &new_name, None).await?;
-            let ready = engine.counts(&to.selector).available;
-            Ok(Executed {
-                result: ResultKind::Success,
-                summary: format!(
-                    "{new_name}: {ready}/{} ready in {}s",
-                    plan.desired,
-                    engine.started.elapsed().as_secs()
-                ),
-                ready,
-                diagnosis: None,
-                after_failure: None,
-                previous_rc_name: None,
-            })
+            Ok(succeeded(engine, &to, &new_name, plan.desired, None))
         }
         Ending::Cancelled => Ok(cancelled(engine, &to, "(none)", &new_name)),
         Ending::Failed { summary, diagnosis } => {

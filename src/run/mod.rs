@@ -132,25 +132,17 @@ fn mask_secrets(settings: &Settings) {
 }
 
 fn error_outcome(settings: &Settings, message: &str, started: Instant) -> Outcome {
-    Outcome {
-        result: ResultKind::Error,
-        namespace: settings
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into()),
-        rc_name: format!("{}-{}", settings.rc, settings.version),
-        previous_rc_name: None,
-        version: settings.version.clone(),
-        images: vec![],
-        desired_replicas: 0,
-        ready_replicas: 0,
-        duration: started.elapsed(),
-        timeline: vec![],
-        summary: message.lines().next().unwrap_or(message).to_string(),
-        diagnosis: None,
-        after_failure: None,
-        environment_url: None,
-    }
+    let namespace = settings.namespace.as_deref().unwrap_or("default");
+    let rc_name = format!("{}-{}", settings.rc, settings.version);
+    let summary = message.lines().next().unwrap_or(message).to_string();
+    Outcome::bare(
+        ResultKind::Error,
+        namespace,
+        &rc_name,
+        &settings.version,
+        summary,
+        started.elapsed(),
+    )
 }
 
 /// Reads every RC and Service of the namespace, and the manifest.

@@ -180,22 +180,16 @@ pub async fn clean_up(
         removed.services.join(", ")
     );
     println!("{summary}");
-    Ok(Outcome {
-        result: ResultKind::Success,
-        namespace: cluster.namespace.clone(),
-        rc_name: settings.rc.clone(),
-        previous_rc_name: removed.rcs.first().cloned(),
-        version: settings.version.clone(),
-        images: vec![],
-        desired_replicas: 0,
-        ready_replicas: 0,
-        duration: started.elapsed(),
-        timeline: vec![],
+    let mut outcome = Outcome::bare(
+        ResultKind::Success,
+        &cluster.namespace,
+        &settings.rc,
+        &settings.version,
         summary,
-        diagnosis: None,
-        after_failure: None,
-        environment_url: None,
-    })
+        started.elapsed(),
+    );
+    outcome.previous_rc_name = removed.rcs.first().cloned();
+    Ok(outcome)
 }
 
 /// The GitHub Deployment of a preview: environment `pr-<N>` with the preview's address; inactive after cleanup.
