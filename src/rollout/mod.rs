@@ -84,9 +84,12 @@ impl Engine {
         let (reader, writer) = reflector::store();
         let changed = Arc::new(Notify::new());
         let notify = changed.clone();
+        // The cache keeps no managedFields: nothing reads them and they are most of a pod's memory.
         let stream = reflector(
             writer,
-            watcher(pods_api, watcher::Config::default()).default_backoff(),
+            watcher(pods_api, watcher::Config::default())
+                .default_backoff()
+                .modify(|pod| pod.metadata.managed_fields = None),
         );
         let watch_task = tokio::spawn(async move {
             futures::pin_mut!(stream);

@@ -12,19 +12,36 @@ use crate::diagnosis::Snapshot;
 /// Where the fake kubelet of our test cluster keeps a container's last log lines (it has no log endpoint).
 const FAKE_LOG_ANNOTATION: &str = "fake-kubelet.rolling-update.github.io/log";
 
+/// Objects per list request.
+const LIST_PAGE: u32 = 100;
+
 async fn list_or_note<K>(api: Api<K>, what: &str, unreadable: &mut Vec<String>) -> Vec<K>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    let params = ListParams::default();
-    match super::kube_ops::retry(|| api.list(&params)).await {
-        Ok(list) => list.items,
-        Err(e) => {
-            unreadable.push(format!(
-                "{what}: {}",
-                super::kube_ops::explain(&e, "list", what)
-            ));
-            vec![]
+    // Pages, and no managedFields (nothing here reads them; they are most of a pod's size): listing every pod of
+    // a big cluster in one response held its whole text and parse at once (bench/results.md, peak RSS).
+    let mut params = ListParams::default().limit(LIST_PAGE);
+    let mut items = vec![];
+    loop {
+        match super::kube_ops::retry(|| api.list(&params)).await {
+            Ok(list) => {
+                items.extend(list.items.into_iter().map(|mut item| {
+                    item.meta_mut().managed_fields = None;
+                    item
+                }));
+                match list.metadata.continue_ {
+                    Some(token) if !token.is_empty() => params = params.continue_token(&token),
+                    _ => return items,
+                }
+            }
+            Err(e) => {
+                unreadable.push(format!(
+                    "{what}: {}",
+                    super::kube_ops::explain(&e, "list", what)
+                ));
+                return vec![];
+            }
         }
     }
 }
