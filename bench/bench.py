@@ -28,6 +28,7 @@ NEW_IMAGE = "registry.local/node-api:2.0"
 SHA = "0123456789abcdef0123456789abcdef01234567"
 # kubectl rolling-update's defaults (update period 1m; surge 1 / unavailable 0 hard-coded).
 KUBECTL_UPDATE_PERIOD_S = 60.0
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "fake-kubelet")
 
 
 def log(msg):
@@ -69,6 +70,29 @@ class Bench:
         self.state_dir = state_dir
         self.pod_cpu = pod_cpu
         self.seq = 0
+
+    # ----- where the CPU goes -----
+
+    def component_cpu(self):
+        """CPU seconds (user + sys) used so far by each component of the cluster, from its pid file."""
+        tick = os.sysconf("SC_CLK_TCK")
+        out = {}
+        for name in COMPONENTS:
+            try:
+                pid = open(os.path.join(self.state_dir, f"{name}.pid")).read().strip()
+                fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+                out[name] = (int(fields[11]) + int(fields[12])) / tick
+            except (OSError, ValueError, IndexError):
+                out[name] = None
+
+        out["machine"] = machine_cpu()
+        return out
+
+    def cpu_since(self, before):
+        """CPU seconds since `before`, per component, and `machine`: all processes of the machine (other
+        engineers' builds and tests share it)."""
+        after = self.component_cpu()
+        return {k: round(after[k] - before[k], 2) for k in after if after[k] is not None and before.get(k) is not None}
 
     # ----- namespaces -----
 
@@ -146,7 +170,9 @@ class Bench:
         try:
             self.seed_rc(ns, n, int(delay * 1000), self.pod_cpu)
             user = f"bench-action-{ns}"
+            cpu_before = self.component_cpu()
             run = self.run_action(ns, user, surge)
+            cluster_cpu = self.cpu_since(cpu_before)
             out = "\n".join(line for _, line in run["lines"])
             if run["exit_code"] != 0:
                 raise RuntimeError(f"the action failed (exit {run['exit_code']}) in {ns}:\n{out}")
@@ -158,7 +184,12 @@ class Bench:
             if status.get("availableReplicas", 0) != n:
                 raise RuntimeError(f"{names[0]} has {status.get('availableReplicas')} available, wanted {n}")
             succeeded = [t for t, line in run["lines"] if "Update succeeded. Deleting" in line]
+            migrating = [t for t, line in run["lines"] if "Adding version=" in line]
+            created = [t for t, line in run["lines"] if "] Created api-rc-" in line]
             return {
+                "cluster_cpu_s": cluster_cpu,
+                "legacy_migration_s": (created[0] - migrating[0]) if migrating and created else None,
+                "until_new_rc_created_s": (created[0] - run["start"]) if created else None,
                 "namespace": ns, "user": user, "wall_s": run["wall_s"],
                 "until_update_succeeded_s": (succeeded[0] - run["start"]) if succeeded else None,
                 "cpu_s": run["cpu_s"], "cpu_user_s": run["cpu_user_s"], "cpu_sys_s": run["cpu_sys_s"],
@@ -205,10 +236,12 @@ class Bench:
                                                      before["metadata"]["resourceVersion"], finished, 1800))))
             watcher.start()
             time.sleep(0.3)  # the watch is open before the change
+            cpu_before = self.component_cpu()
             start = time.time()
             subprocess.run(["kubectl", "--kubeconfig", self.kubeconfig, "-n", ns, "set", "image", "deployment/api",
                             f"node-api-container={NEW_IMAGE}"], check=True, stdout=subprocess.DEVNULL)
             watcher.join()
+            cluster_cpu = self.cpu_since(cpu_before)
             if not seen.get("at"):
                 raise RuntimeError(f"the Deployment in {ns} did not finish: {json.dumps(seen.get('obj', {}).get('status'))}")
             # Old ReplicaSets at 0, as the issue asks (implied by replicas == updatedReplicas == N; checked anyway).
@@ -216,7 +249,7 @@ class Bench:
             old = [rs for rs in rss if rs["spec"]["template"]["spec"]["containers"][0]["image"] == OLD_IMAGE]
             if any(rs["spec"].get("replicas", 0) != 0 for rs in old):
                 raise RuntimeError(f"old ReplicaSet not at 0 in {ns}")
-            return {"namespace": ns, "wall_s": seen["at"] - start, "start": start}
+            return {"namespace": ns, "wall_s": seen["at"] - start, "start": start, "cluster_cpu_s": cluster_cpu}
         finally:
             self.delete_namespace(ns)
 
@@ -282,6 +315,13 @@ class Bench:
             self.kube.delete(f"/api/v1/nodes/{node}")
 
 
+def machine_cpu():
+    """Busy CPU seconds of the whole machine so far (all CPUs), from /proc/stat."""
+    fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def parse_time(stamp):
     """RFC 3339 with optional fraction (MicroTime) -> epoch seconds."""
     from datetime import datetime, timezone
@@ -309,12 +349,52 @@ def count_requests(audit_log, users):
     return {u: {"total": len(ids[u]), "by_kind": dict(sorted(kinds[u].items()))} for u in users}
 
 
+def agent(event):
+    """Who made an audited request: the action (impersonated), a controller, the scheduler, kubectl, the fake kubelet."""
+    ua = event.get("userAgent", "")
+    if event.get("impersonatedUser"):
+        return "action"
+    if ua.startswith("kube-controller-manager/"):
+        return ua.rsplit("/", 1)[-1]
+    if ua.startswith("kube-scheduler/"):
+        return "scheduler"
+    if ua.startswith("kubectl"):
+        return "kubectl"
+    if ua.startswith("rolling-update-bench"):
+        return "bench"
+    if ua == "":
+        return "fake-kubelet"  # the other client without a User-Agent (kube-rs sets none)
+    return ua.split("/", 1)[0]
+
+
+def count_namespace_requests(audit_log, windows):
+    """Every client's requests in each rollout's namespace while it ran: windows = {key: (namespace, start, end)}."""
+    from datetime import datetime
+    by_ns = {}
+    for key, (ns, start, end) in windows.items():
+        by_ns.setdefault(ns, []).append((key, start, end))
+    seen = set()
+    counts = {key: Counter() for key in windows}
+    with open(audit_log) as f:
+        for line in f:
+            e = json.loads(line)
+            ns = e.get("objectRef", {}).get("namespace")
+            if ns not in by_ns or e["auditID"] in seen:
+                continue
+            seen.add(e["auditID"])
+            at = datetime.fromisoformat(e["requestReceivedTimestamp"].replace("Z", "+00:00")).timestamp()
+            for key, start, end in by_ns[ns]:
+                if start <= at <= end:
+                    counts[key][agent(e)] += 1
+    return {key: dict(c.most_common()) for key, c in counts.items()}
+
+
 def machine():
     cpu_model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     mem_kb = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal"))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     return {"nproc": os.cpu_count(), "cpu_model": cpu_model, "memory_gib": round(mem_kb / 1024 / 1024, 1),
-            "kernel": platform.release(), "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+            "kernel": platform.release(), "loadavg_at_start": open("/proc/loadavg").read().split()[:3], "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
 def matrix(full):
@@ -376,6 +456,14 @@ def main():
         c["ours"]["requests"] = counts[c["ours"]["user"]]
     if results["capacity"]:
         results["capacity"]["requests"] = counts[results["capacity"]["user"]]
+    windows = {}
+    for i, c in enumerate(results["cases"]):
+        for who in ("ours", "deployment"):
+            run = c[who]
+            windows[(i, who)] = (run["namespace"], run["start"], run["start"] + run["wall_s"])
+    in_ns = count_namespace_requests(os.path.join(state_dir, "audit.log"), windows)
+    for (i, who), agents in in_ns.items():
+        results["cases"][i][who]["namespace_requests"] = agents
     results["total_runtime_s"] = time.time() - began
 
     os.makedirs(out_dir, exist_ok=True)

@@ -15,6 +15,10 @@ import time
 import urllib.parse
 
 
+# Tells the benchmark's own requests apart in the audit log.
+USER_AGENT = "rolling-update-bench"
+
+
 class Kube:
     def __init__(self, kubeconfig_path):
         text = open(kubeconfig_path).read()
@@ -37,7 +41,7 @@ class Kube:
         return conn
 
     def request(self, method, path, body=None, content_type="application/json", ok_missing=False):
-        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json", "User-Agent": USER_AGENT}
         data = None
         if body is not None:
             data = json.dumps(body).encode()
@@ -85,7 +89,7 @@ class Kube:
             conn = self._conn(fresh=True, timeout=left + 5)
             try:
                 conn.request("GET", f"{path}{sep}watch=1&resourceVersion={rv}&timeoutSeconds={left}",
-                             headers={"Authorization": f"Bearer {self.token}"})
+                             headers={"Authorization": f"Bearer {self.token}", "User-Agent": USER_AGENT})
                 resp = conn.getresponse()
                 if resp.status != 200:
                     raise RuntimeError(f"watch {path}: HTTP {resp.status}")

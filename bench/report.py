@@ -113,6 +113,53 @@ def render(r):
         g3 = group_requests(slow["ours"]["requests"]["by_kind"]) if slow else {}
         out.append(f"| {n} | {surge} | " + " | ".join(f"{g1[k]} / {g3.get(k, '-')}" for k in keys) + " |")
 
+    if all("namespace_requests" in c["ours"] for c in rows):
+        out.append("\nEvery client's requests in the rollout's namespace while it ran (audit log), ours against the "
+                   "Deployment controller's: `controllers` is the replication controller for ours, the deployment "
+                   "and replicaset controllers for theirs; `kubelet` is the fake kubelet; `other` is garbage "
+                   "collector, endpoints, quota and kubectl.\n")
+        out.append("| N | surge | delay | ours: action | controllers | scheduler | kubelet | other | total "
+                   "| Deployment: controllers | scheduler | kubelet | other | total |")
+        out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for c in rows:
+            cells = []
+            for who in ("ours", "deployment"):
+                a = dict(c[who]["namespace_requests"])
+                a.pop("bench", None)
+                action = a.pop("action", 0)
+                ctl = sum(a.pop(k, 0) for k in ("replication-controller", "deployment-controller",
+                                                "replicaset-controller"))
+                sched, kubelet = a.pop("scheduler", 0), a.pop("fake-kubelet", 0)
+                other = sum(a.values())
+                total = action + ctl + sched + kubelet + other
+                cells += ([str(action)] if who == "ours" else []) + [str(ctl), str(sched), str(kubelet), str(other),
+                                                                     str(total)]
+            out.append(f"| {c['replicas']} | {c['surge']} | {c['ready_delay_s']} s | " + " | ".join(cells) + " |")
+
+    out.append("\n## Where the time goes\n")
+    out.append("CPU seconds used by each process during the rollout (from /proc), and how busy that kept the "
+               f"machine's {m['nproc']} CPUs (busy = CPU seconds / (wall x CPUs); `ours` counts the cluster and the action, "
+               "`whole machine` every process, other engineers' builds and tests included). `setup` is our time from start "
+               "to the new RC created, of which `migration` relabels the seeds' legacy pods (once per RC, a "
+               "Deployment has no such step).\n")
+    comps = ["kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "fake-kubelet"]
+    out.append("| N | surge | delay | who | wall | setup (migration) | action | " + " | ".join(comps)
+               + " | busy (ours) | busy (whole machine) |")
+    out.append("|---:|---:|---:|---|---:|---:|---:|" + "---:|" * len(comps) + "---:|---:|")
+    for c in rows:
+        for who, run in (("ours", c["ours"]), ("Deployment", c["deployment"])):
+            cpu = run.get("cluster_cpu_s", {})
+            action = run.get("cpu_s", 0.0) if who == "ours" else 0.0
+            total = sum(v for k, v in cpu.items() if v is not None and k != "machine") + action
+            machine_busy = cpu.get("machine")
+            setup = (f"{fmt(run.get('until_new_rc_created_s'))} ({fmt(run.get('legacy_migration_s'))})"
+                     if who == "ours" else "-")
+            out.append(f"| {c['replicas']} | {c['surge']} | {c['ready_delay_s']} s | {who} | {run['wall_s']:.1f} "
+                       f"| {setup} | {fmt(action, 2) if who == 'ours' else '-'} | "
+                       + " | ".join(fmt(cpu.get(k), 2) for k in comps)
+                       + f" | {100 * total / (run['wall_s'] * m['nproc']):.0f}% "
+                       + (f"| {100 * machine_busy / (run['wall_s'] * m['nproc']):.0f}% |" if machine_busy else "| - |"))
+
     out.append("\n## How it was measured\n")
     out.append(
         "- **ours**: the release binary started with the action's environment (surge as given, unavailable 0), from "
