@@ -180,9 +180,12 @@ class Bench:
             names = sorted(rc["metadata"]["name"] for rc in rcs)
             if "api-rc" in names or len(names) != 1:
                 raise RuntimeError(f"unexpected RCs after the rollout in {ns}: {names}\n{out}")
-            status = rcs[0].get("status", {})
-            if status.get("availableReplicas", 0) != n:
-                raise RuntimeError(f"{names[0]} has {status.get('availableReplicas')} available, wanted {n}")
+            # The action counts available pods from its own pod watch; the RC's status is written by the
+            # controller a moment later, so give it time before cross-checking.
+            def all_available():
+                rc = self.kube.get(f"/api/v1/namespaces/{ns}/replicationcontrollers/{names[0]}")
+                return rc.get("status", {}).get("availableReplicas", 0) == n
+            self.kube.wait_for(f"{names[0]} to report {n} available", all_available, 30)
             succeeded = [t for t, line in run["lines"] if "Update succeeded. Deleting" in line]
             migrating = [t for t, line in run["lines"] if "Adding version=" in line]
             created = [t for t, line in run["lines"] if "] Created api-rc-" in line]
@@ -414,6 +417,12 @@ def matrix(full):
     return cases
 
 
+def read_notes():
+    """The hand-written analysis of the last run, kept beside the generated table (bench/analysis.md)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis.md")
+    return open(path).read() if os.path.exists(path) else None
+
+
 def main():
     kubeconfig, action_bin, state_dir, out_dir = sys.argv[1:5]
     full = os.environ.get("BENCH_FULL") == "1"
@@ -470,7 +479,7 @@ def main():
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
     with open(os.path.join(out_dir, "results.md"), "w") as f:
-        f.write(report.render(results))
+        f.write(report.render(results, read_notes()))
     log(f"done in {results['total_runtime_s']:.0f}s: {out_dir}/results.md, {out_dir}/results.json")
 
 

@@ -20,7 +20,7 @@ def group_requests(by_kind):
     """The action's requests in a few buckets that say why they were made."""
     buckets = {"setup (RC/Service lists, preflight, create)": 0, "scale steps (patch RC)": 0,
                "annotations, delete": 0, "pod watch": 0, "lease (lock, renewals)": 0,
-               "diagnosis (get RCs, list pods/events/nodes/quotas)": 0, "other": 0}
+               "preflight, diagnosis (get RCs, list pods/events/nodes/quotas)": 0, "legacy relabel (patch pods)": 0, "other": 0}
     for kind, count in by_kind.items():
         verb, res = kind.split(" ", 1)
         if res.startswith("leases"):
@@ -33,14 +33,17 @@ def group_requests(by_kind):
             buckets["annotations, delete"] += count
         elif res in ("replicationcontrollers", "services") and verb in ("list", "create"):
             buckets["setup (RC/Service lists, preflight, create)"] += count
+        elif res == "pods" and verb == "patch":
+            buckets["legacy relabel (patch pods)"] += count
         elif verb in ("get", "list"):
-            buckets["diagnosis (get RCs, list pods/events/nodes/quotas)"] += count
+            buckets["preflight, diagnosis (get RCs, list pods/events/nodes/quotas)"] += count
         else:
             buckets["other"] += count
     return buckets
 
 
-def render(r):
+def render(r, notes=None):
+    """`notes`: hand-written analysis (bench/analysis.md) appended under its own heading."""
     m = r["machine"]
     out = []
     out.append("# Benchmark results\n")
@@ -181,4 +184,20 @@ def render(r):
     if not r["full_matrix"]:
         out.append("- **Not run**: 200 replicas at surge 1 (200 sequential steps: 200 s / 600 s per rollout, twice per "
                    "case, which would push one run far past 25 minutes). `BENCH_FULL=1 bench/run.sh` runs them.")
+    if notes:
+        out.append("\n" + notes.strip())
     return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    # Re-renders bench/results.md from bench/results.json and bench/analysis.md (after editing the analysis).
+    import json
+    import os
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    source = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "results.json")
+    notes_path = os.path.join(here, "analysis.md")
+    notes = open(notes_path).read() if os.path.exists(notes_path) else None
+    with open(os.path.join(os.path.dirname(os.path.abspath(source)), "results.md"), "w") as f:
+        f.write(render(json.load(open(source)), notes))
