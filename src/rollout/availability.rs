@@ -69,6 +69,40 @@ pub fn next_availability_in(
         .map(|s| Duration::from_secs(s as u64))
 }
 
+/// A sign, visible in the pod itself, that it may not become available on its own: the scheduler refused it,
+/// a container waits for a reason other than starting up, or a container has restarted.
+pub fn shows_trouble(pod: &Pod) -> bool {
+    let Some(status) = pod.status.as_ref() else {
+        return false;
+    };
+    let unschedulable = status.conditions.as_ref().is_some_and(|c| {
+        c.iter()
+            .any(|c| c.type_ == "PodScheduled" && c.status == "False")
+    });
+    let containers = status
+        .container_statuses
+        .iter()
+        .flatten()
+        .chain(status.init_container_statuses.iter().flatten());
+    unschedulable
+        || containers.into_iter().any(|c| {
+            c.restart_count > 0
+                || c.state
+                    .as_ref()
+                    .and_then(|s| s.waiting.as_ref())
+                    .and_then(|w| w.reason.as_deref())
+                    .is_some_and(|r| !matches!(r, "ContainerCreating" | "PodInitializing"))
+        })
+}
+
+/// How long the pod took from creation to Ready, if it is Ready.
+pub fn startup_time(pod: &Pod) -> Option<Duration> {
+    let created = pod.metadata.creation_timestamp.as_ref()?.0;
+    let ready = ready_since(pod)?;
+    let secs = ready.as_second() - created.as_second();
+    Some(Duration::from_secs(secs.max(0) as u64))
+}
+
 /// Counts of one RC's pods.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PodCounts {
@@ -139,6 +173,28 @@ status:
                 available: 0
             }
         );
+    }
+
+    #[test]
+    fn trouble_is_a_refusal_a_bad_wait_or_a_restart_not_a_start() {
+        let starting = pod("metadata: {name: s}\nstatus: {containerStatuses: [{name: a, image: x, imageID: '', ready: false, restartCount: 0, state: {waiting: {reason: ContainerCreating}}}]}");
+        assert!(!shows_trouble(&starting));
+        let pulling = pod("metadata: {name: p}\nstatus: {containerStatuses: [{name: a, image: x, imageID: '', ready: false, restartCount: 0, state: {waiting: {reason: ImagePullBackOff}}}]}");
+        assert!(shows_trouble(&pulling));
+        let crashed = pod("metadata: {name: c}\nstatus: {containerStatuses: [{name: a, image: x, imageID: '', ready: false, restartCount: 1, state: {running: {}}}]}");
+        assert!(shows_trouble(&crashed));
+        let refused = pod("metadata: {name: r}\nstatus: {conditions: [{type: PodScheduled, status: \"False\", reason: Unschedulable}]}");
+        assert!(shows_trouble(&refused));
+        assert!(!shows_trouble(&pod(READY)));
+    }
+
+    #[test]
+    fn startup_time_is_creation_to_ready() {
+        let mut p = pod(READY);
+        p.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            "2025-12-31T23:59:57Z".parse().unwrap(),
+        ));
+        assert_eq!(startup_time(&p), Some(Duration::from_secs(3)));
     }
 
     #[test]

@@ -54,6 +54,7 @@ pub async fn converge(
     let mut best_available = -1;
     let mut fatal_since: Option<Instant> = None;
     let mut last_diagnosis_at: Option<Instant> = None;
+    let mut slowest_startup = Duration::ZERO;
 
     loop {
         if engine.is_cancelled() {
@@ -125,7 +126,22 @@ pub async fn converge(
                 diagnosis: Some(d),
             });
         }
-        let stuck = counts.available < to.replicas && stalled_for >= DIAGNOSE_AFTER;
+        // Diagnose only when something looks wrong: a pod shows trouble, the RC has not created its pods, or no
+        // progress for twice the slowest start-up seen. A healthy slow rollout makes no diagnosis requests.
+        let to_pods = engine.pods_of(&to.selector);
+        for p in &to_pods {
+            if let Some(t) = super::availability::startup_time(p) {
+                slowest_startup = slowest_startup.max(t);
+            }
+        }
+        let trouble = to_pods
+            .iter()
+            .any(|p| super::availability::shows_trouble(p))
+            || counts.live < to.replicas;
+        let patience = DIAGNOSE_AFTER.max(slowest_startup * 2);
+        let stuck = counts.available < to.replicas
+            && stalled_for >= DIAGNOSE_AFTER
+            && (trouble || stalled_for >= patience);
         if stuck && last_diagnosis_at.is_none_or(|t| t.elapsed() >= DIAGNOSE_EVERY) {
             last_diagnosis_at = Some(Instant::now());
             let d = diagnose(engine, from.as_deref(), to, &limits).await;
@@ -150,7 +166,6 @@ pub async fn converge(
 
         let mut wait = Duration::from_secs(2);
         wait = wait.min(engine.progress_deadline.saturating_sub(stalled_for));
-        let to_pods = engine.pods_of(&to.selector);
         let refs: Vec<&k8s_openapi::api::core::v1::Pod> =
             to_pods.iter().map(|p| p.as_ref()).collect();
         if let Some(next) = super::availability::next_availability_in(
