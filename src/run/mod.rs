@@ -6,6 +6,7 @@
 
 mod preview;
 mod report;
+mod secrets;
 
 use preview::{clean_up, prepare_preview, preview_scope, preview_service, Scope};
 use report::report;
@@ -15,7 +16,6 @@ use std::time::Instant;
 use anyhow::Context as _;
 use k8s_openapi::api::core::v1::{ReplicationController, Service};
 use kube::api::{Api, ListParams};
-use secrecy::ExposeSecret as _;
 
 use crate::cluster::{self, Cluster};
 use crate::diagnosis;
@@ -54,7 +54,7 @@ impl From<anyhow::Error> for Stop {
 }
 
 pub async fn run_with(settings: Settings, cancel: Cancel) -> i32 {
-    mask_secrets(&settings);
+    secrets::protect(&settings);
     let started = Instant::now();
     let (settings, scope) = match preview_scope(settings) {
         Ok(scoped) => scoped,
@@ -104,31 +104,6 @@ pub async fn run_with(settings: Settings, cancel: Cancel) -> i32 {
     };
     report(&settings, scope.as_ref(), reporter.as_ref(), &outcome).await;
     code
-}
-
-fn mask_secrets(settings: &Settings) {
-    if let Some(token) = &settings.github.token {
-        actions::add_mask(token.expose_secret());
-    }
-    if let Some(kubeconfig) = &settings.kubeconfig {
-        for line in kubeconfig.expose_secret().lines() {
-            let secret_keys = [
-                "token:",
-                "client-key-data:",
-                "client-certificate-data:",
-                "password:",
-            ];
-            let trimmed = line.trim().trim_start_matches("- ");
-            for key in secret_keys {
-                if let Some(value) = trimmed.strip_prefix(key) {
-                    let value = value.trim().trim_matches('"');
-                    if !value.is_empty() {
-                        actions::add_mask(value);
-                    }
-                }
-            }
-        }
-    }
 }
 
 fn error_outcome(settings: &Settings, message: &str, started: Instant) -> Outcome {
