@@ -12,7 +12,11 @@ root = pathlib.Path(__file__).resolve().parent.parent
 def section(path, heading):
     text = (root / path).read_text()
     if heading is None:
-        return text.strip()
+        # A whole document goes under a README section: drop its title, push its headings one level down.
+        lines = text.strip().splitlines()
+        if lines and lines[0].startswith("# "):
+            lines = lines[1:]
+        return "\n".join("#" + l if l.startswith("## ") else l for l in lines).strip()
     lines = text.splitlines()
     start = lines.index(heading) + 1
     level = heading.split(" ")[0]
