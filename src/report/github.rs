@@ -348,32 +348,18 @@ impl Reporter {
     /// `GET /repos/{owner}/{repo}/commits/{sha}/pulls`: the open PRs that contain the commit.
     pub async fn associated_prs(&self, sha: &str) -> Result<Vec<u64>> {
         let action = format!("list the pull requests of {}", short_sha(sha));
+        let path = format!("/repos/{}/commits/{sha}/pulls", self.repository);
         let mut numbers = vec![];
-        for page in 1..=MAX_PAGES {
-            let list = self
-                .request(
-                    Verb::Get,
-                    &format!(
-                        "/repos/{}/commits/{sha}/pulls?per_page={PER_PAGE}&page={page}",
-                        self.repository
-                    ),
-                    None,
-                    &action,
-                    Permission::PullRequestsRead,
-                )
-                .await?;
-            let items = as_array(list, &action)?;
-            let n = items.len();
+        self.find_in_pages(&path, &action, Permission::PullRequestsRead, |items| {
             numbers.extend(
                 items
                     .iter()
                     .filter(|pr| pr["state"].as_str().unwrap_or("open") == "open")
                     .filter_map(|pr| pr["number"].as_u64()),
             );
-            if n < PER_PAGE {
-                break;
-            }
-        }
+            None::<()>
+        })
+        .await?;
         numbers.sort_unstable();
         numbers.dedup();
         Ok(numbers)
@@ -390,36 +376,19 @@ impl Reporter {
     /// The id of the first comment on the PR whose body starts with the marker; reads every page.
     pub async fn find_comment(&self, pr: u64) -> Result<Option<u64>> {
         let action = format!("list the comments of pull request #{pr}");
-        for page in 1..=MAX_PAGES {
-            let list = self
-                .request(
-                    Verb::Get,
-                    &format!(
-                        "/repos/{}/issues/{pr}/comments?per_page={PER_PAGE}&page={page}",
-                        self.repository
-                    ),
-                    None,
-                    &action,
-                    Permission::PullRequestsRead,
-                )
-                .await?;
-            let items = as_array(list, &action)?;
-            if let Some(id) = items
+        let path = format!("/repos/{}/issues/{pr}/comments", self.repository);
+        let marker = &self.config.marker;
+        self.find_in_pages(&path, &action, Permission::PullRequestsRead, |items| {
+            items
                 .iter()
                 .find(|c| {
                     c["body"]
                         .as_str()
-                        .is_some_and(|b| b.trim_start().starts_with(&self.config.marker))
+                        .is_some_and(|b| b.trim_start().starts_with(marker))
                 })
                 .and_then(|c| c["id"].as_u64())
-            {
-                return Ok(Some(id));
-            }
-            if items.len() < PER_PAGE {
-                break;
-            }
-        }
-        Ok(None)
+        })
+        .await
     }
 
     /// `POST /repos/{owner}/{repo}/issues/{pr}/comments`.
@@ -517,32 +486,48 @@ impl Reporter {
     /// Marks every deployment to `environment` inactive (the preview's PR closed). Returns how many.
     pub async fn deactivate_environment(&self, environment: &str) -> Result<usize> {
         let action = format!("list the deployments to {environment:?}");
+        let path = format!(
+            "/repos/{}/deployments?environment={}",
+            self.repository,
+            query_escape(environment)
+        );
         let mut ids = vec![];
-        for page in 1..=MAX_PAGES {
-            let list = self
-                .request(
-                    Verb::Get,
-                    &format!(
-                        "/repos/{}/deployments?environment={}&per_page={PER_PAGE}&page={page}",
-                        self.repository,
-                        query_escape(environment)
-                    ),
-                    None,
-                    &action,
-                    Permission::Deployments,
-                )
-                .await?;
-            let items = as_array(list, &action)?;
+        self.find_in_pages(&path, &action, Permission::Deployments, |items| {
             ids.extend(items.iter().filter_map(|d| d["id"].as_u64()));
-            if items.len() < PER_PAGE {
-                break;
-            }
-        }
+            None::<()>
+        })
+        .await?;
         for &id in &ids {
             self.deployment_status(id, DeploymentState::Inactive, None, "preview removed")
                 .await?;
         }
         Ok(ids.len())
+    }
+
+    /// GETs `path` a page at a time (PER_PAGE items, MAX_PAGES pages at most) and hands each page to `visit`
+    /// until it returns `Some` or the pages run out.
+    async fn find_in_pages<T>(
+        &self,
+        path: &str,
+        action: &str,
+        permission: Permission,
+        mut visit: impl FnMut(&[Value]) -> Option<T>,
+    ) -> Result<Option<T>> {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        for page in 1..=MAX_PAGES {
+            let url = format!("{path}{separator}per_page={PER_PAGE}&page={page}");
+            let list = self
+                .request(Verb::Get, &url, None, action, permission)
+                .await?;
+            let items = as_array(list, action)?;
+            if let Some(found) = visit(&items) {
+                return Ok(Some(found));
+            }
+            if items.len() < PER_PAGE {
+                break;
+            }
+        }
+        Ok(None)
     }
 
     async fn request(
