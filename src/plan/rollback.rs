@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::{
 use kube::api::ObjectMeta;
 
 use super::annotations as ann;
+use super::spec::images_of;
 use super::{Limits, Observed, Plan};
 use crate::inputs::Settings;
 use crate::outcome::ImageChange;
@@ -37,18 +38,6 @@ fn annotation<'a>(rc: &'a ReplicationController, key: &str) -> Option<&'a String
 fn belongs_to(rc: &ReplicationController, base: &str) -> bool {
     rc.metadata.name.as_deref() == Some(base)
         || annotation(rc, ann::BASE).map(String::as_str) == Some(base)
-}
-
-fn images_of(template: Option<&PodTemplateSpec>) -> Vec<(String, String)> {
-    template
-        .and_then(|t| t.spec.as_ref())
-        .map(|s| {
-            s.containers
-                .iter()
-                .map(|c| (c.name.clone(), c.image.clone().unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Builds the plan that rolls the current RC back to the previous version it recorded.
@@ -145,9 +134,7 @@ pub fn build(
         }),
         status: None,
     };
-    let old_images: BTreeMap<String, String> = images_of(current_spec.template.as_ref())
-        .into_iter()
-        .collect();
+    let old_images = images_of(current_spec.template.as_ref());
     let images = images_of(Some(&template))
         .into_iter()
         .map(|(container, image)| ImageChange {
