@@ -6,7 +6,9 @@ set -euo pipefail
 
 K8S_VERSION=1.20.2
 CACHE_ROOT="${ROLLING_UPDATE_CACHE:-$HOME/.cache/rolling-update}"
-BIN_DIR="$CACHE_ROOT/kubernetes-$K8S_VERSION/bin"
+# The "-reflect2" suffix keys the cache to the vendored-reflect2 fix below: an older cache holds an apiserver that
+# crashes on custom resources.
+BIN_DIR="$CACHE_ROOT/kubernetes-$K8S_VERSION-reflect2/bin"
 export DEBIAN_FRONTEND=noninteractive
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -30,7 +32,7 @@ if [ -f "$src_list" ] && ! grep -q 'deb-src' "$src_list"; then
   as_root sed -i 's/^Types: deb$/Types: deb deb-src/' "$src_list"
 fi
 as_root apt-get update -qq
-as_root apt-get install -y -qq golang-go etcd-server rsync openssl dpkg-dev >/dev/null
+as_root apt-get install -y -qq golang-go etcd-server rsync openssl dpkg-dev golang-github-modern-go-reflect2-dev >/dev/null
 
 work="$CACHE_ROOT/src"
 rm -rf "$work" && mkdir -p "$work"
@@ -39,6 +41,12 @@ apt-get source --download-only kubernetes >&2
 dsc=$(ls kubernetes_*.dsc | head -1)
 dpkg-source -x --no-check "$dsc" kubernetes-src >&2
 cd kubernetes-src
+# Kubernetes 1.20 vendors modern-go/reflect2 1.0.1, which reads Go's map internals with the layout of Go < 1.18; built
+# with Debian's Go 1.19 the apiserver dies ("fatal error: fault", SIGSEGV in map iteration) as soon as it serves
+# custom resources. reflect2 1.0.2 (Debian's golang-github-modern-go-reflect2-dev) uses the runtime's own map
+# iterator instead; it is API-compatible, so it replaces the vendored copy.
+reflect2_src=/usr/share/gocode/src/github.com/modern-go/reflect2
+rsync -a --delete --exclude='.git*' --exclude='debian' "$reflect2_src/" vendor/github.com/modern-go/reflect2/
 mkdir -p .go/src/k8s.io
 ln -sfn ../../.. .go/src/k8s.io/kubernetes
 gohome=$(mktemp -d)
