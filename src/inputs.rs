@@ -102,7 +102,8 @@ pub struct Settings {
     pub replicas: Option<i32>,
     pub max_surge: IntOrPercent,
     pub max_unavailable: IntOrPercent,
-    pub min_ready_seconds: u32,
+    /// `None` when the input is not given: the RC's own `spec.minReadySeconds` applies.
+    pub min_ready_seconds: Option<u32>,
     pub progress_deadline: Duration,
     pub timeout: Duration,
     pub on_failure: OnFailure,
@@ -230,8 +231,10 @@ impl RawInputs {
                 ));
             }
         }
-        let min_ready_seconds = get(&self.min_ready_seconds)
-            .map_or(Some(0), |s| problems.take(values::min_ready_seconds(&s)));
+        // Unset and 0 differ: unset keeps the RC's own `spec.minReadySeconds`, an explicit value overrides it.
+        let min_ready_seconds = get(&self.min_ready_seconds).map_or(Some(None), |s| {
+            problems.take(values::min_ready_seconds(&s)).map(Some)
+        });
         let progress_deadline = get(&self.progress_deadline)
             .map_or(Some(Duration::from_secs(300)), |s| {
                 problems.take(values::duration("progress_deadline", &s))

@@ -276,7 +276,7 @@ fn action_yml_defaults_are_valid_and_mean_what_the_docs_say() {
     assert_eq!(settings.version_label, "version");
     assert_eq!(settings.max_surge, IntOrPercent::Int(1));
     assert_eq!(settings.max_unavailable, IntOrPercent::Int(0));
-    assert_eq!(settings.min_ready_seconds, 0);
+    assert_eq!(settings.min_ready_seconds, None);
     assert_eq!(settings.progress_deadline, Duration::from_secs(5 * 60));
     assert_eq!(settings.timeout, Duration::from_secs(30 * 60));
     assert_eq!(settings.on_failure, OnFailure::Rollback);

@@ -207,7 +207,7 @@ proptest! {
     fn yamlish_manifests_parse_or_explain_and_plan_without_panic(text in manifest()) {
         match plan::parse_manifest(&text) {
             Ok(rc) => {
-                let observed = Observed { rcs: vec![], services: vec![], manifest: Some(rc) };
+                let observed = Observed { rcs: vec![], services: vec![], manifest: Some(rc), autoscalers: vec![] };
                 if let Err(e) = plan::build(&base_settings(), "default", &observed) {
                     prop_assert!(!e.to_string().is_empty());
                 }

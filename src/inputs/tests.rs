@@ -53,7 +53,7 @@ fn defaults() {
     assert_eq!(s.version_label, "version");
     assert_eq!(s.max_surge, IntOrPercent::Int(1));
     assert_eq!(s.max_unavailable, IntOrPercent::Int(0));
-    assert_eq!(s.min_ready_seconds, 0);
+    assert_eq!(s.min_ready_seconds, None, "unset keeps the RC's own value");
     assert_eq!(s.progress_deadline, Duration::from_secs(300));
     assert_eq!(s.timeout, Duration::from_secs(1800));
     assert_eq!(s.on_failure, OnFailure::Rollback);
@@ -124,7 +124,7 @@ fn every_input_set() {
     assert_eq!(s.replicas, Some(5));
     assert_eq!(s.max_surge, IntOrPercent::Percent(25));
     assert_eq!(s.max_unavailable, IntOrPercent::Int(1));
-    assert_eq!(s.min_ready_seconds, 10);
+    assert_eq!(s.min_ready_seconds, Some(10));
     assert_eq!(s.progress_deadline, Duration::from_secs(90));
     assert_eq!(s.timeout, Duration::from_secs(5400));
     assert_eq!(s.on_failure, OnFailure::Keep);

@@ -1,6 +1,7 @@
 //! `build`: settings + what the cluster holds -> the plan, or the reason it would break something.
 //! The order is the order of the questions: which RC serves, what replaces it, and is that safe.
 
+use super::autoscalers;
 use super::current;
 use super::error::{PlanError, Result};
 use super::naming::versioned_name;
@@ -13,12 +14,7 @@ use crate::inputs::Settings;
 /// Plans the update of `settings.rc` in `namespace`. Pure: `observed` holds everything read from the cluster.
 pub fn build(settings: &Settings, namespace: &str, observed: &Observed) -> Result<Plan> {
     let new_name = versioned_name(&settings.rc, &settings.version)?;
-    let found = current::find(
-        &settings.rc,
-        &new_name,
-        &settings.version_label,
-        &observed.rcs,
-    )?;
+    let found = current::find(&settings.rc, &new_name, &observed.rcs)?;
     let current = found.current.as_ref();
     let existing_new = found.existing_new.as_ref();
     let manifest = observed.manifest.as_ref();
@@ -90,7 +86,10 @@ pub fn build(settings: &Settings, namespace: &str, observed: &Observed) -> Resul
             skip.push(next);
         }
     }
-    selectors::check_others(&observed.rcs, &skip, &new_rc)?;
+    selectors::check_others(&observed.rcs, &skip, current, &new_rc)?;
+    if let Some(c) = current {
+        autoscalers::check(&observed.autoscalers, c)?;
+    }
 
     let old_labels = current.map(template_labels);
     warnings.extend(services::check(

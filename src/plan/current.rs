@@ -1,5 +1,8 @@
 //! Which RC serves now. After a successful update there is one: `rc` itself (never updated by us yet) or
-//! `<rc>-<version>`. After an interrupted update there are two, and the old one carries NEXT pointing at the
+//! `<rc>-<version>` made by this action (annotation BASE). An RC is never taken as ours by its name or selector
+//! alone: a hand-made `api-rc-canary` selecting `version=canary` looks like a version of `api-rc`, and taking it
+//! meant scaling it to 0 and deleting it (issue 12, case 2). The action touches only what it made or what the
+//! user named exactly. After an interrupted update there are two, and the old one carries NEXT pointing at the
 //! other: that one is the source, because its pods are the ones known to work.
 
 use k8s_openapi::api::core::v1::ReplicationController;
@@ -28,41 +31,27 @@ fn annotation<'a>(rc: &'a ReplicationController, key: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
-/// Why `rc` belongs to `base`, if it does.
-fn belongs(rc: &ReplicationController, base: &str, version_label: &str) -> Option<String> {
+/// Why `rc` belongs to `base`, if it does: it is named exactly `base`, or this action made it for `base`.
+fn belongs(rc: &ReplicationController, base: &str) -> Option<String> {
     let n = name(rc);
     if n == base {
         return Some(format!("`{n}` is the RC named by input `rc`"));
     }
-    let suffix = n.strip_prefix(base)?.strip_prefix('-')?;
-    match annotation(rc, ann::BASE) {
-        Some(b) if b == base => Some(format!(
-            "`{n}` was made by this action for `{base}` (annotation {})",
+    (annotation(rc, ann::BASE) == Some(base)).then(|| {
+        format!(
+            "`{n}` was made by this action for `{base}`, or handed over to it (annotation {}={base})",
             ann::BASE
-        )),
-        Some(_) => None,
-        None => {
-            // Made by hand with the same convention (kubectl rolling-update -f): `<rc>-<v>` selecting `version=<v>`.
-            let selected = rc.spec.as_ref()?.selector.as_ref()?.get(version_label)?;
-            (selected == suffix).then(|| {
-                format!("`{n}` follows the `{base}-<version>` convention (its selector has `{version_label}={selected}`)")
-            })
-        }
-    }
+        )
+    })
 }
 
 /// Sorts the namespace's RCs into current and existing-new for base name `base` and new name `new_name`.
-pub fn find(
-    base: &str,
-    new_name: &str,
-    version_label: &str,
-    rcs: &[ReplicationController],
-) -> Result<Found> {
+pub fn find(base: &str, new_name: &str, rcs: &[ReplicationController]) -> Result<Found> {
     let existing_new = rcs.iter().find(|rc| name(rc) == new_name).cloned();
     let candidates: Vec<(&ReplicationController, String)> = rcs
         .iter()
         .filter(|rc| name(rc) != new_name)
-        .filter_map(|rc| belongs(rc, base, version_label).map(|why| (rc, why)))
+        .filter_map(|rc| belongs(rc, base).map(|why| (rc, why)))
         .collect();
     let (current, reason) = match candidates.as_slice() {
         [] => (None, None),
@@ -158,13 +147,7 @@ mod tests {
 
     #[test]
     fn first_deploy_has_no_current() {
-        let f = find(
-            "api-rc",
-            "api-rc-abc1234",
-            "version",
-            &[rc("billing", &[], &[])],
-        )
-        .unwrap();
+        let f = find("api-rc", "api-rc-abc1234", &[rc("billing", &[], &[])]).unwrap();
         assert!(f.current.is_none() && f.existing_new.is_none() && f.reason.is_none());
     }
 
@@ -173,7 +156,6 @@ mod tests {
         let f = find(
             "api-rc",
             "api-rc-abc1234",
-            "version",
             &[rc("api-rc", &[], &[("name", "api-pods")])],
         )
         .unwrap();
@@ -193,22 +175,38 @@ mod tests {
             &[(ann::BASE, "api-rc-canary")],
             &[("version", "canary")],
         );
-        let f = find("api-rc", "api-rc-2222222", "version", &[canary, ours]).unwrap();
+        let f = find("api-rc", "api-rc-2222222", &[canary, ours]).unwrap();
         assert_eq!(f.current.as_ref().map(name), Some("api-rc-1111111"));
         assert!(f.reason.unwrap().contains("made by this action"));
+        assert!(
+            find(
+                "api-rc",
+                "api-rc-2222222",
+                &[rc("api-rc-9", &[], &[("version", "9")])]
+            )
+            .unwrap()
+            .current
+            .is_none(),
+            "no annotation, not ours"
+        );
     }
 
+    /// Issue 12, case 2: a hand-made `api-rc-canary` selecting `version=canary` is not ours, however much its
+    /// name and selector look like a version of `api-rc`.
     #[test]
-    fn a_hand_made_versioned_rc_is_recognised_by_its_selector() {
+    fn a_hand_made_rc_that_looks_versioned_is_not_ours() {
+        let canary = rc(
+            "api-rc-canary",
+            &[],
+            &[("app", "api"), ("version", "canary")],
+        );
         let hand = rc(
             "api-rc-abc1234",
             &[],
             &[("name", "api-pods"), ("version", "abc1234")],
         );
-        let unrelated = rc("api-rc-cache", &[], &[("name", "cache")]);
-        let f = find("api-rc", "api-rc-def5678", "version", &[unrelated, hand]).unwrap();
-        assert_eq!(f.current.as_ref().map(name), Some("api-rc-abc1234"));
-        assert!(f.reason.unwrap().contains("convention"));
+        let f = find("api-rc", "api-rc-def5678", &[canary, hand]).unwrap();
+        assert!(f.current.is_none(), "{:?}", f.reason);
     }
 
     #[test]
@@ -218,7 +216,7 @@ mod tests {
             &[(ann::BASE, "api-rc")],
             &[("version", "abc1234")],
         );
-        let f = find("api-rc", "api-rc-abc1234", "version", &[same]).unwrap();
+        let f = find("api-rc", "api-rc-abc1234", &[same]).unwrap();
         assert!(f.current.is_none());
         assert_eq!(f.existing_new.as_ref().map(name), Some("api-rc-abc1234"));
     }
@@ -235,7 +233,7 @@ mod tests {
             &[(ann::BASE, "api-rc"), (ann::SOURCE, "api-rc:uid")],
             &[("version", "1111111")],
         );
-        let f = find("api-rc", "api-rc-2222222", "version", &[half, old]).unwrap();
+        let f = find("api-rc", "api-rc-2222222", &[half, old]).unwrap();
         assert_eq!(f.current.as_ref().map(name), Some("api-rc"));
         let reason = f.reason.unwrap();
         assert!(
@@ -260,7 +258,7 @@ mod tests {
             &[(ann::BASE, "api-rc")],
             &[("version", "1111111")],
         );
-        let f = find("api-rc", "api-rc-1111111", "version", &[half, old]).unwrap();
+        let f = find("api-rc", "api-rc-1111111", &[half, old]).unwrap();
         assert_eq!(f.current.as_ref().map(name), Some("api-rc"));
         assert_eq!(f.existing_new.as_ref().map(name), Some("api-rc-1111111"));
         assert!(f.reason.unwrap().contains("was interrupted"));
@@ -274,7 +272,7 @@ mod tests {
             &[(ann::BASE, "api-rc")],
             &[("version", "1111111")],
         );
-        let e = find("api-rc", "api-rc-2222222", "version", &[a, b]).unwrap_err();
+        let e = find("api-rc", "api-rc-2222222", &[a, b]).unwrap_err();
         assert!(
             matches!(&e, PlanError::AmbiguousCurrent { names, .. } if names == "`api-rc`, `api-rc-1111111`"),
             "{e}"

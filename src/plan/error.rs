@@ -48,7 +48,7 @@ pub enum PlanError {
         containers: Vec<String>,
     },
 
-    #[error("nothing to build the new RC from: namespace `{namespace}` has no ReplicationController `{rc}` (nor a `{rc}-<version>` one of ours) and no `manifest` was given; for a first deploy pass `manifest`, otherwise check the `rc` and `namespace` inputs")]
+    #[error("nothing to build the new RC from: namespace `{namespace}` has no ReplicationController `{rc}` (nor a `{rc}-<version>` one of ours) and no `manifest` was given; for a first deploy pass `manifest`, otherwise check the `rc` and `namespace` inputs. An RC made by hand (e.g. by kubectl rolling-update) is never taken over silently: hand it over with `kubectl annotate rc <its name> rolling-update.github.io/base={rc}`")]
     NoSource { rc: String, namespace: String },
 
     #[error("the {what} of `{rc}` has no pod template; add `spec.template` (metadata.labels and spec.containers)")]
@@ -75,6 +75,9 @@ pub enum PlanError {
         label: String,
         detail: String,
     },
+
+    #[error("HorizontalPodAutoscaler `{hpa}` scales `{rc}`: it would keep resizing the RC this run scales down (and never the new one). Point the HPA at a Deployment instead, or delete it before this run (`kubectl delete hpa {hpa}`) and recreate it for the new RC after")]
+    AutoscalerTargetsOld { hpa: String, rc: String },
 
     #[error("the selector of ReplicationController `{other}` ({selector}) overlaps the new RC `{new}`: {detail}, and two RCs managing the same pods delete each other's pods. Give `{other}` or the manifest a label that tells them apart (e.g. a different `name`)")]
     SelectorOverlap {

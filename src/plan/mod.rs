@@ -6,6 +6,7 @@
 //! Everything that would break is refused here, before the cluster changes, with the fix spelled out.
 
 pub mod annotations;
+mod autoscalers;
 mod build;
 pub mod current;
 mod dry_run;
@@ -19,6 +20,7 @@ pub mod services;
 pub mod spec;
 pub mod steps;
 
+use k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ReplicationController, Service};
 
 use crate::outcome::ImageChange;
@@ -37,6 +39,9 @@ pub struct Observed {
     pub services: Vec<Service>,
     /// The parsed `manifest` input, if given.
     pub manifest: Option<ReplicationController>,
+    /// Every HorizontalPodAutoscaler of the namespace (empty when the credentials may not list them; the run
+    /// warns then).
+    pub autoscalers: Vec<HorizontalPodAutoscaler>,
 }
 
 /// A legacy RC whose selector lacks the version key: label its pods and selector first (as kubectl did).

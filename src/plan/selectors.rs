@@ -139,11 +139,13 @@ pub fn check_differ(
 pub fn check_others(
     rcs: &[ReplicationController],
     skip: &[&str],
+    old: Option<&ReplicationController>,
     new: &ReplicationController,
 ) -> Result<()> {
     let new_name = new.metadata.name.clone().unwrap_or_default();
     let new_selector = selector(new);
     let new_labels = template_labels(new);
+    let old_labels = old.map(template_labels);
     for other in rcs {
         let other_name = other.metadata.name.as_deref().unwrap_or_default();
         if skip.contains(&other_name) || other_name == new_name {
@@ -156,6 +158,15 @@ pub fn check_others(
             format!(
                 "the new selector `{}` matches its pods",
                 show(&new_selector)
+            )
+        } else if let Some(old_labels) = old_labels
+            .as_ref()
+            .filter(|l| selector_matches(&other_selector, l))
+        {
+            // Another controller that selects the pods this run scales down would fight over them.
+            format!(
+                "it matches the labels of the pods this run replaces `{}`",
+                show(old_labels)
             )
         } else {
             continue;

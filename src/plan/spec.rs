@@ -227,9 +227,10 @@ pub fn new_rc(
     metadata.labels = Some(labels);
     metadata.annotations = Some(annotations);
 
+    // An explicit input overrides the inherited value, 0 included; unset inherits it.
     let min_ready_seconds = match settings.min_ready_seconds {
-        0 => from_spec.min_ready_seconds,
-        n => Some(i32::try_from(n).unwrap_or(i32::MAX)),
+        None => from_spec.min_ready_seconds,
+        Some(n) => Some(i32::try_from(n).unwrap_or(i32::MAX)),
     };
     let old_images = images_of(target.current.and_then(template_of));
     let images = template

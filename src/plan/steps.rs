@@ -81,23 +81,25 @@ impl Limits {
         (new_replicas + increment).min(self.desired)
     }
 
-    /// The old RC's next replica count: as far down as availability allows, counting only new pods that are
-    /// available (ready for min_ready_seconds). The RC controller deletes unready pods first, so removing
-    /// `k` old pods keeps `old - k` of them available when at least that many are.
+    /// The old RC's next replica count: its unavailable pods may always go (the RC controller deletes
+    /// not-ready pods first, as the Deployment controller's `cleanupUnhealthyReplicas` relies on), its available
+    /// ones only as far as the floor allows, counting new pods that are available (ready for
+    /// min_ready_seconds). Without the first part a crash-looping old pod blocks a rollback forever.
     pub fn scale_down_target(
         &self,
         old_replicas: i32,
+        old_available: i32,
         new_replicas: i32,
         new_available: i32,
     ) -> i32 {
-        if old_replicas == 0 {
+        if old_replicas <= 0 {
             return 0;
         }
-        let new_unavailable = (new_replicas - new_available).max(0);
-        let decrement = old_replicas + new_replicas - self.min_available() - new_unavailable;
-        if decrement <= 0 {
-            return old_replicas;
-        }
+        let old_available = old_available.clamp(0, old_replicas);
+        let unhealthy = old_replicas - old_available;
+        let new_available = new_available.clamp(0, new_replicas.max(0));
+        let spare = (old_available + new_available - self.min_available()).max(0);
+        let decrement = unhealthy + spare.min(old_available);
         (old_replicas - decrement).max(0)
     }
 }
@@ -138,7 +140,7 @@ mod tests {
                 "ceiling broken at {old}+{new}"
             );
             // new pods become available, then scale down
-            let next_old = l.scale_down_target(old, new, new);
+            let next_old = l.scale_down_target(old, old, new, new);
             assert!(next_old + new >= l.min_available(), "floor broken");
             old = next_old;
             steps.push((old, new));
@@ -159,7 +161,7 @@ mod tests {
     fn surge_zero_unavailable_one_scales_down_first() {
         let l = Limits::resolve(3, Int(0), Int(1));
         assert_eq!(l.scale_up_target(3, 0), 0, "no room to surge");
-        assert_eq!(l.scale_down_target(3, 0, 0), 2);
+        assert_eq!(l.scale_down_target(3, 3, 0, 0), 2);
         assert_eq!(l.scale_up_target(2, 0), 1);
         simulate(l);
     }
@@ -173,8 +175,25 @@ mod tests {
     #[test]
     fn unavailable_new_pods_block_scale_down() {
         let l = Limits::resolve(3, Int(1), Int(0));
-        assert_eq!(l.scale_down_target(3, 1, 0), 3);
-        assert_eq!(l.scale_down_target(3, 1, 1), 2);
+        assert_eq!(l.scale_down_target(3, 3, 1, 0), 3);
+        assert_eq!(l.scale_down_target(3, 3, 1, 1), 2);
+    }
+
+    #[test]
+    fn unhealthy_old_pods_always_go_available_ones_only_to_the_floor() {
+        let l = Limits::resolve(3, Int(1), Int(0));
+        assert_eq!(l.scale_down_target(3, 2, 1, 0), 2, "the unhealthy one goes");
+        assert_eq!(
+            l.scale_down_target(3, 0, 0, 0),
+            0,
+            "nothing available: all may go"
+        );
+        assert_eq!(
+            l.scale_down_target(3, 2, 1, 1),
+            2,
+            "at the floor: only the unhealthy one"
+        );
+        assert_eq!(l.scale_down_target(3, 2, 2, 2), 1);
     }
 
     #[test]

@@ -44,6 +44,7 @@ fn observed(rcs: &[&str], services: &[&str]) -> Observed {
         rcs: rcs.iter().map(|p| rc(p)).collect(),
         services: services.iter().map(|p| service(p)).collect(),
         manifest: None,
+        autoscalers: vec![],
     }
 }
 
@@ -406,6 +407,7 @@ fn seeds_error_no_differing_key_becomes_an_explanation() {
         rcs: vec![old],
         services: vec![service("api-srv.yaml")],
         manifest: None,
+        autoscalers: vec![],
     };
     let e = build(&s, "default", &o).unwrap_err();
     let text = e.to_string();
@@ -456,7 +458,7 @@ fn an_unrelated_service_is_not_a_match() {
     assert_eq!(
         plan.current_reason
             .as_deref()
-            .map(|r| r.contains("convention")),
+            .map(|r| r.contains("annotation rolling-update.github.io/base")),
         Some(true)
     );
 }
@@ -471,6 +473,7 @@ fn another_rc_selecting_the_new_pods_is_refused() {
         rcs: vec![rc("api-rc-abc1234.yaml"), other],
         services: vec![service("api-srv.yaml")],
         manifest: None,
+        autoscalers: vec![],
     };
     let e = build(&s, "default", &o).unwrap_err();
     assert!(
@@ -545,6 +548,7 @@ fn interrupted_update_plans_from_the_source() {
         rcs: vec![half, old],
         services: vec![service("api-srv.yaml")],
         manifest: None,
+        autoscalers: vec![],
     };
     let plan = build(&s, "default", &o).unwrap();
     assert_eq!(

@@ -1,5 +1,7 @@
-//! Which pods count as available: Ready for `min_ready_seconds` and not terminating, as the RC controller and
-//! kubectl counted them. Pure, so the rules are unit tests and the engine only asks.
+//! Which pods count, and which count as available: a pod belongs to an RC by its controller ownerReference (the
+//! RC controller's own rule; labels alone would count a canary RC's pods or pods the RC has released), it is
+//! active unless terminating or finished (Succeeded/Failed), and available once Ready for `min_ready_seconds`, as
+//! the RC controller counts `availableReplicas`. Pure, so the rules are unit tests and the engine only asks.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -22,6 +24,26 @@ pub fn is_terminating(pod: &Pod) -> bool {
     pod.metadata.deletion_timestamp.is_some()
 }
 
+/// Active as the RC controller counts it (`controller.IsPodActive`): not terminating, not Succeeded or Failed.
+pub fn is_active(pod: &Pod) -> bool {
+    let finished = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .is_some_and(|p| p == "Succeeded" || p == "Failed");
+    !is_terminating(pod) && !finished
+}
+
+/// The UID of the pod's controller (the ownerReference with `controller: true`), if any.
+pub fn controller_uid(pod: &Pod) -> Option<&str> {
+    pod.metadata
+        .owner_references
+        .as_ref()?
+        .iter()
+        .find(|r| r.controller == Some(true))
+        .map(|r| r.uid.as_str())
+}
+
 /// When the pod became Ready, if it is Ready now.
 pub fn ready_since(pod: &Pod) -> Option<Timestamp> {
     let conditions = pod.status.as_ref()?.conditions.as_ref()?;
@@ -38,9 +60,9 @@ pub fn ready_since(pod: &Pod) -> Option<Timestamp> {
     )
 }
 
-/// Available: not terminating, Ready, and Ready for at least `min_ready`.
+/// Available: active, Ready, and Ready for at least `min_ready`.
 pub fn is_available(pod: &Pod, min_ready: Duration, now: Timestamp) -> bool {
-    if is_terminating(pod) {
+    if !is_active(pod) {
         return false;
     }
     match ready_since(pod) {
@@ -61,7 +83,7 @@ pub fn next_availability_in(
         return None;
     }
     pods.iter()
-        .filter(|p| !is_terminating(p))
+        .filter(|p| is_active(p))
         .filter_map(|p| ready_since(p))
         .map(|since| since.as_second() + min_ready.as_secs() as i64 - now.as_second())
         .filter(|left| *left > 0)
@@ -106,7 +128,7 @@ pub fn startup_time(pod: &Pod) -> Option<Duration> {
 /// Counts of one RC's pods.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PodCounts {
-    /// Pods not terminating.
+    /// Active pods: not terminating, not finished.
     pub live: i32,
     pub ready: i32,
     pub available: i32,
@@ -114,7 +136,7 @@ pub struct PodCounts {
 
 pub fn count(pods: &[&Pod], min_ready: Duration, now: Timestamp) -> PodCounts {
     let mut c = PodCounts::default();
-    for p in pods.iter().filter(|p| !is_terminating(p)) {
+    for p in pods.iter().filter(|p| is_active(p)) {
         c.live += 1;
         if ready_since(p).is_some() {
             c.ready += 1;
@@ -172,6 +194,33 @@ status:
                 ready: 0,
                 available: 0
             }
+        );
+    }
+
+    #[test]
+    fn finished_pods_are_not_active_and_do_not_count() {
+        let failed = pod("metadata: {name: f}\nstatus: {phase: Failed, conditions: [{type: Ready, status: \"True\"}]}");
+        let done = pod("metadata: {name: d}\nstatus: {phase: Succeeded}");
+        assert!(!is_active(&failed) && !is_active(&done));
+        assert!(is_active(&pod(READY)));
+        let now = Timestamp::now();
+        assert_eq!(
+            count(&[&failed, &done, &pod(READY)], Duration::ZERO, now).live,
+            1
+        );
+        assert_eq!(count(&[&failed], Duration::ZERO, now).available, 0);
+    }
+
+    #[test]
+    fn the_controller_is_the_owner_reference_marked_controller() {
+        let owned = pod(
+            "metadata: {name: o, ownerReferences: [{apiVersion: v1, kind: Foo, name: x, uid: u0}, {apiVersion: v1, kind: ReplicationController, name: api-rc, uid: u1, controller: true}]}",
+        );
+        assert_eq!(controller_uid(&owned), Some("u1"));
+        assert_eq!(
+            controller_uid(&pod(READY)),
+            None,
+            "an orphan has no controller"
         );
     }
 

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{kube_ops, snapshot, Engine, Side};
+use super::{decide, kube_ops, snapshot, Engine, Side};
 use crate::diagnosis::{self, Diagnosis};
 use crate::plan::Limits;
 
@@ -39,17 +39,28 @@ fn human(d: Duration) -> String {
     }
 }
 
+/// What one pass of the loop must reach, and by when.
+#[derive(Debug, Clone, Copy)]
+pub struct Pass {
+    pub limits: Limits,
+    /// Available `to` pods that finish the pass (see [`decide::View::required_available`]).
+    pub required_available: i32,
+    /// The run's timeout as it applies to this pass (an update leaves the rollback its budget).
+    pub deadline: Instant,
+    /// Stop early on a fatal diagnosis (off while rolling back: we restore whatever we can).
+    pub fail_fast: bool,
+}
+
 /// Converges to `to.replicas == limits.desired` (available) and `from.replicas == 0`.
-/// `fail_fast`: stop early on a fatal diagnosis (off while rolling back: we restore whatever we can).
 pub async fn converge(
     engine: &mut Engine,
     mut from: Option<&mut Side>,
     to: &mut Side,
-    limits: Limits,
-    fail_fast: bool,
+    pass: Pass,
 ) -> anyhow::Result<Ending> {
-    // The timeout bounds each pass (the rollout, then a rollback gets its own); log times stay relative to the run.
-    let began = Instant::now();
+    let Pass {
+        limits, fail_fast, ..
+    } = pass;
     let mut last_progress = Instant::now();
     let mut best_available = -1;
     let mut fatal_since: Option<Instant> = None;
@@ -60,44 +71,56 @@ pub async fn converge(
         if engine.is_cancelled() {
             return Ok(Ending::Cancelled);
         }
-        let counts = engine.counts(&to.selector);
+        let counts = engine.counts(to);
         if counts.available > best_available {
             best_available = counts.available;
             last_progress = Instant::now();
             fatal_since = None;
         }
-        let from_replicas = from.as_ref().map(|f| f.replicas).unwrap_or(0);
-        if from_replicas == 0 && to.replicas >= limits.desired && counts.available >= limits.desired
-        {
-            return Ok(Ending::Done);
-        }
-
-        // Scale up `to` as far as the surge allows, counting `from`'s pods that still run: after a scale-down
-        // the RC controller needs a moment to mark the pod for deletion, and until then it still counts.
-        let from_live = from.as_ref().map_or(0, |f| engine.counts(&f.selector).live);
-        let up = limits.scale_up_target(from_replicas.max(from_live), to.replicas);
-        if up != to.replicas {
-            kube_ops::scale(&engine.rcs, &to.name, up).await?;
-            to.replicas = up;
-            engine.log(format!(
-                "Scaling {} up to {up} ({}/{} available)",
-                to.name, counts.available, limits.desired
-            ));
-            last_progress = Instant::now();
-        }
-        // Scale down `from` as far as availability allows.
-        if let Some(f) = from.as_deref_mut() {
-            let down = limits.scale_down_target(f.replicas, to.replicas, counts.available);
-            if down != f.replicas {
-                kube_ops::scale(&engine.rcs, &f.name, down).await?;
-                f.replicas = down;
-                engine.log(format!(
-                    "Scaling {} down to {down} ({} has {}/{} available)",
-                    f.name, to.name, counts.available, limits.desired
-                ));
+        let view = decide::View {
+            from: from.as_deref().map(|f| {
+                let c = engine.counts(f);
+                decide::SideView {
+                    replicas: f.replicas,
+                    live: c.live,
+                    available: c.available,
+                }
+            }),
+            to: decide::SideView {
+                replicas: to.replicas,
+                live: counts.live,
+                available: counts.available,
+            },
+            limits,
+            required_available: pass.required_available,
+        };
+        match decide::decide(&view) {
+            decide::Decision::Done => return Ok(Ending::Done),
+            decide::Decision::Scale { to: up, from: down } => {
+                // The lock may have been lost since the last write: never write without it.
+                if engine.is_cancelled() {
+                    return Ok(Ending::Cancelled);
+                }
+                if up != to.replicas {
+                    kube_ops::scale(&engine.rcs, &to.name, up).await?;
+                    to.replicas = up;
+                    engine.log(format!(
+                        "Scaling {} up to {up} ({}/{} available)",
+                        to.name, counts.available, limits.desired
+                    ));
+                }
+                if let (Some(f), Some(down)) = (from.as_deref_mut(), down) {
+                    kube_ops::scale(&engine.rcs, &f.name, down).await?;
+                    f.replicas = down;
+                    engine.log(format!(
+                        "Scaling {} down to {down} ({} has {}/{} available)",
+                        f.name, to.name, counts.available, limits.desired
+                    ));
+                }
                 last_progress = Instant::now();
                 continue;
             }
+            decide::Decision::Wait => {}
         }
         // No step possible: wait, watch the deadlines, and diagnose when stuck.
         let stalled_for = last_progress.elapsed();
@@ -114,7 +137,7 @@ pub async fn converge(
                 diagnosis: Some(d),
             });
         }
-        if began.elapsed() >= engine.timeout {
+        if Instant::now() >= pass.deadline {
             let d = diagnose(engine, from.as_deref(), to, &limits).await;
             return Ok(Ending::Failed {
                 summary: format!(
@@ -128,7 +151,7 @@ pub async fn converge(
         }
         // Diagnose only when something looks wrong: a pod shows trouble, the RC has not created its pods, or no
         // progress for twice the slowest start-up seen. A healthy slow rollout makes no diagnosis requests.
-        let to_pods = engine.pods_of(&to.selector);
+        let to_pods = engine.pods_of(to);
         for p in &to_pods {
             if let Some(t) = super::availability::startup_time(p) {
                 slowest_startup = slowest_startup.max(t);
@@ -166,6 +189,7 @@ pub async fn converge(
 
         let mut wait = Duration::from_secs(2);
         wait = wait.min(engine.progress_deadline.saturating_sub(stalled_for));
+        wait = wait.min(pass.deadline.saturating_duration_since(Instant::now()));
         let refs: Vec<&k8s_openapi::api::core::v1::Pod> =
             to_pods.iter().map(|p| p.as_ref()).collect();
         if let Some(next) = super::availability::next_availability_in(

@@ -2,22 +2,37 @@
 //!
 //! kubectl rolling-update could be corrupted by a second run (kubernetes#21883). We take a Lease with
 //! optimistic concurrency (create, or replace at the observed resourceVersion once it has expired), renew it
-//! while we work, and release it at the end. A second run fails fast naming the holder. A holder that died
-//! stops renewing and its Lease expires; a holder on this same machine whose process is gone is taken over at
-//! once (a killed run re-run by hand, or a re-run of a cancelled job on the same runner).
+//! while we work, and release it at the end.
+//!
+//! Expiry is judged as client-go's leader election judges it: from renewals *we observe*, timed by our own clock,
+//! never by comparing the holder's `renewTime` with our clock (runners' clocks differ). A holder seen renewing
+//! is alive: the run exits naming it. A holder that does not renew while we watch (a cancelled or killed job) is
+//! waited for, with the wait printed, and taken over once a full lease duration has passed without a renewal. A
+//! holder on this same machine whose process is gone is taken over at once.
+//!
+//! The lock is fenced: if our renewals fail for longer than the lease allows (or another run took the Lease),
+//! [`LockGuard::lost`] turns true and the engine stops before its next write, leaving the update resumable.
+//! Release deletes the Lease only while we still hold it (a precondition on its resourceVersion).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
+use kube::api::{Api, DeleteParams, ObjectMeta, PostParams, Preconditions};
+use tokio::sync::watch;
 
 use super::kube_ops::{explain, is_transient, retry, retry_if};
 
 /// How long a Lease stays valid without renewal.
 pub const LEASE_SECONDS: i32 = 30;
 const RENEW_EVERY: Duration = Duration::from_secs(10);
+/// After a failed renewal, try again this soon.
+const RENEW_RETRY: Duration = Duration::from_secs(2);
+/// We stop writing this long before our lease could expire in another run's eyes.
+const FENCE_MARGIN: Duration = Duration::from_secs(5);
+/// How often a waiting run looks at someone else's Lease.
+const POLL_EVERY: Duration = Duration::from_secs(1);
 
 /// Who we are, as written into the Lease: readable by the user who runs into it.
 pub fn identity(run: Option<&str>, repository: Option<&str>) -> String {
@@ -33,20 +48,20 @@ pub fn identity(run: Option<&str>, repository: Option<&str>) -> String {
 
 /// The lock is held by someone else.
 #[derive(Debug, thiserror::Error)]
-#[error("another rolling update of `{rc}` is in progress, held by {holder} (lease {lease} renewed {age}s ago, expires in {expires_in}s); wait for it to finish or cancel it")]
+#[error("another rolling update of `{rc}` is in progress, held by {holder} (lease {lease}, renewed while we watched); wait for it to finish or cancel it")]
 pub struct Held {
     pub rc: String,
     pub lease: String,
     pub holder: String,
-    pub age: i64,
-    pub expires_in: i64,
 }
 
 /// A held lock; renewed in the background until [`LockGuard::release`].
 pub struct LockGuard {
     api: Api<Lease>,
     name: String,
+    holder: String,
     renew: tokio::task::JoinHandle<()>,
+    lost: watch::Receiver<bool>,
 }
 
 fn lease_name(rc: &str) -> String {
@@ -114,6 +129,9 @@ pub async fn acquire(
         spec: Some(lease_spec(holder)),
     };
     let post = PostParams::default();
+    // The other holder's record as we first saw it, and when (our clock).
+    let mut observed: Option<(Record, Instant)> = None;
+    let mut last_said: Option<Instant> = None;
     loop {
         match retry_if(|| api.create(&post, &fresh), not_conflict).await {
             Ok(_) => break,
@@ -130,23 +148,57 @@ pub async fn acquire(
                 };
                 let spec = current.spec.clone().unwrap_or_default();
                 let held_by = spec.holder_identity.clone().unwrap_or_default();
-                let renewed = spec
-                    .renew_time
-                    .as_ref()
-                    .map(|t| t.0.as_second())
-                    .unwrap_or(0);
-                let duration = i64::from(spec.lease_duration_seconds.unwrap_or(LEASE_SECONDS));
-                let now = Timestamp::now().as_second();
-                let expired =
-                    held_by.is_empty() || renewed + duration < now || holder_is_dead_here(&held_by);
-                if !expired && held_by != holder {
-                    return Ok(Err(Held {
-                        rc: rc.to_string(),
-                        lease: name,
-                        holder: held_by,
-                        age: now - renewed,
-                        expires_in: renewed + duration - now,
-                    }));
+                let record = Record::of(&spec);
+                let duration = Duration::from_secs(
+                    u64::try_from(spec.lease_duration_seconds.unwrap_or(LEASE_SECONDS))
+                        .unwrap_or(30),
+                );
+                let now = Instant::now();
+                let verdict = match &observed {
+                    _ if held_by.is_empty()
+                        || held_by == holder
+                        || holder_is_dead_here(&held_by) =>
+                    {
+                        Verdict::Free
+                    }
+                    Some((seen, _)) if *seen != record && seen.holder == record.holder => {
+                        Verdict::Alive
+                    }
+                    Some((seen, since)) if *seen == record => {
+                        if now.duration_since(*since) >= duration {
+                            Verdict::Free
+                        } else {
+                            Verdict::Wait(duration - now.duration_since(*since))
+                        }
+                    }
+                    // First sight, or a new holder: start observing.
+                    _ => {
+                        observed = Some((record.clone(), now));
+                        Verdict::Wait(duration)
+                    }
+                };
+                match verdict {
+                    Verdict::Free => {}
+                    Verdict::Alive => {
+                        return Ok(Err(Held {
+                            rc: rc.to_string(),
+                            lease: name,
+                            holder: held_by,
+                        }));
+                    }
+                    Verdict::Wait(left) => {
+                        if last_said.is_none_or(|t: Instant| t.elapsed() >= Duration::from_secs(10))
+                        {
+                            println!(
+                                "The lock {name} is held by {held_by}, which has not renewed it while we watched; waiting up to {}s for it to expire (a live holder renews within {}s and then this run stops)",
+                                left.as_secs().max(1),
+                                RENEW_EVERY.as_secs()
+                            );
+                            last_said = Some(Instant::now());
+                        }
+                        tokio::time::sleep(POLL_EVERY.min(left)).await;
+                        continue;
+                    }
                 }
                 // Take over at the observed resourceVersion: if another run took it meanwhile, we get 409 and look again.
                 let mut takeover = current.clone();
@@ -169,34 +221,121 @@ pub async fn acquire(
             )),
         }
     }
+    let (lost_tx, lost) = watch::channel(false);
     let renew = {
         let api = api.clone();
         let name = name.clone();
         let holder = holder.to_string();
         tokio::spawn(async move {
+            let mut renewed_at = Instant::now();
+            let mut wait = RENEW_EVERY;
             loop {
-                tokio::time::sleep(RENEW_EVERY).await;
-                if let Ok(mut lease) = api.get(&name).await {
-                    let mut spec = lease.spec.clone().unwrap_or_default();
-                    if spec.holder_identity.as_deref() != Some(holder.as_str()) {
+                tokio::time::sleep(wait).await;
+                match renew_once(&api, &name, &holder).await {
+                    Renewal::Done => {
+                        renewed_at = Instant::now();
+                        wait = RENEW_EVERY;
+                    }
+                    Renewal::Taken => {
+                        let _ = lost_tx.send(true);
                         return;
                     }
-                    spec.renew_time = Some(now_micro());
-                    lease.spec = Some(spec);
-                    let _ = api.replace(&name, &PostParams::default(), &lease).await;
+                    Renewal::Failed => wait = RENEW_RETRY,
+                }
+                let fence = Duration::from_secs(LEASE_SECONDS as u64) - FENCE_MARGIN;
+                if renewed_at.elapsed() >= fence {
+                    let _ = lost_tx.send(true);
+                    return;
                 }
             }
         })
     };
-    Ok(Ok(LockGuard { api, name, renew }))
+    Ok(Ok(LockGuard {
+        api,
+        name,
+        holder: holder.to_string(),
+        renew,
+        lost,
+    }))
+}
+
+/// The part of a Lease that changes on each renewal: who holds it and when they last said so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Record {
+    holder: String,
+    renew_time: Option<String>,
+}
+
+impl Record {
+    fn of(spec: &LeaseSpec) -> Record {
+        Record {
+            holder: spec.holder_identity.clone().unwrap_or_default(),
+            renew_time: spec.renew_time.as_ref().map(|t| t.0.to_string()),
+        }
+    }
+}
+
+enum Verdict {
+    Free,
+    Alive,
+    Wait(Duration),
+}
+
+enum Renewal {
+    Done,
+    /// Another run holds the Lease now (or it is gone): we have lost it.
+    Taken,
+    Failed,
+}
+
+async fn renew_once(api: &Api<Lease>, name: &str, holder: &str) -> Renewal {
+    let mut lease = match api.get_opt(name).await {
+        Ok(Some(lease)) => lease,
+        Ok(None) => return Renewal::Taken,
+        Err(_) => return Renewal::Failed,
+    };
+    let mut spec = lease.spec.clone().unwrap_or_default();
+    if spec.holder_identity.as_deref() != Some(holder) {
+        return Renewal::Taken;
+    }
+    spec.renew_time = Some(now_micro());
+    lease.spec = Some(spec);
+    // At the resourceVersion we read: a 409 means someone wrote meanwhile; look again soon.
+    match api.replace(name, &PostParams::default(), &lease).await {
+        Ok(_) => Renewal::Done,
+        Err(_) => Renewal::Failed,
+    }
 }
 
 impl LockGuard {
-    /// Stops renewing and deletes the Lease. A failure to delete only delays the next run by the lease's expiry.
+    /// Turns true when the lock can no longer be trusted: the engine must not write after that.
+    pub fn lost(&self) -> watch::Receiver<bool> {
+        self.lost.clone()
+    }
+
+    /// Stops renewing and deletes the Lease, only if we still hold it (precondition on the resourceVersion we
+    /// read). A failure to delete only delays the next run by the lease's expiry.
     pub async fn release(self) {
         self.renew.abort();
-        let params = DeleteParams::default();
-        let _ = retry(|| self.api.delete(&self.name, &params)).await;
+        let Ok(Some(lease)) = retry(|| self.api.get_opt(&self.name)).await else {
+            return;
+        };
+        let ours = lease
+            .spec
+            .as_ref()
+            .and_then(|s| s.holder_identity.as_deref())
+            == Some(self.holder.as_str());
+        if !ours {
+            return;
+        }
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                resource_version: lease.metadata.resource_version.clone(),
+                uid: lease.metadata.uid.clone(),
+            }),
+            ..DeleteParams::default()
+        };
+        let _ = retry_if(|| self.api.delete(&self.name, &params), not_conflict).await;
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod availability;
 mod converge;
+pub mod decide;
 pub mod kube_ops;
 pub mod lock;
 mod migrate;
@@ -31,10 +32,12 @@ use crate::outcome::{AfterFailure, ResultKind, TimelineEntry};
 use crate::plan::{annotations as ann, Plan};
 pub use converge::Ending;
 
-/// One side of a rollout: the RC being scaled down or up.
+/// One side of a rollout: the RC being scaled down or up. Its pods are the ones it controls (by UID), not the
+/// ones its selector matches: another controller's pods may carry the same labels.
 #[derive(Debug, Clone)]
 pub struct Side {
     pub name: String,
+    pub uid: String,
     pub selector: BTreeMap<String, String>,
     pub replicas: i32,
 }
@@ -44,6 +47,7 @@ impl Side {
         let spec = rc.spec.clone().unwrap_or_default();
         Side {
             name: rc.metadata.name.clone().unwrap_or_default(),
+            uid: rc.metadata.uid.clone().unwrap_or_default(),
             selector: spec.selector.unwrap_or_default(),
             replicas: spec.replicas.unwrap_or(0),
         }
@@ -64,8 +68,11 @@ pub struct Engine {
     pub started: Instant,
     pub timeline: Vec<TimelineEntry>,
     pub cancel: Cancel,
+    /// The `min_ready_seconds` input, when given; the effective value is the larger of it and the new RC's
+    /// `spec.minReadySeconds` ([`Engine::use_min_ready_of`]).
     pub min_ready: Duration,
     pub progress_deadline: Duration,
+    /// The whole run's timeout, from [`Engine::started`].
     pub timeout: Duration,
     pub on_failure: OnFailure,
     /// The latest diagnosis made while the rollout was stuck.
@@ -111,7 +118,7 @@ impl Engine {
             started: Instant::now(),
             timeline: vec![],
             cancel,
-            min_ready: Duration::from_secs(u64::from(settings.min_ready_seconds)),
+            min_ready: Duration::from_secs(u64::from(settings.min_ready_seconds.unwrap_or(0))),
             progress_deadline: settings.progress_deadline,
             timeout: settings.timeout,
             on_failure: settings.on_failure,
@@ -127,24 +134,50 @@ impl Engine {
         self.timeline.push(TimelineEntry { at, message });
     }
 
+    /// Availability counts with the RC's own `spec.minReadySeconds` when it is longer than the input: the RC
+    /// controller reports such pods unavailable, and so must we (issue 12, case 1).
+    pub fn use_min_ready_of(&mut self, rc: &ReplicationController) {
+        let spec = rc
+            .spec
+            .as_ref()
+            .and_then(|s| s.min_ready_seconds)
+            .unwrap_or(0);
+        let spec = Duration::from_secs(u64::try_from(spec).unwrap_or(0));
+        self.min_ready = self.min_ready.max(spec);
+    }
+
+    /// When the run's timeout ends.
+    pub fn run_deadline(&self) -> Instant {
+        self.started + self.timeout
+    }
+
+    /// When the update (and an interrupted update's rollback before it) must stop: with `on_failure: rollback`
+    /// the last quarter of the timeout is kept for the rollback, so the run reports within its timeout.
+    pub fn update_deadline(&self) -> Instant {
+        match self.on_failure {
+            OnFailure::Rollback => self.run_deadline() - rollback_budget(self.timeout),
+            OnFailure::Keep => self.run_deadline(),
+        }
+    }
+
     pub fn is_cancelled(&self) -> bool {
         *self.cancel.borrow()
     }
 
-    /// Pods of the cache selected by `selector`.
-    pub fn pods_of(&self, selector: &BTreeMap<String, String>) -> Vec<Arc<Pod>> {
-        if selector.is_empty() {
+    /// Pods of the cache that `side`'s RC controls (ownerReference UID).
+    pub fn pods_of(&self, side: &Side) -> Vec<Arc<Pod>> {
+        if side.uid.is_empty() {
             return vec![];
         }
         self.pods
             .state()
             .into_iter()
-            .filter(|p| availability::selector_matches(selector, p.metadata.labels.as_ref()))
+            .filter(|p| availability::controller_uid(p) == Some(side.uid.as_str()))
             .collect()
     }
 
-    pub fn counts(&self, selector: &BTreeMap<String, String>) -> availability::PodCounts {
-        let pods = self.pods_of(selector);
+    pub fn counts(&self, side: &Side) -> availability::PodCounts {
+        let pods = self.pods_of(side);
         let refs: Vec<&Pod> = pods.iter().map(|p| p.as_ref()).collect();
         availability::count(&refs, self.min_ready, k8s_openapi::jiff::Timestamp::now())
     }
@@ -152,9 +185,15 @@ impl Engine {
     /// Waits for a pod change, the cancel signal, or `at_most`.
     pub async fn wait_for_change(&mut self, at_most: Duration) {
         let mut cancel = self.cancel.clone();
+        // A closed channel (its sender gone) never signals again: wait on the rest instead of spinning.
+        let cancelled = async move {
+            if cancel.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
             _ = self.changed.notified() => {}
-            _ = cancel.changed() => {}
+            _ = cancelled => {}
             _ = tokio::time::sleep(at_most) => {}
         }
     }
@@ -164,6 +203,11 @@ impl Drop for Engine {
     fn drop(&mut self) {
         self.watch_task.abort();
     }
+}
+
+/// The part of `timeout` kept for a rollback after a failed update: a quarter.
+pub fn rollback_budget(timeout: Duration) -> Duration {
+    timeout / 4
 }
 
 /// The result of [`execute`], before reporting.
@@ -225,23 +269,34 @@ pub async fn execute(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Execute
         None => create(engine, &plan.new_rc).await?,
     };
 
+    engine.use_min_ready_of(&new_rc);
     let mut from = Side::of(&old);
     let mut to = Side::of(&new_rc);
+    let available_at_start = engine.counts(&from).available;
     engine.log(format!(
-        "Scaling up {} from {} to {}, scaling down {} from {} to 0 ({})",
+        "Scaling up {} from {} to {}, scaling down {} from {} to 0 ({}; {} of {} old pods available)",
         to.name,
         to.replicas,
         plan.desired,
         from.name,
         from.replicas,
-        plan.limits.describe()
+        plan.limits.describe(),
+        available_at_start,
+        from.replicas
     ));
-    let ending = converge::converge(engine, Some(&mut from), &mut to, plan.limits, true).await?;
+    let pass = converge::Pass {
+        limits: plan.limits,
+        required_available: plan.desired,
+        deadline: engine.update_deadline(),
+        fail_fast: true,
+    };
+    let ending = converge::converge(engine, Some(&mut from), &mut to, pass).await?;
     match ending {
         Ending::Done => {
+            // What `mode: rollback` needs is written before the old RC is deleted: a kill in between loses nothing.
+            finish_new(engine, &new_name, Some(&old)).await?;
             engine.log(format!("Update succeeded. Deleting {old_name}"));
             kube_ops::delete(&engine.rcs, &old_name).await?;
-            finish_new(engine, &new_name, Some(&old)).await?;
             Ok(succeeded(
                 engine,
                 &to,
@@ -252,8 +307,12 @@ pub async fn execute(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Execute
         }
         Ending::Cancelled => Ok(cancelled(engine, &to, &old_name, &new_name)),
         Ending::Failed { summary, diagnosis } => {
-            let ready = engine.counts(&to.selector).available;
-            let after = after_failure(engine, &mut from, &mut to, original, plan).await?;
+            let ready = engine.counts(&to).available;
+            let restore = resume::Restore {
+                replicas: original,
+                available: available_at_start.min(original),
+            };
+            let after = after_failure(engine, &mut from, &mut to, restore, plan).await?;
             Ok(Executed {
                 result: ResultKind::Failure,
                 summary,
@@ -273,7 +332,7 @@ fn succeeded(
     desired: i32,
     previous: Option<String>,
 ) -> Executed {
-    let ready = engine.counts(&to.selector).available;
+    let ready = engine.counts(to).available;
     Executed {
         result: ResultKind::Success,
         summary: format!(
@@ -288,7 +347,7 @@ fn succeeded(
 }
 
 fn cancelled(engine: &mut Engine, to: &Side, old_name: &str, new_name: &str) -> Executed {
-    let ready = engine.counts(&to.selector).available;
+    let ready = engine.counts(to).available;
     engine.log(format!(
         "Cancelled: scaling stopped with {new_name} at {} and {old_name} still serving; re-run the same workflow to resume",
         to.replicas
@@ -309,7 +368,12 @@ async fn create(
 ) -> anyhow::Result<ReplicationController> {
     let name = rc.metadata.name.clone().unwrap_or_default();
     let params = PostParams::default();
-    let created = kube_ops::retry(|| engine.rcs.create(&params, rc)).await;
+    // A 409 is an answer (the RC exists: a retried create whose first attempt landed), not a fault to retry.
+    let created = kube_ops::retry_if(
+        || engine.rcs.create(&params, rc),
+        |e| kube_ops::is_transient(e) && !matches!(e, kube::Error::Api(s) if s.code == 409),
+    )
+    .await;
     let created = match created {
         Ok(rc) => rc,
         // A retried create whose first attempt landed.
@@ -327,6 +391,7 @@ async fn first_deploy(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Execut
         Some(existing) => existing.clone(),
         None => create(engine, &plan.new_rc).await?,
     };
+    engine.use_min_ready_of(&new_rc);
     let mut to = Side::of(&new_rc);
     let in_progress = new_rc
         .metadata
@@ -337,7 +402,7 @@ async fn first_deploy(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Execut
     if plan.existing_new.is_some()
         && !in_progress
         && to.replicas == plan.desired
-        && engine.counts(&to.selector).available >= plan.desired
+        && engine.counts(&to).available >= plan.desired
     {
         engine.log(format!(
             "{new_name} is already deployed with {}/{} available: nothing to do",
@@ -359,14 +424,20 @@ async fn first_deploy(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Execut
         "Scaling up {new_name} from {} to {}",
         to.replicas, plan.desired
     ));
-    match converge::converge(engine, None, &mut to, plan.limits, true).await? {
+    let pass = converge::Pass {
+        limits: plan.limits,
+        required_available: plan.desired,
+        deadline: engine.update_deadline(),
+        fail_fast: true,
+    };
+    match converge::converge(engine, None, &mut to, pass).await? {
         Ending::Done => {
             finish_new(engine, &new_name, None).await?;
             Ok(succeeded(engine, &to, &new_name, plan.desired, None))
         }
         Ending::Cancelled => Ok(cancelled(engine, &to, "(none)", &new_name)),
         Ending::Failed { summary, diagnosis } => {
-            let ready = engine.counts(&to.selector).available;
+            let ready = engine.counts(&to).available;
             Ok(Executed {
                 result: ResultKind::Failure,
                 summary,
@@ -411,7 +482,7 @@ async fn after_failure(
     engine: &mut Engine,
     from: &mut Side,
     to: &mut Side,
-    original: i32,
+    restore: resume::Restore,
     plan: &Plan,
 ) -> anyhow::Result<AfterFailure> {
     match engine.on_failure {
@@ -423,6 +494,9 @@ async fn after_failure(
             engine.log(hint.clone());
             Ok(AfterFailure::Kept { hint })
         }
-        OnFailure::Rollback => resume::roll_back(engine, from, to, original, &plan.limits).await,
+        OnFailure::Rollback => {
+            let deadline = engine.run_deadline();
+            resume::roll_back(engine, from, to, restore, &plan.limits, deadline).await
+        }
     }
 }

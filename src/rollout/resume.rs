@@ -2,10 +2,11 @@
 //! version. A rollback is the same loop with the roles swapped, so it keeps the same availability floor.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use k8s_openapi::api::core::v1::ReplicationController;
 
-use super::converge::{converge, Ending};
+use super::converge::{converge, Ending, Pass};
 use super::{kube_ops, Engine, Side};
 use crate::outcome::AfterFailure;
 use crate::plan::{annotations as ann, Limits};
@@ -25,15 +26,26 @@ fn original_replicas(rc: &ReplicationController) -> Option<i32> {
         .ok()
 }
 
-/// Restores `from` (the old RC) to `original` replicas as `to` (the failed new RC) goes to 0, then deletes `to`
+/// What a rollback restores: the old RC's replica count before the run, and how many of its pods were available
+/// then. A rollback is done when the old RC is back at `replicas` with at least `available` available pods: an
+/// old pod that was already crash-looping before the run is not waited for (issue 12, case 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Restore {
+    pub replicas: i32,
+    pub available: i32,
+}
+
+/// Restores `from` (the old RC) to `restore.replicas` as `to` (the failed new RC) goes to 0, then deletes `to`
 /// and clears our annotations from `from`.
 pub async fn roll_back(
     engine: &mut Engine,
     from: &mut Side,
     to: &mut Side,
-    original: i32,
+    restore: Restore,
     limits: &Limits,
+    deadline: Instant,
 ) -> anyhow::Result<AfterFailure> {
+    let original = restore.replicas;
     engine.log(format!(
         "Rolling back: scaling {} back up to {original}, {} down to 0",
         from.name, to.name
@@ -43,7 +55,13 @@ pub async fn roll_back(
         crate::inputs::IntOrPercent::Int(limits.max_surge),
         crate::inputs::IntOrPercent::Int(limits.max_unavailable),
     );
-    match converge(engine, Some(to), from, back, false).await? {
+    let pass = Pass {
+        limits: back,
+        required_available: restore.available,
+        deadline,
+        fail_fast: false,
+    };
+    match converge(engine, Some(to), from, pass).await? {
         Ending::Done => {
             kube_ops::delete(&engine.rcs, &to.name).await?;
             clear_marks(engine, &from.name).await?;
@@ -79,7 +97,8 @@ async fn clear_marks(engine: &mut Engine, name: &str) -> anyhow::Result<Replicat
     kube_ops::annotate(&engine.rcs, name, &marks).await
 }
 
-/// Rolls back an interrupted update from `old` to `other` and returns the restored old RC.
+/// Rolls back an interrupted update from `old` to `other` and returns the restored old RC. The availability
+/// before the interrupted run is not known: the rollback restores at least what both RCs have available now.
 pub async fn roll_back_interrupted(
     engine: &mut Engine,
     old: &ReplicationController,
@@ -91,7 +110,13 @@ pub async fn roll_back_interrupted(
     match kube_ops::get(&engine.rcs, other).await? {
         Some(other_rc) => {
             let mut to = Side::of(&other_rc);
-            match roll_back(engine, &mut from, &mut to, original, limits).await? {
+            let now_available = engine.counts(&from).available + engine.counts(&to).available;
+            let restore = Restore {
+                replicas: original,
+                available: now_available.min(original),
+            };
+            let deadline = engine.update_deadline();
+            match roll_back(engine, &mut from, &mut to, restore, limits, deadline).await? {
                 AfterFailure::RolledBack { .. } => {}
                 AfterFailure::RollbackFailed { message } | AfterFailure::Kept { hint: message } => {
                     anyhow::bail!(

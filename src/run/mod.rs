@@ -14,6 +14,7 @@ use report::report;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ReplicationController, Service};
 use kube::api::{Api, ListParams};
 
@@ -151,7 +152,26 @@ async fn observe(cluster: &Cluster, settings: &Settings) -> Result<Observed, Sto
         rcs: rcs.items,
         services: services.items,
         manifest,
+        autoscalers: list_autoscalers(cluster).await,
     })
+}
+
+/// The namespace's HPAs (autoscaling/v1, served from 1.20 to 1.35), for the check that none targets the RC this
+/// run replaces. The README's Role may not grant them: then the run says it could not check, and goes on.
+async fn list_autoscalers(cluster: &Cluster) -> Vec<HorizontalPodAutoscaler> {
+    let api: Api<HorizontalPodAutoscaler> =
+        Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let params = ListParams::default();
+    match kube_ops::retry(|| api.list(&params)).await {
+        Ok(list) => list.items,
+        Err(e) => {
+            actions::warning(&format!(
+                "could not check whether a HorizontalPodAutoscaler targets the RC being replaced ({}); grant `list` on `horizontalpodautoscalers.autoscaling` to have it checked",
+                kube_ops::explain(&e, "list", "horizontalpodautoscalers")
+            ));
+            vec![]
+        }
+    }
 }
 
 async fn deploy(
@@ -200,11 +220,39 @@ async fn deploy(
             }
         }
     };
-    let result = deploy_locked(settings, scope, &cluster, cancel, reporter, started).await;
+    // Fencing: a lost lock stops the engine before its next write, exactly as a cancellation does.
+    let fenced = match &guard {
+        Some(guard) => fence(cancel.clone(), guard.lost()),
+        None => cancel.clone(),
+    };
+    let result = deploy_locked(settings, scope, &cluster, &fenced, reporter, started).await;
     if let Some(guard) = guard {
         guard.release().await;
     }
     result
+}
+
+/// A cancel signal that turns true when the run is cancelled or the lock is lost.
+fn fence(mut cancel: Cancel, mut lost: tokio::sync::watch::Receiver<bool>) -> Cancel {
+    let (tx, rx) = tokio::sync::watch::channel(*cancel.borrow() || *lost.borrow());
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                changed = cancel.changed() => if changed.is_err() { break },
+                changed = lost.changed() => {
+                    if changed.is_err() { break }
+                    if *lost.borrow() {
+                        actions::error("lost the lock (its renewals failed for longer than the lease allows, or another run took it over): stopping before the next write; the update is left resumable");
+                    }
+                }
+            }
+            if *cancel.borrow() || *lost.borrow() {
+                let _ = tx.send(true);
+                break;
+            }
+        }
+    });
+    rx
 }
 
 async fn deploy_locked(

@@ -61,14 +61,9 @@ pub fn prepare_preview(
     scope: &Scope,
     observed: &mut Observed,
 ) -> Result<Labels, Stop> {
-    let production = plan::current::find(
-        &scope.production_rc,
-        "",
-        &settings.version_label,
-        &observed.rcs,
-    )
-    .map_err(|e| Stop::BadInput(e.to_string()))?
-    .current;
+    let production = plan::current::find(&scope.production_rc, "", &observed.rcs)
+        .map_err(|e| Stop::BadInput(e.to_string()))?
+        .current;
     let has_preview = observed.rcs.iter().any(|rc| {
         rc.metadata
             .labels
