@@ -26,7 +26,8 @@ use super::kube_ops::{explain, is_transient, retry, retry_if};
 
 /// How long a Lease stays valid without renewal.
 pub const LEASE_SECONDS: i32 = 30;
-const RENEW_EVERY: Duration = Duration::from_secs(10);
+/// Often enough that a run meeting our Lease sees us alive within seconds, instead of waiting for it to expire.
+const RENEW_EVERY: Duration = Duration::from_secs(3);
 /// After a failed renewal, try again this soon.
 const RENEW_RETRY: Duration = Duration::from_secs(2);
 /// We stop writing this long before our lease could expire in another run's eyes.

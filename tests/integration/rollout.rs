@@ -255,7 +255,8 @@ async fn killed_runs_resume_and_converge_with_the_floor_held() {
 #[tokio::test]
 async fn two_runs_at_once_one_rolls_the_other_names_the_holder() {
     let ns = support::namespace("roll-lock").await;
-    seed(&ns, 2, 1000).await;
+    // Slow enough that the winner renews its Lease while the loser watches: a live holder is named, not waited for.
+    seed(&ns, 2, 4000).await;
     let img = images("5.0");
     let mut a = action_env(&ns, &[("INPUT_IMAGES", &img), ("INPUT_VERSION", "v5")]);
     a.insert("GITHUB_RUN_ID".into(), "111".into());
@@ -433,16 +434,41 @@ async fn put_lease(ns: &TestNs, holder: &str, renewed_secs_ago: i64) {
     leases.create(&Default::default(), &lease).await.unwrap();
 }
 
+/// Renews the Lease every second as a live holder on another runner does, until dropped.
+fn keep_renewing(ns: &TestNs) -> tokio::task::JoinHandle<()> {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let leases: Api<Lease> = Api::namespaced(ns.client.clone(), &ns.name);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            if let Ok(mut lease) = leases.get("rolling-update-api-rc").await {
+                let now = k8s_openapi::jiff::Timestamp::now();
+                lease.spec.as_mut().unwrap().renew_time = Some(
+                    k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(now),
+                );
+                let _ = leases
+                    .replace("rolling-update-api-rc", &Default::default(), &lease)
+                    .await;
+            }
+        }
+    })
+}
+
+/// Issue 12, case 4: a holder seen renewing is alive (exit 5, named); one that does not renew while we watch (a
+/// cancelled job's leftover) is waited for, the wait printed, and taken over after one lease duration by our
+/// clock, whatever its `renewTime` says.
 #[tokio::test]
-async fn a_live_lock_on_another_runner_refuses_and_an_expired_one_is_taken_over() {
+async fn a_live_lock_on_another_runner_refuses_and_a_silent_one_is_waited_for() {
     let ns = support::namespace("roll-lease").await;
     seed(&ns, 2, 300).await;
     let img = images("11.0");
     let env = action_env(&ns, &[("INPUT_IMAGES", &img), ("INPUT_VERSION", "v11")]);
 
     put_lease(&ns, "octo/api run 77 on runner-elsewhere pid 4242", 1).await;
+    let renewing = keep_renewing(&ns);
     let r = run(&env).await;
-    assert_eq!(r.code, 5, "locked");
+    renewing.abort();
+    assert_eq!(r.code, 5, "locked: {}", r.out);
     assert!(
         r.out.contains("octo/api run 77 on runner-elsewhere"),
         "names the holder"
@@ -453,9 +479,21 @@ async fn a_live_lock_on_another_runner_refuses_and_an_expired_one_is_taken_over(
         "nothing changed"
     );
 
-    put_lease(&ns, "octo/api run 77 on runner-elsewhere pid 4242", 120).await;
+    // Renewed "just now" by the holder's clock, but never again: a cancelled job's Lease.
+    put_lease(&ns, "octo/api run 78 on runner-elsewhere pid 4243", 0).await;
+    let began = std::time::Instant::now();
     let r = run(&env).await;
-    assert_eq!(r.code, 0, "an expired lock is taken over");
+    assert_eq!(r.code, 0, "a silent holder's lock is taken over: {}", r.out);
+    assert!(
+        r.out
+            .contains("has not renewed it while we watched; waiting up to"),
+        "the wait is printed: {}",
+        r.out
+    );
+    assert!(
+        began.elapsed() >= std::time::Duration::from_secs(30),
+        "taken over only after a full lease duration by our clock"
+    );
     assert_eq!(rc_names(&ns).await, vec!["api-rc-v11".to_string()]);
 }
 
