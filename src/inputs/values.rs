@@ -103,6 +103,10 @@ pub fn min_ready_seconds(s: &str) -> Result<u32, Problem> {
 }
 
 /// `3` or `25%`. `max_percent` caps percentages (`max_unavailable` can't exceed 100%).
+/// Upper bounds for `max_surge`-like inputs: far beyond any real value, well within i32 arithmetic.
+const MAX_PODS: i64 = 100_000;
+const MAX_PERCENT: i32 = 1_000;
+
 pub fn int_or_percent(
     name: &'static str,
     s: &str,
@@ -120,7 +124,7 @@ pub fn int_or_percent(
                 format!("`{s}` is negative; use 0% or more"),
             ));
         }
-        if let Some(max) = max_percent {
+        if let Some(max) = max_percent.or(Some(MAX_PERCENT)) {
             if n > i64::from(max) {
                 return Err(Problem::input(name, format!("`{s}` is more than {max}%")));
             }
@@ -132,6 +136,11 @@ pub fn int_or_percent(
         Ok(n) if n < 0 => Err(Problem::input(
             name,
             format!("`{s}` is negative; use 0 or more"),
+        )),
+        // A count beyond any cluster's size is a typo, and near i32::MAX it would overflow the arithmetic.
+        Ok(n) if n > MAX_PODS => Err(Problem::input(
+            name,
+            format!("`{s}` is more than {MAX_PODS} pods; use a number of pods like `1` or a percentage like `25%`"),
         )),
         Ok(n) => i32::try_from(n).map(IntOrPercent::Int).map_err(|_| bad()),
         Err(_) => Err(bad()),
@@ -352,6 +361,14 @@ mod tests {
             "{e}"
         );
         assert!(int_or_percent("max_surge", "x%", None).is_err());
+        assert!(
+            int_or_percent("max_surge", "2147483647", None)
+                .unwrap_err()
+                .to_string()
+                .contains("more than 100000 pods"),
+            "no i32 overflow in desired + max_surge"
+        );
+        assert!(int_or_percent("max_surge", "5000%", None).is_err());
         assert!(int_or_percent("max_surge", "-1", None)
             .unwrap_err()
             .to_string()

@@ -110,5 +110,6 @@ pub fn build(settings: &Settings, namespace: &str, observed: &Observed) -> Resul
         migration,
         images,
         warnings,
+        abort_interrupted: false,
     })
 }

@@ -71,6 +71,9 @@ pub struct Plan {
     pub images: Vec<ImageChange>,
     /// Non-fatal warnings ("no Service selects these pods").
     pub warnings: Vec<String>,
+    /// `mode: rollback` met an interrupted or kept update: roll that update back (restore `current`, remove the
+    /// RC it was heading to) instead of rolling to an older version.
+    pub abort_interrupted: bool,
 }
 
 #[cfg(test)]

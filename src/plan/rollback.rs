@@ -21,12 +21,6 @@ use crate::outcome::ImageChange;
 pub enum RollbackError {
     #[error("input `mode: rollback`: no RC of `{rc}` records a previous version (annotation {}); nothing to roll back to. Deploy the old image with `images` instead", ann::PREVIOUS_TEMPLATE)]
     NothingRecorded { rc: String },
-    #[error("input `mode: rollback`: an update of `{rc}` is in progress ({name} is heading to {next}); re-run the deploy to finish it or let it roll back first")]
-    InProgress {
-        rc: String,
-        name: String,
-        next: String,
-    },
     #[error("input `mode: rollback`: the previous version recorded on {name} is unreadable ({detail}); deploy the old image with `images` instead")]
     Unreadable { name: String, detail: String },
 }
@@ -49,12 +43,14 @@ pub fn build(
     let rc = &settings.rc;
     let mine: Vec<&ReplicationController> =
         observed.rcs.iter().filter(|r| belongs_to(r, rc)).collect();
+    // An update in progress (interrupted, or kept by `on_failure: keep`): when it is itself a rollback (heading
+    // to the version its source recorded as previous), finish it; otherwise roll it back, which is what the user
+    // who asks for a rollback of a failed deploy means.
     if let Some(busy) = mine.iter().find(|r| annotation(r, ann::NEXT).is_some()) {
-        return Err(RollbackError::InProgress {
-            rc: rc.clone(),
-            name: busy.metadata.name.clone().unwrap_or_default(),
-            next: annotation(busy, ann::NEXT).cloned().unwrap_or_default(),
-        });
+        let next = annotation(busy, ann::NEXT).cloned().unwrap_or_default();
+        if annotation(busy, ann::PREVIOUS_NAME) != Some(&next) {
+            return Ok(abort_plan(settings, namespace, observed, busy, &next));
+        }
     }
     let current = mine
         .iter()
@@ -160,5 +156,53 @@ pub fn build(
         migration: None,
         images,
         warnings: vec![],
+        abort_interrupted: false,
     })
+}
+
+/// The plan that rolls back the update from `busy` to `next`: `busy` is restored, `next` removed.
+fn abort_plan(
+    settings: &Settings,
+    namespace: &str,
+    observed: &Observed,
+    busy: &ReplicationController,
+    next: &str,
+) -> Plan {
+    let name = busy.metadata.name.clone().unwrap_or_default();
+    let original = annotation(busy, ann::ORIGINAL_REPLICAS)
+        .and_then(|v| v.parse::<i32>().ok())
+        .or(busy.spec.as_ref().and_then(|s| s.replicas))
+        .unwrap_or(1);
+    let target = observed
+        .rcs
+        .iter()
+        .find(|r| r.metadata.name.as_deref() == Some(next));
+    let images = images_of(busy.spec.as_ref().and_then(|s| s.template.as_ref()));
+    let now = images_of(
+        target
+            .and_then(|t| t.spec.as_ref())
+            .and_then(|s| s.template.as_ref()),
+    );
+    Plan {
+        namespace: namespace.to_string(),
+        current: Some(busy.clone()),
+        current_reason: Some(format!(
+            "an update from {name} to {next} is in progress or was kept; rolling it back: {name} back to {original} replicas, {next} removed"
+        )),
+        existing_new: target.cloned(),
+        new_rc: busy.clone(),
+        desired: original,
+        limits: Limits::resolve(original, settings.max_surge, settings.max_unavailable),
+        migration: None,
+        images: images
+            .into_iter()
+            .map(|(container, image)| ImageChange {
+                old: now.get(&container).cloned(),
+                container,
+                new: image,
+            })
+            .collect(),
+        warnings: vec![],
+        abort_interrupted: true,
+    }
 }

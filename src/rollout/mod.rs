@@ -223,6 +223,9 @@ pub struct Executed {
 /// Runs the plan to its end. The caller holds the lock.
 pub async fn execute(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Executed> {
     let new_name = plan.new_rc.metadata.name.clone().unwrap_or_default();
+    if plan.abort_interrupted {
+        return abort_interrupted(engine, plan).await;
+    }
 
     // An interrupted update to another version is rolled back first, then this one proceeds.
     let mut current = plan.current.clone();
@@ -232,7 +235,13 @@ pub async fn execute(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Execute
                 "Found an interrupted update from {} to {other}; rolling it back before updating to {new_name}",
                 Side::of(old).name
             ));
-            current = Some(resume::roll_back_interrupted(engine, old, &other, &plan.limits).await?);
+            match resume::roll_back_interrupted(engine, old, &other, &plan.limits).await? {
+                Some(restored) => current = Some(restored),
+                None => {
+                    let side = Side::of(old);
+                    return Ok(cancelled(engine, &side, &side.name, &other));
+                }
+            }
         }
     }
 
@@ -323,6 +332,47 @@ pub async fn execute(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Execute
             })
         }
     }
+}
+
+/// `mode: rollback` on an update in progress or kept: roll that update back.
+async fn abort_interrupted(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Executed> {
+    let Some(busy) = &plan.current else {
+        anyhow::bail!("internal: an abort plan without a current RC");
+    };
+    let name = Side::of(busy).name;
+    let next = busy
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ann::NEXT))
+        .cloned()
+        .unwrap_or_default();
+    engine.use_min_ready_of(busy);
+    engine.log(format!(
+        "Rolling back the update from {name} to {next} that is in progress or was kept"
+    ));
+    let Some(restored) = resume::roll_back_interrupted(engine, busy, &next, &plan.limits).await?
+    else {
+        let side = Side::of(busy);
+        return Ok(cancelled(engine, &side, &name, &next));
+    };
+    let to = Side::of(&restored);
+    let ready = engine.counts(&to).available;
+    engine.log(format!(
+        "Rollback succeeded: {name} is back at {}, {next} deleted",
+        to.replicas
+    ));
+    Ok(Executed {
+        result: ResultKind::Success,
+        summary: format!(
+            "rolled back to {name}: {ready}/{} ready, {next} removed",
+            to.replicas
+        ),
+        ready,
+        diagnosis: None,
+        after_failure: None,
+        previous_rc_name: Some(next),
+    })
 }
 
 fn succeeded(
@@ -452,6 +502,9 @@ async fn first_deploy(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Execut
     }
 }
 
+/// The largest previous pod template recorded in an annotation: well under the 256 KiB all annotations share.
+const PREVIOUS_TEMPLATE_MAX: usize = 128 * 1024;
+
 /// Removes our in-progress annotations from the new RC and records the previous version for `mode: rollback`.
 async fn finish_new(
     engine: &mut Engine,
@@ -468,10 +521,20 @@ async fn finish_new(
             selector.map(|s| serde_json::to_string(s).unwrap_or_default()),
         );
         let template = old.spec.as_ref().and_then(|s| s.template.as_ref());
-        marks.insert(
-            ann::PREVIOUS_TEMPLATE,
-            template.map(|t| serde_json::to_string(t).unwrap_or_default()),
-        );
+        let template = template.map(|t| serde_json::to_string(t).unwrap_or_default());
+        // All of an object's annotations share 256 KiB; a template too large to record is left out (and said),
+        // rather than making the annotate request fail after a successful rollout.
+        let template = match template {
+            Some(t) if t.len() > PREVIOUS_TEMPLATE_MAX => {
+                engine.log(format!(
+                    "The previous pod template ({} bytes) is too large to record on {new_name} (at most {PREVIOUS_TEMPLATE_MAX}); `mode: rollback` will not be able to rebuild it: deploy the old images with `images` instead",
+                    t.len()
+                ));
+                None
+            }
+            t => t,
+        };
+        marks.insert(ann::PREVIOUS_TEMPLATE, template);
     }
     kube_ops::annotate(&engine.rcs, new_name, &marks).await?;
     Ok(())

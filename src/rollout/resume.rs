@@ -97,14 +97,15 @@ async fn clear_marks(engine: &mut Engine, name: &str) -> anyhow::Result<Replicat
     kube_ops::annotate(&engine.rcs, name, &marks).await
 }
 
-/// Rolls back an interrupted update from `old` to `other` and returns the restored old RC. The availability
-/// before the interrupted run is not known: the rollback restores at least what both RCs have available now.
+/// Rolls back an interrupted update from `old` to `other` and returns the restored old RC, or `None` when the
+/// run was cancelled meanwhile (left resumable: a cancellation, not a fault). The availability before the
+/// interrupted run is not known: the rollback restores at least what both RCs have available now.
 pub async fn roll_back_interrupted(
     engine: &mut Engine,
     old: &ReplicationController,
     other: &str,
     limits: &Limits,
-) -> anyhow::Result<ReplicationController> {
+) -> anyhow::Result<Option<ReplicationController>> {
     let mut from = Side::of(old);
     let original = original_replicas(old).unwrap_or(from.replicas);
     match kube_ops::get(&engine.rcs, other).await? {
@@ -118,6 +119,7 @@ pub async fn roll_back_interrupted(
             let deadline = engine.update_deadline();
             match roll_back(engine, &mut from, &mut to, restore, limits, deadline).await? {
                 AfterFailure::RolledBack { .. } => {}
+                _ if engine.is_cancelled() => return Ok(None),
                 AfterFailure::RollbackFailed { message } | AfterFailure::Kept { hint: message } => {
                     anyhow::bail!(
                         "could not roll back the interrupted update to {other}: {message}"
@@ -133,5 +135,5 @@ pub async fn roll_back_interrupted(
         }
     }
     let restored = clear_marks(engine, &from.name).await?;
-    Ok(restored)
+    Ok(Some(restored))
 }

@@ -313,6 +313,51 @@ spec:
     assert_eq!(ready_pods(&ns, "version=v2").await.len(), 2);
 }
 
+/// Case 7: `on_failure: keep` says "run it with `mode: rollback`", and `mode: rollback` then rolls the kept
+/// update back (it used to refuse because an update was in progress).
+#[tokio::test]
+async fn mode_rollback_rolls_back_a_kept_update() {
+    let ns = support::namespace("real-keep").await;
+    seed(&ns, 2, 300).await;
+    let run = support::run_action(&action_env(
+        &ns,
+        &[
+            (
+                "INPUT_IMAGES",
+                "node-api-container=registry.local/node-api:never-ready",
+            ),
+            ("INPUT_VERSION", "v2"),
+            ("INPUT_PROGRESS_DEADLINE", "8s"),
+            ("INPUT_ON_FAILURE", "keep"),
+        ],
+    ))
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("`mode: rollback`"),
+        "the hint: {}",
+        run.stdout
+    );
+    assert_eq!(
+        rc_names(&ns).await,
+        vec!["api-rc".to_string(), "api-rc-v2".to_string()],
+        "both kept"
+    );
+
+    let run = support::run_action(&action_env(&ns, &[("INPUT_MODE", "rollback")])).await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(run.stdout.contains("Rollback succeeded"), "{}", run.stdout);
+    assert_eq!(rc_names(&ns).await, vec!["api-rc".to_string()]);
+    let old = rcs(&ns).get("api-rc").await.unwrap();
+    assert_eq!(old.spec.as_ref().unwrap().replicas, Some(2));
+    let marks = old.metadata.annotations.unwrap_or_default();
+    assert!(
+        !marks.keys().any(|k| k.ends_with("/next-controller")),
+        "no update in progress is left: {marks:?}"
+    );
+    assert_eq!(ready_pods(&ns, "name=api-pods").await.len(), 2);
+}
+
 /// Ownership: an HPA that targets the RC being replaced stops the run before any change (exit 2), naming it.
 #[tokio::test]
 async fn an_hpa_on_the_old_rc_is_refused_before_any_change() {
