@@ -56,6 +56,14 @@ pub struct Held {
     pub holder: String,
 }
 
+/// Why the lock was not taken, as answers (not faults): the exit code follows from the variant.
+#[derive(Debug)]
+pub enum Refused {
+    Held(Held),
+    /// The namespace does not exist (the Lease's create answered 404).
+    NoNamespace,
+}
+
 /// A held lock; renewed in the background until [`LockGuard::release`].
 pub struct LockGuard {
     api: Api<Lease>,
@@ -119,7 +127,7 @@ pub async fn acquire(
     namespace: &str,
     rc: &str,
     holder: &str,
-) -> anyhow::Result<Result<LockGuard, Held>> {
+) -> anyhow::Result<Result<LockGuard, Refused>> {
     let api: Api<Lease> = Api::namespaced(client, namespace);
     let name = lease_name(rc);
     let fresh = Lease {
@@ -181,11 +189,11 @@ pub async fn acquire(
                 match verdict {
                     Verdict::Free => {}
                     Verdict::Alive => {
-                        return Ok(Err(Held {
+                        return Ok(Err(Refused::Held(Held {
                             rc: rc.to_string(),
                             lease: name,
                             holder: held_by,
-                        }));
+                        })));
                     }
                     Verdict::Wait(left) => {
                         if last_said.is_none_or(|t: Instant| t.elapsed() >= Duration::from_secs(10))
@@ -214,7 +222,8 @@ pub async fn acquire(
                     )),
                 }
             }
-            // Says which verb is missing on a 403, and what the server answered otherwise (a 404 is a missing namespace).
+            Err(kube::Error::Api(e)) if e.code == 404 => return Ok(Err(Refused::NoNamespace)),
+            // Says which verb is missing on a 403, and what the server answered otherwise.
             Err(e) => anyhow::bail!(explain(
                 &e,
                 "create",

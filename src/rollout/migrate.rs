@@ -20,6 +20,9 @@ use serde_json::json;
 use super::{availability, kube_ops, Engine};
 use crate::plan::Migration;
 
+/// How long the RC controller's informer is given to catch up with relabels our watch has seen.
+const INFORMER_MARGIN: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Pod relabels in flight at once.
 const RELABEL_CONCURRENCY: usize = 16;
 
@@ -60,7 +63,12 @@ pub async fn add_version_label(
         .into_iter()
         .filter(|p| availability::controller_uid(p) == Some(uid.as_str()))
         .collect();
+    let relabelled: Vec<String> = ours
+        .iter()
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
     relabel(&pods, ours, m).await?;
+    settle_before_selector(engine, &relabelled, m).await;
 
     let selector = json!({ "spec": { "selector": { &m.key: &m.value } } });
     let updated = kube_ops::merge_patch(&engine.rcs, &name, selector)
@@ -100,6 +108,28 @@ async fn relabel(pods: &Api<Pod>, items: Vec<Pod>, m: &Migration) -> anyhow::Res
         .try_collect::<Vec<()>>()
         .await?;
     Ok(())
+}
+
+/// The RC controller decides from its informer's cache: if it sees the new selector before the relabels, it
+/// releases the pods it thinks lack the label and creates replacements (seen on the test bed: 5 pods for 3
+/// replicas, past the surge ceiling). Our own pod watch is fed by the same apiserver watch cache, so we wait
+/// until it shows every relabel, then give the controller's informer a moment more.
+async fn settle_before_selector(engine: &Engine, names: &[String], m: &Migration) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
+        let seen = engine
+            .pods
+            .state()
+            .into_iter()
+            .filter(|p| p.metadata.name.as_ref().is_some_and(|n| names.contains(n)))
+            .filter(|p| p.metadata.labels.as_ref().and_then(|l| l.get(&m.key)) == Some(&m.value))
+            .count();
+        if seen >= names.len() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(INFORMER_MARGIN).await;
 }
 
 /// Pods left behind by the migration: matched by the legacy selector, lacking the new label, and either still
@@ -146,16 +176,24 @@ async fn clean_up_stale(
     let mut removed = 0;
     for _ in 0..60 {
         let rc = kube_ops::get(&engine.rcs, &name).await?;
-        let observed = rc
+        let status = rc
             .as_ref()
-            .and_then(|rc| rc.status.as_ref())
-            .and_then(|s| s.observed_generation)
+            .and_then(|rc| rc.status.clone())
+            .unwrap_or_default();
+        let spec_replicas = rc
+            .as_ref()
+            .and_then(|rc| rc.spec.as_ref())
+            .and_then(|s| s.replicas)
             .unwrap_or(0);
+        // The controller has seen the new selector and counts exactly its replicas, all fully labelled.
+        let settled = status.observed_generation.unwrap_or(0) >= generation
+            && status.replicas == spec_replicas
+            && status.fully_labeled_replicas.unwrap_or(0) == spec_replicas;
         let list = kube_ops::retry(|| pods.list(&list_params))
             .await
             .map_err(|e| anyhow::anyhow!(kube_ops::explain(&e, "list", "pods")))?;
         let leftovers = stale(&list.items, selector_before, uid, m);
-        if leftovers.is_empty() && observed >= generation {
+        if leftovers.is_empty() && settled {
             return Ok(removed);
         }
         let params = DeleteParams::default();

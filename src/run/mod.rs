@@ -183,10 +183,10 @@ async fn deploy(
 ) -> Result<Outcome, Stop> {
     actions::group("Connecting to the cluster");
     let cluster = cluster::connect(settings).await.map_err(|e| {
-        if format!("{e}").contains("input `kubeconfig`") {
-            Stop::BadInput(format!("{e:#}"))
+        if e.is_bad_input() {
+            Stop::BadInput(format!("{:#}", anyhow::Error::new(e)))
         } else {
-            Stop::Fault(e)
+            Stop::Fault(e.into())
         }
     })?;
     println!("namespace {}", cluster.namespace);
@@ -208,16 +208,14 @@ async fn deploy(
         .await
         {
             Ok(Ok(guard)) => Some(guard),
-            Ok(Err(held)) => return Err(Stop::Locked(held)),
-            Err(e) => {
-                if format!("{e:#}").contains("404") {
-                    return Err(Stop::BadInput(format!(
-                        "input `namespace`: namespace `{}` does not exist; create it or fix the input",
-                        cluster.namespace
-                    )));
-                }
-                return Err(Stop::Fault(e));
+            Ok(Err(lock::Refused::Held(held))) => return Err(Stop::Locked(held)),
+            Ok(Err(lock::Refused::NoNamespace)) => {
+                return Err(Stop::BadInput(format!(
+                    "input `namespace`: namespace `{}` does not exist; create it or fix the input",
+                    cluster.namespace
+                )));
             }
+            Err(e) => return Err(Stop::Fault(e)),
         }
     };
     // Fencing: a lost lock stops the engine before its next write, exactly as a cancellation does.

@@ -533,6 +533,8 @@ const WEB: &str = r#"apiVersion: v1
 kind: ReplicationController
 metadata:
   name: web-v1
+  annotations:
+    rolling-update.github.io/base: web
 spec:
   replicas: 2
   selector:
