@@ -4,4 +4,5 @@
 pub mod actions;
 pub mod escape;
 pub mod github;
+pub mod log;
 pub mod markdown;

@@ -33,7 +33,7 @@ pub async fn run(cancel: Cancel) -> i32 {
         Ok(s) => s,
         Err(e) => {
             actions::error(&format!("{e}"));
-            eprintln!("error: {e}");
+            actions::eprint_untrusted(&format!("error: {e}"));
             return exit::BAD_INPUT;
         }
     };
@@ -60,7 +60,7 @@ pub async fn run_with(settings: Settings, cancel: Cancel) -> i32 {
         Ok(scoped) => scoped,
         Err(e) => {
             actions::error(&e.to_string());
-            eprintln!("error: {e}");
+            actions::eprint_untrusted(&format!("error: {e}"));
             return exit::BAD_INPUT;
         }
     };
@@ -88,7 +88,7 @@ pub async fn run_with(settings: Settings, cancel: Cancel) -> i32 {
         }
         Err(Stop::BadInput(message)) => {
             actions::error(&message);
-            eprintln!("error: {message}");
+            actions::eprint_untrusted(&format!("error: {message}"));
             return exit::BAD_INPUT;
         }
         Err(Stop::Locked(held)) => {
@@ -169,7 +169,7 @@ async fn deploy(
             Stop::Fault(e)
         }
     })?;
-    println!("namespace {}", cluster.namespace);
+    actions::print_untrusted(&format!("namespace {}", cluster.namespace));
     actions::end_group();
 
     let holder = lock::identity(
@@ -245,7 +245,7 @@ async fn deploy_locked(
         );
     }
     if let Some(reason) = &plan.current_reason {
-        println!("{reason}");
+        actions::print_untrusted(reason);
     }
     for warning in &plan.warnings {
         actions::warning(warning);
@@ -254,7 +254,7 @@ async fn deploy_locked(
     actions::end_group();
 
     if settings.dry_run {
-        println!("{}", plan::render_dry_run(&plan));
+        actions::print_untrusted(&plan::render_dry_run(&plan));
         let mut outcome = base_outcome(settings, &plan, started);
         outcome.result = ResultKind::DryRun;
         outcome.summary = format!("dry run: {} planned, nothing changed", outcome.rc_name);

@@ -153,10 +153,10 @@ pub async fn preview_service(
     let service =
         rollout::preview::ensure_service(&cluster.client, &cluster.namespace, &service).await?;
     let url = preview::environment_url(&service, &cluster.namespace);
-    println!(
+    actions::print_untrusted(&format!(
         "preview Service {} -> {url}",
         service.metadata.name.as_deref().unwrap_or_default()
-    );
+    ));
     Ok(url)
 }
 
@@ -179,7 +179,7 @@ pub async fn clean_up(
         removed.services.len(),
         removed.services.join(", ")
     );
-    println!("{summary}");
+    actions::print_untrusted(&summary);
     let mut outcome = Outcome::bare(
         ResultKind::Success,
         &cluster.namespace,

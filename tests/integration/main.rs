@@ -10,4 +10,5 @@ mod rollout;
 mod secrets;
 mod seeds;
 mod support;
+mod untrusted;
 mod workflows;
