@@ -450,6 +450,17 @@ fn thousands(n: usize) -> String {
     out
 }
 
+/// The job summary's note when the final commit status could not be posted: the commit may go on showing
+/// `pending` (or an earlier run's state), and the reader of the summary should not trust it.
+pub fn status_not_posted(context: &str, state: &str, error: &str) -> String {
+    format!(
+        "\n> [!WARNING]\n> The commit status {} could not be set to {}: the commit may still show an earlier state. {}\n",
+        escape::code(context),
+        escape::code(state),
+        escape::inline(error)
+    )
+}
+
 /// The commit status description: at most 140 characters, plain text, the gist of the outcome.
 pub fn status_description(outcome: &Outcome) -> String {
     let headline = outcome
