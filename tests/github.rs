@@ -137,9 +137,13 @@ async fn prism_accepts_deployments_and_their_statuses() {
     let settings = pull_request_run(&prism::url()).settings();
     let reporter = reporter(&settings);
     let id = reporter
-        .create_deployment("pr-2", PR_HEAD_SHA, "preview of pull request #2")
+        .create_deployment("pr-2", PR_HEAD_SHA, "preview of pull request #2", true)
         .await
         .expect("create deployment");
+    reporter
+        .create_deployment("production", PR_HEAD_SHA, "rolling api-rc", false)
+        .await
+        .expect("create a production deployment");
     for state in [DeploymentState::InProgress, DeploymentState::Success] {
         reporter
             .deployment_status(
@@ -156,6 +160,25 @@ async fn prism_accepts_deployments_and_their_statuses() {
         .await
         .expect("deactivate");
     assert!(deactivated >= 1, "the spec's example lists a deployment");
+}
+
+#[tokio::test]
+async fn prism_accepts_a_release_deployment_from_start_to_finish() {
+    let settings = tag_push_run(&prism::url(), "auto").settings();
+    let reporter = reporter(&settings);
+    let warnings = reporter.start("rolling api-rc to api-rc-1a2b3c4").await;
+    assert_eq!(warnings, Vec::<String>::new());
+    assert!(reporter.deployment_id().is_some());
+    let result = reporter
+        .finish(&success_outcome(), &render(&settings, &success_outcome()))
+        .await;
+    assert_eq!(result.warnings, Vec::<String>::new());
+    // The spec's example lists a deployment whose example statuses are not inactive.
+    let deactivated = reporter
+        .deactivate_previous("production", u64::MAX)
+        .await
+        .expect("list, read the state, mark inactive");
+    assert!(deactivated >= 1);
 }
 
 #[tokio::test]
@@ -619,6 +642,130 @@ async fn creating_a_comment_is_never_retried() {
         .filter(|r| r.method == "POST" && r.path.ends_with("/issues/2/comments"))
         .count();
     assert_eq!(posts, 1, "a retried POST could comment twice");
+}
+
+// ---- A Deployment per release ----
+
+/// start + finish, as a run that rolls out does.
+async fn release(settings: &Settings, outcome: &Outcome) -> Vec<String> {
+    let reporter = reporter(settings);
+    let mut warnings = reporter.start("rolling api-rc to api-rc-1a2b3c4").await;
+    let result = reporter.finish(outcome, &render(settings, outcome)).await;
+    warnings.extend(result.warnings);
+    warnings
+}
+
+#[tokio::test]
+async fn each_release_is_a_deployment_and_a_success_retires_the_previous_one() {
+    let fake = FakeGithub::start();
+    let settings = tag_push_run(&fake.url, "auto").settings();
+    let mut failed = success_outcome();
+    failed.result = ResultKind::Failure;
+    for outcome in [
+        &success_outcome(),
+        &success_outcome(),
+        &failed,
+        &success_outcome(),
+    ] {
+        assert_eq!(release(&settings, outcome).await, Vec::<String>::new());
+    }
+    let deployments = fake.deployments();
+    let states: Vec<Vec<&str>> = deployments
+        .iter()
+        .map(|d| d.states.iter().map(String::as_str).collect())
+        .collect();
+    assert_eq!(
+        states,
+        [
+            vec!["in_progress", "success", "inactive"],
+            // A failure retires nothing: the second release stays live until the fourth succeeds.
+            vec!["in_progress", "success", "inactive"],
+            vec!["in_progress", "failure"],
+            vec!["in_progress", "success"],
+        ]
+    );
+    for d in &deployments {
+        assert_eq!(d.environment, "production");
+        assert_eq!(d.git_ref, TAG_SHA);
+        assert!(
+            d.request.get("transient_environment").is_none(),
+            "{}",
+            d.request
+        );
+    }
+    // Second run: one state read (the first, success). Fourth run: the failure (kept), the second (retired),
+    // then the first, already inactive, where it stops.
+    let reads = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.contains("/statuses?"))
+        .count();
+    assert_eq!(reads, 1 + 3);
+}
+
+#[tokio::test]
+async fn the_environment_input_and_previews_name_the_environment() {
+    let fake = FakeGithub::start();
+    let mut settings = dispatch_run(&fake.url).settings();
+    settings.environment = Some("staging".into());
+    assert_eq!(
+        release(&settings, &success_outcome()).await,
+        Vec::<String>::new()
+    );
+
+    let mut preview = pull_request_run(&fake.url).settings();
+    preview.mode = rolling_update_action::inputs::Mode::Preview;
+    let mut outcome = success_outcome();
+    outcome.environment_url = Some("http://api-rc-pr-2.prod.svc.cluster.local".into());
+    assert_eq!(release(&preview, &outcome).await, Vec::<String>::new());
+
+    let deployments = fake.deployments();
+    assert_eq!(deployments.len(), 2);
+    assert_eq!(deployments[0].environment, "staging");
+    assert_eq!(deployments[0].git_ref, DISPATCH_SHA);
+    assert_eq!(deployments[1].environment, "pr-2");
+    assert_eq!(deployments[1].git_ref, PR_HEAD_SHA);
+    assert_eq!(deployments[1].request["transient_environment"], true);
+    assert_eq!(deployments[1].request["production_environment"], false);
+    let final_status = fake
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| {
+            r.method == "POST"
+                && r.path
+                    .ends_with(&format!("/deployments/{}/statuses", deployments[1].id))
+        })
+        .expect("a final status");
+    let body: serde_json::Value = serde_json::from_str(&final_status.body).unwrap();
+    assert_eq!(body["state"], "success");
+    assert_eq!(
+        body["environment_url"],
+        "http://api-rc-pr-2.prod.svc.cluster.local"
+    );
+}
+
+#[tokio::test]
+async fn a_deployment_that_cannot_be_created_is_a_warning_naming_the_permission() {
+    let fake = FakeGithub::start();
+    fake.script(
+        "POST",
+        "/deployments",
+        1,
+        403,
+        &[],
+        json!({"message": "Resource not accessible by integration"}),
+    );
+    let settings = dispatch_run(&fake.url).settings();
+    let warnings = release(&settings, &success_outcome()).await;
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("`deployments: write`"),
+        "{}",
+        warnings[0]
+    );
+    assert!(fake.deployments().is_empty());
+    assert_eq!(status_posts(&fake).len(), 2, "the statuses still went out");
 }
 
 // ---- Whose comment is ours ----

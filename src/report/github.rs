@@ -23,7 +23,7 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use super::{actions, markdown};
-use crate::inputs::{CommentMode, GithubContext, Settings};
+use crate::inputs::{CommentMode, GithubContext, Mode, Settings};
 use crate::outcome::{Outcome, ResultKind};
 
 /// GitHub's page size limit; also what the comment and deployment lists ask for.
@@ -242,11 +242,28 @@ pub struct ReportConfig {
     pub comment: CommentMode,
     /// The sticky comment's hidden first line ([`markdown::marker`]).
     pub marker: String,
+    /// Where each run's GitHub Deployment goes.
+    pub environment: Environment,
+}
+
+/// A GitHub Deployment environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    /// Input `environment`, else `production`, or `pr-<N>` for a pull request's preview.
+    pub name: String,
+    /// A preview's environment: transient (it goes away with the PR) and never production.
+    pub preview: bool,
 }
 
 impl ReportConfig {
     /// `namespace` is the resolved one (the settings may leave it to the kubeconfig).
     pub fn new(settings: &Settings, namespace: &str) -> Self {
+        let preview = matches!(settings.mode, Mode::Preview | Mode::Cleanup);
+        let name = match (&settings.environment, settings.github.pr_number) {
+            (Some(name), _) => name.clone(),
+            (None, Some(pr)) if preview => crate::plan::preview::environment(pr),
+            (None, _) => "production".to_string(),
+        };
         ReportConfig {
             status_context: settings
                 .status_context
@@ -254,6 +271,7 @@ impl ReportConfig {
                 .unwrap_or_else(|| default_status_context(namespace, &settings.rc)),
             comment: settings.comment,
             marker: markdown::marker(namespace, &settings.rc),
+            environment: Environment { name, preview },
         }
     }
 }
@@ -328,6 +346,8 @@ pub struct Reporter {
     retry: RetryPolicy,
     /// The login whose comments are ours, looked up once (see [`Reporter::own_login`]).
     login: tokio::sync::OnceCell<String>,
+    /// This run's Deployment, once [`Reporter::start`] created it.
+    deployment: std::sync::Mutex<Option<u64>>,
 }
 
 impl std::fmt::Debug for Reporter {
@@ -403,6 +423,7 @@ impl Reporter {
             config,
             retry: RetryPolicy::default(),
             login: tokio::sync::OnceCell::new(),
+            deployment: std::sync::Mutex::new(None),
         })
     }
 
@@ -419,6 +440,42 @@ impl Reporter {
     /// Posts the `pending` status when the rollout starts.
     pub async fn pending(&self, description: &str) -> Result<()> {
         self.post_status("pending", description).await
+    }
+
+    /// When the rollout starts: the `pending` status, and this run's Deployment to the environment with the
+    /// status `in_progress`. Returns what could not be posted, as warnings.
+    pub async fn start(&self, description: &str) -> Vec<String> {
+        let mut warnings = vec![];
+        if let Err(e) = self.pending(description).await {
+            warnings.push(e.warning());
+        }
+        let environment = &self.config.environment;
+        let created = self
+            .create_deployment(
+                &environment.name,
+                &self.github.status_sha,
+                description,
+                environment.preview,
+            )
+            .await;
+        match created {
+            Ok(id) => {
+                *self.deployment.lock().unwrap_or_else(|e| e.into_inner()) = Some(id);
+                if let Err(e) = self
+                    .deployment_status(id, DeploymentState::InProgress, None, description)
+                    .await
+                {
+                    warnings.push(e.warning());
+                }
+            }
+            Err(e) => warnings.push(e.warning()),
+        }
+        warnings
+    }
+
+    /// This run's Deployment, if [`Reporter::start`] created one.
+    pub fn deployment_id(&self) -> Option<u64> {
+        *self.deployment.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Posts the final status and the sticky comment. Never fails: what could not be posted is a warning.
@@ -449,7 +506,89 @@ impl Reporter {
                 Err(e) => result.warnings.push(e.warning()),
             }
         }
+        if let Some(id) = self.deployment_id() {
+            if let Err(e) = self.finish_deployment(id, outcome).await {
+                result.warnings.push(e.warning());
+            }
+        }
         result
+    }
+
+    /// The Deployment's final state; after a success, the environment's previous Deployment goes inactive.
+    async fn finish_deployment(&self, id: u64, outcome: &Outcome) -> Result<()> {
+        let state = DeploymentState::for_result(outcome.result);
+        let description = markdown::status_description(outcome);
+        self.deployment_status(id, state, outcome.environment_url.as_deref(), &description)
+            .await?;
+        if state == DeploymentState::Success {
+            self.deactivate_previous(&self.config.environment.name, id)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Marks inactive the environment's Deployments older than `current` (among the 100 newest) that are still
+    /// live (success, or a run that never finished), newest first, stopping at the first one already inactive
+    /// (earlier runs took care of those before it). Failed ones are left as they are. Returns how many.
+    pub async fn deactivate_previous(&self, environment: &str, current: u64) -> Result<usize> {
+        let action = format!("list the deployments to {environment:?}");
+        let path = format!(
+            "/repos/{}/deployments?environment={}",
+            self.repository,
+            query_escape(environment)
+        );
+        let mut older = vec![];
+        // GitHub lists the newest first; the first page (100) reaches back past any still active.
+        self.find_in_pages(&path, &action, Permission::Deployments, |items| {
+            older.extend(
+                items
+                    .iter()
+                    .filter_map(|d| d["id"].as_u64())
+                    .filter(|&id| id < current),
+            );
+            Some(())
+        })
+        .await?;
+        older.sort_unstable_by(|a, b| b.cmp(a));
+        let mut deactivated = 0;
+        for id in older {
+            let statuses = self
+                .request(
+                    Verb::Get,
+                    &format!(
+                        "/repos/{}/deployments/{id}/statuses?per_page=1",
+                        self.repository
+                    ),
+                    None,
+                    &format!("read the state of deployment {id}"),
+                    Permission::Deployments,
+                )
+                .await?;
+            let latest = statuses
+                .as_array()
+                .and_then(|s| s.first())
+                .and_then(|s| s["state"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            if latest == DeploymentState::Inactive.as_str() {
+                break;
+            }
+            // A failed release was never live: it keeps its state, so the environment's history shows it.
+            if latest == DeploymentState::Failure.as_str()
+                || latest == DeploymentState::Error.as_str()
+            {
+                continue;
+            }
+            self.deployment_status(
+                id,
+                DeploymentState::Inactive,
+                None,
+                &format!("replaced by deployment {current}"),
+            )
+            .await?;
+            deactivated += 1;
+        }
+        Ok(deactivated)
     }
 
     /// `POST /repos/{owner}/{repo}/statuses/{sha}` on the status SHA (the PR head on `pull_request`).
@@ -638,27 +777,32 @@ impl Reporter {
         Ok(updated["html_url"].as_str().map(str::to_string))
     }
 
-    /// `POST /repos/{owner}/{repo}/deployments` for a preview environment. Returns the deployment id.
+    /// `POST /repos/{owner}/{repo}/deployments` (transient and not production for a preview). Returns its id.
     pub async fn create_deployment(
         &self,
         environment: &str,
         git_ref: &str,
         description: &str,
+        preview: bool,
     ) -> Result<u64> {
         let action = format!("create a deployment to {environment:?}");
+        let mut body = json!({
+            "ref": git_ref,
+            "environment": environment,
+            "description": super::markdown::truncate_plain(description, 140),
+            "auto_merge": false,
+            "required_contexts": [],
+        });
+        if preview {
+            // Otherwise GitHub's defaults: not transient, production when the environment is `production`.
+            body["transient_environment"] = json!(true);
+            body["production_environment"] = json!(false);
+        }
         let created = self
             .request(
                 Verb::Post,
                 &format!("/repos/{}/deployments", self.repository),
-                Some(&json!({
-                    "ref": git_ref,
-                    "environment": environment,
-                    "description": description,
-                    "auto_merge": false,
-                    "required_contexts": [],
-                    "transient_environment": true,
-                    "production_environment": false,
-                })),
+                Some(&body),
                 &action,
                 Permission::Deployments,
             )
@@ -986,6 +1130,10 @@ mod tests {
             status_context: default_status_context("prod", "api-rc"),
             comment: CommentMode::Auto,
             marker: markdown::marker("prod", "api-rc"),
+            environment: Environment {
+                name: "production".into(),
+                preview: false,
+            },
         }
     }
 

@@ -267,8 +267,8 @@ async fn deploy_locked(
             settings.rc,
             plan.new_rc.metadata.name.as_deref().unwrap_or_default()
         );
-        if let Err(e) = reporter.pending(&description).await {
-            actions::warning(&e.warning());
+        for warning in reporter.start(&description).await {
+            actions::warning(&warning);
         }
     }
 

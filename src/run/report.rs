@@ -1,7 +1,7 @@
 //! The end of every run: the log's diagnosis and result line, then the job summary, the step outputs and
 //! GitHub (status, sticky comment, preview Deployment). Nothing here changes the exit code.
 
-use super::preview::{deployment, Scope};
+use super::preview::{deactivate_preview, Scope};
 use crate::inputs::Settings;
 use crate::outcome::Outcome;
 use crate::report::github::{status_state, Reporter};
@@ -42,8 +42,8 @@ pub async fn report(
             ));
         }
         comment_url = result.comment_url;
-        if let Some(scope) = scope {
-            if let Err(e) = deployment(reporter, settings, scope, outcome).await {
+        if scope.is_some() {
+            if let Err(e) = deactivate_preview(reporter, settings, outcome).await {
                 actions::warning(&e.warning());
             }
         }

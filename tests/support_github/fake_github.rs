@@ -28,6 +28,17 @@ pub struct Comment {
     pub author: String,
 }
 
+/// A Deployment and its statuses, oldest first.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub id: u64,
+    pub environment: String,
+    pub git_ref: String,
+    /// The request body as sent.
+    pub request: Value,
+    pub states: Vec<String>,
+}
+
 /// An answer given instead of the route's, to the next `times` requests matching `method` and `path_contains`.
 #[derive(Debug, Clone)]
 pub struct Scripted {
@@ -57,6 +68,7 @@ pub struct State {
     pub scripted: Vec<Scripted>,
     /// A comment by the same author that "another run" posts just before ours is created (a race).
     pub racing_comment: Option<String>,
+    pub deployments: Vec<Deployment>,
     next_id: u64,
 }
 
@@ -148,6 +160,10 @@ impl FakeGithub {
 
     pub fn requests(&self) -> Vec<Recorded> {
         self.state.lock().unwrap().requests.clone()
+    }
+
+    pub fn deployments(&self) -> Vec<Deployment> {
+        self.state.lock().unwrap().deployments.clone()
     }
 
     pub fn comments_on(&self, issue: u64) -> Vec<Comment> {
@@ -338,6 +354,68 @@ fn route(s: &mut State, method: &str, full_path: &str, body: &str) -> (u16, Valu
                 (204, Value::Null)
             } else {
                 (404, json!({"message": "Not Found"}))
+            }
+        }
+        ("POST", ["repos", _, _, "deployments"]) => {
+            s.next_id += 1;
+            let id = s.next_id;
+            s.deployments.push(Deployment {
+                id,
+                environment: body["environment"]
+                    .as_str()
+                    .unwrap_or("production")
+                    .to_string(),
+                git_ref: body["ref"].as_str().unwrap_or_default().to_string(),
+                request: body.clone(),
+                states: vec![],
+            });
+            (201, json!({"id": id, "environment": body["environment"]}))
+        }
+        ("GET", ["repos", _, _, "deployments"]) => {
+            let environment = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("environment="))
+                .unwrap_or_default()
+                .to_string();
+            let per_page = param("per_page").unwrap_or(30);
+            let page = param("page").unwrap_or(1).max(1);
+            // Newest first, as GitHub lists them.
+            let list: Vec<Value> = s
+                .deployments
+                .iter()
+                .rev()
+                .filter(|d| environment.is_empty() || d.environment == environment)
+                .skip((page - 1) * per_page)
+                .take(per_page)
+                .map(|d| json!({"id": d.id, "environment": d.environment}))
+                .collect();
+            (200, Value::Array(list))
+        }
+        ("POST", ["repos", _, _, "deployments", id, "statuses"]) => {
+            let id: u64 = id.parse().unwrap_or(0);
+            match s.deployments.iter_mut().find(|d| d.id == id) {
+                Some(d) => {
+                    d.states
+                        .push(body["state"].as_str().unwrap_or_default().to_string());
+                    (201, json!({"id": 1, "state": body["state"]}))
+                }
+                None => (404, json!({"message": "Not Found"})),
+            }
+        }
+        ("GET", ["repos", _, _, "deployments", id, "statuses"]) => {
+            let id: u64 = id.parse().unwrap_or(0);
+            match s.deployments.iter().find(|d| d.id == id) {
+                Some(d) => (
+                    200,
+                    Value::Array(
+                        d.states
+                            .iter()
+                            .rev()
+                            .map(|st| json!({"state": st}))
+                            .collect(),
+                    ),
+                ),
+                None => (404, json!({"message": "Not Found"})),
             }
         }
         ("GET", ["user"]) => match &s.token_login {
