@@ -5,6 +5,10 @@
 //! wrong lets a value end early or inject another output or command, so the formatting lives here, pure and
 //! tested, and the functions that touch the environment are thin. Without those variables (a local run)
 //! outputs are printed and the summary is skipped.
+//!
+//! Text from the cluster (logs, termination and event messages, object names) is printed only through
+//! [`print_untrusted`]: the runner would otherwise run a crashing container's `::add-mask::…` or `##[error]…`
+//! lines as if the action had written them.
 
 use std::collections::hash_map::RandomState;
 use std::fs::OpenOptions;

@@ -531,24 +531,9 @@ impl Reporter {
     /// live (success, or a run that never finished), newest first, stopping at the first one already inactive
     /// (earlier runs took care of those before it). Failed ones are left as they are. Returns how many.
     pub async fn deactivate_previous(&self, environment: &str, current: u64) -> Result<usize> {
-        let action = format!("list the deployments to {environment:?}");
-        let path = format!(
-            "/repos/{}/deployments?environment={}",
-            self.repository,
-            query_escape(environment)
-        );
-        let mut older = vec![];
         // GitHub lists the newest first; the first page (100) reaches back past any still active.
-        self.find_in_pages(&path, &action, Permission::Deployments, |items| {
-            older.extend(
-                items
-                    .iter()
-                    .filter_map(|d| d["id"].as_u64())
-                    .filter(|&id| id < current),
-            );
-            Some(())
-        })
-        .await?;
+        let mut older = self.deployment_ids(environment, false).await?;
+        older.retain(|&id| id < current);
         older.sort_unstable_by(|a, b| b.cmp(a));
         let mut deactivated = 0;
         for id in older {
@@ -849,6 +834,17 @@ impl Reporter {
 
     /// Marks every deployment to `environment` inactive (the preview's PR closed). Returns how many.
     pub async fn deactivate_environment(&self, environment: &str) -> Result<usize> {
+        let ids = self.deployment_ids(environment, true).await?;
+        for &id in &ids {
+            self.deployment_status(id, DeploymentState::Inactive, None, "preview removed")
+                .await?;
+        }
+        Ok(ids.len())
+    }
+
+    /// `GET /repos/{owner}/{repo}/deployments?environment=…`: the ids, newest first; the first page only
+    /// unless `all_pages`.
+    async fn deployment_ids(&self, environment: &str, all_pages: bool) -> Result<Vec<u64>> {
         let action = format!("list the deployments to {environment:?}");
         let path = format!(
             "/repos/{}/deployments?environment={}",
@@ -858,14 +854,10 @@ impl Reporter {
         let mut ids = vec![];
         self.find_in_pages(&path, &action, Permission::Deployments, |items| {
             ids.extend(items.iter().filter_map(|d| d["id"].as_u64()));
-            None::<()>
+            (!all_pages).then_some(())
         })
         .await?;
-        for &id in &ids {
-            self.deployment_status(id, DeploymentState::Inactive, None, "preview removed")
-                .await?;
-        }
-        Ok(ids.len())
+        Ok(ids)
     }
 
     /// GETs `path` a page at a time (PER_PAGE items, MAX_PAGES pages at most) and hands each page to `visit`
