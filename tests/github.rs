@@ -169,6 +169,10 @@ async fn prism_accepts_a_release_deployment_from_start_to_finish() {
     let warnings = reporter.start("rolling api-rc to api-rc-1a2b3c4").await;
     assert_eq!(warnings, Vec::<String>::new());
     assert!(reporter.deployment_id().is_some());
+    reporter
+        .progress("rolling api-rc-1a2b3c4: 1/3 new pods ready")
+        .await
+        .expect("progress: a pending status and an in_progress deployment status");
     let result = reporter
         .finish(&success_outcome(), &render(&settings, &success_outcome()))
         .await;
@@ -701,6 +705,44 @@ async fn each_release_is_a_deployment_and_a_success_retires_the_previous_one() {
         .filter(|r| r.method == "GET" && r.path.contains("/statuses?"))
         .count();
     assert_eq!(reads, 1 + 3);
+}
+
+#[tokio::test]
+async fn progress_updates_the_pending_status_and_the_deployment() {
+    let fake = FakeGithub::start();
+    let settings = pull_request_run(&fake.url).settings();
+    let reporter = reporter(&settings);
+    assert_eq!(reporter.start("rolling api-rc").await, Vec::<String>::new());
+    reporter
+        .progress("rolling api-rc-1a2b3c4: 2/3 new pods ready")
+        .await
+        .expect("progress posted");
+    let result = reporter
+        .finish(&success_outcome(), &render(&settings, &success_outcome()))
+        .await;
+    assert_eq!(result.warnings, Vec::<String>::new());
+    let statuses: Vec<(String, String)> = status_posts(&fake)
+        .into_iter()
+        .map(|(_, b)| {
+            (
+                b["state"].as_str().unwrap().to_string(),
+                b["description"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(statuses[0], ("pending".into(), "rolling api-rc".into()));
+    assert_eq!(
+        statuses[1],
+        (
+            "pending".into(),
+            "rolling api-rc-1a2b3c4: 2/3 new pods ready".into()
+        )
+    );
+    assert_eq!(statuses[2].0, "success");
+    assert_eq!(
+        fake.deployments()[0].states,
+        ["in_progress", "in_progress", "success"]
+    );
 }
 
 #[tokio::test]

@@ -473,6 +473,16 @@ impl Reporter {
         warnings
     }
 
+    /// While the rollout runs: the `pending` status and the Deployment's `in_progress` say how far it got.
+    pub async fn progress(&self, description: &str) -> Result<()> {
+        self.pending(description).await?;
+        if let Some(id) = self.deployment_id() {
+            self.deployment_status(id, DeploymentState::InProgress, None, description)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// This run's Deployment, if [`Reporter::start`] created one.
     pub fn deployment_id(&self) -> Option<u64> {
         *self.deployment.lock().unwrap_or_else(|e| e.into_inner())

@@ -5,6 +5,7 @@
 //! outcome's (see [`crate::exit`]).
 
 mod preview;
+mod progress;
 mod report;
 mod secrets;
 
@@ -281,7 +282,24 @@ async fn deploy_locked(
     )
     .await
     .context("starting the rollout")?;
-    let executed = rollout::execute(&mut engine, &plan).await;
+    let executed = match reporter {
+        Some(reporter) => {
+            let new_rc = plan.new_rc.metadata.name.clone().unwrap_or_default();
+            let watch = progress::watch(
+                reporter,
+                cluster.client.clone(),
+                &cluster.namespace,
+                &new_rc,
+                plan.desired,
+            );
+            tokio::select! {
+                biased;
+                executed = rollout::execute(&mut engine, &plan) => executed,
+                never = watch => match never {},
+            }
+        }
+        None => rollout::execute(&mut engine, &plan).await,
+    };
     actions::end_group();
     let executed = executed?;
 
