@@ -6,6 +6,7 @@ mod diagnosis;
 mod fault_proxy;
 mod faults;
 mod rbac;
+mod reporting;
 mod rollout;
 mod secrets;
 mod seeds;
