@@ -4,13 +4,9 @@
 
 use std::time::Duration;
 
-#[path = "../support_github/fake_github.rs"]
-#[allow(dead_code)]
-mod fake_github;
-
+use crate::secrets::fake_github::FakeGithub;
 use crate::seeds::{action_env, api_rc_yaml, ready_pods};
 use crate::support::{self, run_action, wait_for};
-use fake_github::FakeGithub;
 
 #[tokio::test]
 async fn a_slow_release_shows_live_progress_and_is_a_deployment() {
