@@ -5,21 +5,14 @@
 use std::time::Duration;
 
 use crate::secrets::fake_github::FakeGithub;
-use crate::seeds::{action_env, api_rc_yaml, ready_pods};
-use crate::support::{self, run_action, wait_for};
+use crate::seeds::{action_env, api_rc_yaml, seed_api_rc};
+use crate::support::{self, run_action};
 
 #[tokio::test]
 async fn a_slow_release_shows_live_progress_and_is_a_deployment() {
     let ns = support::namespace("reporting").await;
-    support::apply_yaml(&ns, &api_rc_yaml(2, 17_000, "10m", "")).await;
-    let ready = wait_for(Duration::from_secs(90), || async {
-        ready_pods(&ns, "name=api-pods").await.len() >= 2
-    })
-    .await;
-    if ready.is_none() {
-        ns.dump().await;
-        panic!("the seed's pods did not become ready");
-    }
+    let yaml = api_rc_yaml(2, 17_000, "10m", "");
+    seed_api_rc(&ns, &yaml, 2, Duration::from_secs(90)).await;
     let github = FakeGithub::start();
     let env = action_env(
         &ns,

@@ -10,8 +10,8 @@ use std::time::Duration;
 #[path = "../support_github/runner.rs"]
 mod runner;
 
-use crate::seeds::{action_env, api_rc_yaml, ready_pods};
-use crate::support::{self, run_action, wait_for};
+use crate::seeds::{action_env, api_rc_yaml, seed_api_rc};
+use crate::support::{self, run_action};
 
 const LOG_ANNOTATION: &str = "fake-kubelet.rolling-update.github.io/log";
 const TERMINATION_MESSAGE_ANNOTATION: &str =
@@ -41,15 +41,7 @@ async fn commands_in_termination_messages_and_logs_stay_text() {
     );
     let yaml = api_rc_yaml(2, 300, "10m", "").replacen("      annotations:\n", &annotations, 1);
     assert!(yaml.contains(TERMINATION_MESSAGE_ANNOTATION));
-    support::apply_yaml(&ns, &yaml).await;
-    let ready = wait_for(Duration::from_secs(60), || async {
-        ready_pods(&ns, "name=api-pods").await.len() >= 2
-    })
-    .await;
-    if ready.is_none() {
-        ns.dump().await;
-        panic!("the seed's pods did not become ready");
-    }
+    seed_api_rc(&ns, &yaml, 2, Duration::from_secs(60)).await;
 
     let env = action_env(
         &ns,
