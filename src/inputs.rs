@@ -111,6 +111,8 @@ pub struct Settings {
     pub mode: Mode,
     pub status_context: Option<String>,
     pub comment: CommentMode,
+    /// The GitHub Deployment environment; `None`: `production`, or `pr-<N>` for previews.
+    pub environment: Option<String>,
     pub github: GithubContext,
 }
 
@@ -254,6 +256,15 @@ impl RawInputs {
         let version_from = get(&self.version_from).map_or(Some(VersionFrom::Sha), |s| {
             problems.take(values::version_from(&s))
         });
+        let environment = get(&self.environment);
+        if let Some(env) = &environment {
+            if env.chars().count() > 255 || env.chars().any(char::is_control) {
+                problems.push(Problem::input(
+                    "environment",
+                    "must be one line of at most 255 characters, the name of a GitHub environment such as `production` or `staging`",
+                ));
+            }
+        }
         let token = get(&self.github_token).map(SecretString::from);
         let github = problems.take(github::context(github_vars, token));
         let explicit_version = get(&self.version);
@@ -298,6 +309,7 @@ impl RawInputs {
             mode: mode.ok_or_else(missing)?,
             status_context: get(&self.status_context),
             comment: comment.ok_or_else(missing)?,
+            environment,
             github: github.ok_or_else(missing)?,
         })
     }

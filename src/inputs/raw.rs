@@ -28,6 +28,7 @@ pub struct RawInputs {
     pub github_token: Option<String>,
     pub status_context: Option<String>,
     pub comment: Option<String>,
+    pub environment: Option<String>,
 }
 
 impl RawInputs {
@@ -64,6 +65,7 @@ impl std::fmt::Debug for RawInputs {
             .field("github_token", &secret(&self.github_token))
             .field("status_context", &self.status_context)
             .field("comment", &self.comment)
+            .field("environment", &self.environment)
             .finish()
     }
 }

@@ -344,3 +344,19 @@ fn tag_push_event_fixture() {
     assert_eq!(s.version, "simple-tag");
     assert_eq!(s.github.pr_number, None);
 }
+
+#[test]
+fn environment_is_one_line_of_at_most_255_characters() {
+    assert_eq!(settings(&[]).environment, None);
+    assert_eq!(
+        settings(&[("INPUT_ENVIRONMENT", " staging ")])
+            .environment
+            .as_deref(),
+        Some("staging")
+    );
+    for bad in ["prod\n::add-mask::x".to_string(), "e".repeat(256)] {
+        let message = error(&[("INPUT_ENVIRONMENT", bad.as_str())]).to_string();
+        assert!(message.contains("environment"), "{message}");
+        assert!(message.contains("255 characters"), "{message}");
+    }
+}

@@ -5,6 +5,10 @@
 //! wrong lets a value end early or inject another output or command, so the formatting lives here, pure and
 //! tested, and the functions that touch the environment are thin. Without those variables (a local run)
 //! outputs are printed and the summary is skipped.
+//!
+//! Text from the cluster (logs, termination and event messages, object names) is printed only through
+//! [`print_untrusted`]: the runner would otherwise run a crashing container's `::add-mask::…` or `##[error]…`
+//! lines as if the action had written them.
 
 use std::collections::hash_map::RandomState;
 use std::fs::OpenOptions;
@@ -42,7 +46,7 @@ pub fn write_outputs(outcome: &Outcome, comment_url: Option<&str>) -> io::Result
         Some(path) => write_outputs_to(Path::new(&path), &pairs),
         None => {
             for (name, value) in &pairs {
-                println!("{name}={}", value.replace(['\r', '\n'], " "));
+                print_untrusted(&format!("{name}={}", value.replace(['\r', '\n'], " ")));
             }
             Ok(())
         }
@@ -191,17 +195,57 @@ pub fn add_mask(secret: &str) {
     }
 }
 
-/// Stops command processing until [`resume_commands`] with the returned token: for printing untrusted text
-/// (pod logs) that could contain `::add-mask::` or `::error::` lines of its own.
-pub fn stop_commands() -> String {
-    let token = format!("{:016x}", random_u64());
-    println!("::stop-commands::{token}");
-    token
+/// Whether the runner could read a workflow command somewhere in `text`. The runner trims each line and
+/// runs it when it starts with `::`, and reads the legacy `##[name]` form anywhere in a line; the runner splits
+/// lines on `\r` too, and trims what .NET calls white space. Rather than mimic all that, any `::` or `##[`
+/// anywhere counts: a false alarm only costs a stop-commands region.
+pub fn could_hold_commands(text: &str) -> bool {
+    text.contains("::") || text.contains("##[")
 }
 
-/// Resumes command processing.
-pub fn resume_commands(token: &str) {
-    println!("::{token}::");
+/// A `::stop-commands::` token: 128 bits from the OS-seeded hasher, drawn afresh for every region, never
+/// derived from the text it guards, and never one that occurs in it (it would end the region early).
+fn stop_token(text: &str) -> String {
+    loop {
+        let token = format!("{:016x}{:016x}", random_u64(), random_u64());
+        if !text.contains(&token) {
+            return token;
+        }
+    }
+}
+
+/// Untrusted text (pod logs, termination and event messages, object names) as lines the runner will not run:
+/// unchanged when nothing in it could be read as a command, else between `::stop-commands::<token>` and
+/// `::<token>::` with a fresh random token. Always ends with a newline.
+pub fn inert(text: &str) -> String {
+    let mut body = text.to_string();
+    if !body.ends_with('\n') {
+        body.push('\n');
+    }
+    if !could_hold_commands(text) {
+        return body;
+    }
+    let token = stop_token(text);
+    format!("::stop-commands::{token}\n{body}::{token}::\n")
+}
+
+/// Prints untrusted text to stdout through [`inert`], in one write so that no other line of ours can land
+/// inside the stop-commands region (and be ignored) or between the region's lines.
+pub fn print_untrusted(text: &str) {
+    print_inert(&inert(text));
+}
+
+/// Prints lines already made safe ([`inert`] blocks, [`format_command`] lines) as they are, in one write.
+pub fn print_inert(text: &str) {
+    let mut out = io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+/// Like [`print_untrusted`], to stderr: the runner reads commands from both streams.
+pub fn eprint_untrusted(text: &str) {
+    let mut err = io::stderr().lock();
+    let _ = err.write_all(inert(text).as_bytes());
 }
 
 #[cfg(test)]
@@ -339,5 +383,41 @@ mod tests {
                 "::add-mask::token: abc%25".to_string()
             ]
         );
+    }
+
+    #[test]
+    fn untrusted_text_is_fenced_by_a_fresh_token_only_when_needed() {
+        assert_eq!(inert("Scaling api-rc up to 1"), "Scaling api-rc up to 1\n");
+        assert_eq!(inert("two\nlines\n"), "two\nlines\n");
+        let text = "Error: boom\n::add-mask::x\n  ##[error]y";
+        let a = inert(text);
+        let b = inert(text);
+        let lines: Vec<&str> = a.lines().collect();
+        assert_eq!(lines.len(), 5, "{a}");
+        let token = lines[0]
+            .strip_prefix("::stop-commands::")
+            .expect("a stop line");
+        assert_eq!(token.len(), 32);
+        assert!(token.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(
+            &lines[1..4],
+            &["Error: boom", "::add-mask::x", "  ##[error]y"]
+        );
+        assert_eq!(lines[4], format!("::{token}::"));
+        assert_ne!(a, b, "a new token for every region");
+        for inner in ["a::b", "x ##[warning]y", "::"] {
+            assert!(inert(inner).starts_with("::stop-commands::"), "{inner}");
+        }
+    }
+
+    #[test]
+    fn the_token_never_occurs_in_the_text() {
+        // The text cannot hold every token, but a text holding a token of ours must not get it again.
+        let first = inert("::a");
+        let token = first.lines().next().unwrap()["::stop-commands::".len()..].to_string();
+        let hostile = format!("::{token}::\n::add-mask::x");
+        let second = inert(&hostile);
+        assert!(!second.starts_with(&format!("::stop-commands::{token}\n")));
+        assert_eq!(stop_token(&hostile).len(), 32);
     }
 }

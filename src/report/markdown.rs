@@ -321,7 +321,7 @@ fn finding_section(out: &mut String, n: usize, finding: &Finding, limits: Limits
     if !finding.fixes.is_empty() {
         out.push_str("\n**Fixes**\n\n");
         for fix in &finding.fixes {
-            let _ = writeln!(out, "- {}", escape::prose(fix));
+            out.push_str(&fix_item(fix));
         }
     }
     if !finding.logs.is_empty() {
@@ -349,6 +349,44 @@ fn finding_section(out: &mut String, n: usize, finding: &Finding, limits: Limits
             out.push_str(&escape::code_block(&lines.join("\n"), "text"));
         }
         out.push_str("\n</details>\n");
+    }
+}
+
+/// A fix as a list item: its first line as prose, the lines after it (a toleration to paste, commands to run)
+/// as a fenced code block inside the item, so they can be copied as they are. Escaped as prose, a YAML
+/// snippet would lose its line breaks and indentation, and with them its meaning.
+fn fix_item(fix: &str) -> String {
+    let (head, rest) = fix.split_once('\n').unwrap_or((fix, ""));
+    let mut item = format!("- {}\n", escape::prose(head));
+    let snippet = rest.trim_end();
+    if snippet.trim().is_empty() {
+        return item;
+    }
+    item.push('\n');
+    // Indented to the item's content column, the block stays inside the item; GFM strips that indentation.
+    for line in escape::code_block(snippet, snippet_language(snippet)).lines() {
+        if !line.is_empty() {
+            item.push_str("  ");
+        }
+        item.push_str(line);
+        item.push('\n');
+    }
+    item
+}
+
+/// The info string for a fix's snippet: `sh` for commands, `yaml` for manifest fragments, else `text`.
+fn snippet_language(snippet: &str) -> &'static str {
+    let first = snippet
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or_default();
+    if first.starts_with("kubectl ") || first.starts_with("$ ") {
+        "sh"
+    } else if first.ends_with(':') || first.contains(": ") || first.starts_with("- ") {
+        "yaml"
+    } else {
+        "text"
     }
 }
 
@@ -448,6 +486,17 @@ fn thousands(n: usize) -> String {
         out.push(c);
     }
     out
+}
+
+/// The job summary's note when the final commit status could not be posted: the commit may go on showing
+/// `pending` (or an earlier run's state), and the reader of the summary should not trust it.
+pub fn status_not_posted(context: &str, state: &str, error: &str) -> String {
+    format!(
+        "\n> [!WARNING]\n> The commit status {} could not be set to {}: the commit may still show an earlier state. {}\n",
+        escape::code(context),
+        escape::code(state),
+        escape::inline(error)
+    )
 }
 
 /// The commit status description: at most 140 characters, plain text, the gist of the outcome.
@@ -819,5 +868,33 @@ mod tests {
         assert_eq!(thousands(1_000_000), "1,000,000");
         assert_eq!(format_duration(Duration::from_secs(125)), "2m 05s");
         assert_eq!(format_duration(Duration::from_secs(3725)), "1h 02m");
+    }
+
+    #[test]
+    fn multi_line_fixes_are_code_blocks_inside_their_list_item() {
+        let mut finding = capacity_finding();
+        finding.fixes = vec![
+            "if the pods may run on node-1, add this toleration to the pod template:\ntolerations:\n- key: \"dedicated\"\n  operator: \"Equal\"\n  value: \"gpu```\"\n  effect: \"NoSchedule\"\n".into(),
+            "or run, then roll again:\nkubectl taint nodes node-1 dedicated-\n\nkubectl get nodes".into(),
+            "Set `max_surge: 0`".into(),
+        ];
+        let md = render(&failed(vec![finding]), &ctx());
+        let expected_yaml = "- if the pods may run on node-1, add this toleration to the pod template:\n\n  \
+                             ````yaml\n  tolerations:\n  - key: \"dedicated\"\n    operator: \"Equal\"\n    \
+                             value: \"gpu```\"\n    effect: \"NoSchedule\"\n  ````\n";
+        assert!(md.contains(expected_yaml), "{md}");
+        assert!(
+            md.contains("- or run, then roll again:\n\n  ```sh\n  kubectl taint nodes node-1 dedicated-\n\n  kubectl get nodes\n  ```\n"),
+            "{md}"
+        );
+        // One-line fixes stay one list item with their code span.
+        assert!(md.contains("\n- Set `max_surge: 0`\n"), "{md}");
+    }
+
+    #[test]
+    fn snippet_languages() {
+        assert_eq!(snippet_language("tolerations:\n- key: a"), "yaml");
+        assert_eq!(snippet_language("\n  kubectl get pods"), "sh");
+        assert_eq!(snippet_language("see the log"), "text");
     }
 }

@@ -130,7 +130,8 @@ impl Engine {
     pub fn log(&mut self, message: impl Into<String>) {
         let message = message.into();
         let at = self.started.elapsed();
-        println!("[{:>6.1}s] {message}", at.as_secs_f64());
+        // Object names and event messages: untrusted, printed so the runner cannot read a command in them.
+        crate::report::actions::print_untrusted(&format!("[{:>6.1}s] {message}", at.as_secs_f64()));
         self.timeline.push(TimelineEntry { at, message });
     }
 

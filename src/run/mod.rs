@@ -5,6 +5,7 @@
 //! outcome's (see [`crate::exit`]).
 
 mod preview;
+mod progress;
 mod report;
 mod secrets;
 
@@ -34,7 +35,7 @@ pub async fn run(cancel: Cancel) -> i32 {
         Ok(s) => s,
         Err(e) => {
             actions::error(&format!("{e}"));
-            eprintln!("error: {e}");
+            actions::eprint_untrusted(&format!("error: {e}"));
             return exit::BAD_INPUT;
         }
     };
@@ -61,7 +62,7 @@ pub async fn run_with(settings: Settings, cancel: Cancel) -> i32 {
         Ok(scoped) => scoped,
         Err(e) => {
             actions::error(&e.to_string());
-            eprintln!("error: {e}");
+            actions::eprint_untrusted(&format!("error: {e}"));
             return exit::BAD_INPUT;
         }
     };
@@ -89,7 +90,7 @@ pub async fn run_with(settings: Settings, cancel: Cancel) -> i32 {
         }
         Err(Stop::BadInput(message)) => {
             actions::error(&message);
-            eprintln!("error: {message}");
+            actions::eprint_untrusted(&format!("error: {message}"));
             return exit::BAD_INPUT;
         }
         Err(Stop::Locked(held)) => {
@@ -189,7 +190,7 @@ async fn deploy(
             Stop::Fault(e.into())
         }
     })?;
-    println!("namespace {}", cluster.namespace);
+    actions::print_untrusted(&format!("namespace {}", cluster.namespace));
     actions::end_group();
 
     let holder = lock::identity(
@@ -291,7 +292,7 @@ async fn deploy_locked(
         );
     }
     if let Some(reason) = &plan.current_reason {
-        println!("{reason}");
+        actions::print_untrusted(reason);
     }
     for warning in &plan.warnings {
         actions::warning(warning);
@@ -300,7 +301,7 @@ async fn deploy_locked(
     actions::end_group();
 
     if settings.dry_run {
-        println!("{}", plan::render_dry_run(&plan));
+        actions::print_untrusted(&plan::render_dry_run(&plan));
         let mut outcome = base_outcome(settings, &plan, started);
         outcome.result = ResultKind::DryRun;
         outcome.summary = format!("dry run: {} planned, nothing changed", outcome.rc_name);
@@ -313,8 +314,8 @@ async fn deploy_locked(
             settings.rc,
             plan.new_rc.metadata.name.as_deref().unwrap_or_default()
         );
-        if let Err(e) = reporter.pending(&description).await {
-            actions::warning(&e.warning());
+        for warning in reporter.start(&description).await {
+            actions::warning(&warning);
         }
     }
 
@@ -327,7 +328,24 @@ async fn deploy_locked(
     )
     .await
     .context("starting the rollout")?;
-    let executed = rollout::execute(&mut engine, &plan).await;
+    let executed = match reporter {
+        Some(reporter) => {
+            let new_rc = plan.new_rc.metadata.name.clone().unwrap_or_default();
+            let watch = progress::watch(
+                reporter,
+                cluster.client.clone(),
+                &cluster.namespace,
+                &new_rc,
+                plan.desired,
+            );
+            tokio::select! {
+                biased;
+                executed = rollout::execute(&mut engine, &plan) => executed,
+                never = watch => match never {},
+            }
+        }
+        None => rollout::execute(&mut engine, &plan).await,
+    };
     actions::end_group();
     let executed = executed?;
 

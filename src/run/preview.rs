@@ -1,6 +1,6 @@
 //! Previews per pull request and their cleanup, as steps of the run: scope the settings to the preview's base
 //! name, turn the production RC into an isolated source, put the preview Service in place, remove it all when
-//! the PR closes, and keep the GitHub Deployment of environment `pr-<N>` in step.
+//! the PR closes, and mark the GitHub Deployments of environment `pr-<N>` inactive then.
 
 use std::time::Instant;
 
@@ -12,7 +12,7 @@ use crate::inputs::{Mode, Settings};
 use crate::outcome::{Outcome, ResultKind};
 use crate::plan::{self, preview, Observed, Plan};
 use crate::report::actions;
-use crate::report::github::{DeploymentState, ReportError, Reporter};
+use crate::report::github::{ReportError, Reporter};
 use crate::rollout;
 
 /// A pull request's preview: its number and the production RC it copies.
@@ -148,10 +148,10 @@ pub async fn preview_service(
     let service =
         rollout::preview::ensure_service(&cluster.client, &cluster.namespace, &service).await?;
     let url = preview::environment_url(&service, &cluster.namespace);
-    println!(
+    actions::print_untrusted(&format!(
         "preview Service {} -> {url}",
         service.metadata.name.as_deref().unwrap_or_default()
-    );
+    ));
     Ok(url)
 }
 
@@ -174,7 +174,7 @@ pub async fn clean_up(
         removed.services.len(),
         removed.services.join(", ")
     );
-    println!("{summary}");
+    actions::print_untrusted(&summary);
     let mut outcome = Outcome::bare(
         ResultKind::Success,
         &cluster.namespace,
@@ -187,33 +187,17 @@ pub async fn clean_up(
     Ok(outcome)
 }
 
-/// The GitHub Deployment of a preview: environment `pr-<N>` with the preview's address; inactive after cleanup.
-pub async fn deployment(
+/// `mode: cleanup`: every Deployment to the preview's environment `pr-<N>` goes inactive. (A preview's own
+/// Deployment is made like any run's, by the reporter: see [`Reporter::start`].)
+pub async fn deactivate_preview(
     reporter: &Reporter,
     settings: &Settings,
-    scope: &Scope,
     outcome: &Outcome,
 ) -> Result<(), ReportError> {
-    let environment = preview::environment(scope.pr);
-    match settings.mode {
-        Mode::Cleanup => {
-            reporter.deactivate_environment(&environment).await?;
-        }
-        Mode::Preview if outcome.result != ResultKind::DryRun => {
-            let id = reporter
-                .create_deployment(&environment, &settings.github.status_sha, &outcome.summary)
-                .await?;
-            let state = DeploymentState::for_result(outcome.result);
-            reporter
-                .deployment_status(
-                    id,
-                    state,
-                    outcome.environment_url.as_deref(),
-                    &outcome.summary,
-                )
-                .await?;
-        }
-        _ => {}
+    if settings.mode == Mode::Cleanup && outcome.result == ResultKind::Success {
+        reporter
+            .deactivate_environment(&reporter.config().environment.name)
+            .await?;
     }
     Ok(())
 }

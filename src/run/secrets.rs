@@ -52,10 +52,10 @@ pub fn protect(settings: &Settings) {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!(
+        actions::eprint_untrusted(&format!(
             "internal error (a bug in rolling-update, please report it): {}{at}",
             redact(&payload, &secrets)
-        );
+        ));
     }));
 }
 

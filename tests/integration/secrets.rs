@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 #[path = "../support_github/fake_github.rs"]
 #[allow(dead_code)]
-mod fake_github;
+pub(crate) mod fake_github;
 
 use crate::bad_input::kubeconfig_with;
 use crate::faults::seed;

@@ -227,3 +227,17 @@ pub async fn ready_pods(ns: &TestNs, selector: &str) -> Vec<BTreeMap<String, Str
         })
         .collect()
 }
+
+/// Applies `yaml` (an `api_rc_yaml`) and waits until `replicas` of its pods are ready, dumping the namespace and
+/// failing the test otherwise.
+pub async fn seed_api_rc(ns: &TestNs, yaml: &str, replicas: usize, timeout: std::time::Duration) {
+    crate::support::apply_yaml(ns, yaml).await;
+    let ready = crate::support::wait_for(timeout, || async {
+        ready_pods(ns, "name=api-pods").await.len() >= replicas
+    })
+    .await;
+    if ready.is_none() {
+        ns.dump().await;
+        panic!("the seed's pods did not become ready within {timeout:?}");
+    }
+}

@@ -1,7 +1,8 @@
 //! A small stateful stand-in for GitHub's REST API, for what Prism cannot show: state across runs (the second
-//! run must update the first run's comment) and forced failures (403 from a read-only token, 500). It records
-//! every request so tests assert what was sent, and answers only the routes the reporter uses; anything else
-//! is a 404 the test will see as a warning.
+//! run must update the first run's comment), comment authors, forced failures (403 from a read-only token, 500)
+//! and scripted answers (a 502 once, a 429 with `Retry-After`, a secondary rate limit). It records every request
+//! so tests assert what was sent, and answers only the routes the reporter uses; anything else is a 404 the test
+//! will see as a warning.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -23,6 +24,30 @@ pub struct Comment {
     pub id: u64,
     pub issue: u64,
     pub body: String,
+    /// The `user.login` GitHub shows.
+    pub author: String,
+}
+
+/// A Deployment and its statuses, oldest first.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub id: u64,
+    pub environment: String,
+    pub git_ref: String,
+    /// The request body as sent.
+    pub request: Value,
+    pub states: Vec<String>,
+}
+
+/// An answer given instead of the route's, to the next `times` requests matching `method` and `path_contains`.
+#[derive(Debug, Clone)]
+pub struct Scripted {
+    pub method: &'static str,
+    pub path_contains: String,
+    pub times: usize,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
 }
 
 #[derive(Debug, Default)]
@@ -36,7 +61,44 @@ pub struct State {
     pub fail_all: bool,
     /// Open PRs returned for `GET /commits/{sha}/pulls`.
     pub associated_prs: Vec<u64>,
+    /// The token's user for `GET /user`; `None` answers 403 as GitHub does for the workflow's token, whose
+    /// comments are then by `github-actions[bot]`.
+    pub token_login: Option<String>,
+    /// Answers that take precedence over the routes, used up in order.
+    pub scripted: Vec<Scripted>,
+    /// A comment by the same author that "another run" posts just before ours is created (a race).
+    pub racing_comment: Option<String>,
+    pub deployments: Vec<Deployment>,
     next_id: u64,
+}
+
+impl State {
+    /// Who the comments made with the token are by.
+    pub fn token_author(&self) -> String {
+        self.token_login
+            .clone()
+            .unwrap_or_else(|| "github-actions[bot]".into())
+    }
+
+    fn take_scripted(&mut self, method: &str, path: &str) -> Option<Scripted> {
+        let i = self.scripted.iter().position(|s| {
+            s.times > 0 && s.method == method && path.contains(s.path_contains.as_str())
+        })?;
+        self.scripted[i].times -= 1;
+        Some(self.scripted[i].clone())
+    }
+
+    fn push_comment(&mut self, issue: u64, body: &str, author: &str) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.comments.push(Comment {
+            id,
+            issue,
+            body: body.to_string(),
+            author: author.to_string(),
+        });
+        id
+    }
 }
 
 pub struct FakeGithub {
@@ -62,20 +124,46 @@ impl FakeGithub {
         FakeGithub { url, state }
     }
 
-    /// Adds a comment someone else wrote.
+    /// Adds a comment someone else (`octocat`) wrote.
     pub fn add_comment(&self, issue: u64, body: &str) {
-        let mut s = self.state.lock().unwrap();
-        s.next_id += 1;
-        let id = s.next_id;
-        s.comments.push(Comment {
-            id,
-            issue,
-            body: body.to_string(),
+        self.add_comment_by(issue, body, "octocat");
+    }
+
+    /// Adds a comment by `author`.
+    pub fn add_comment_by(&self, issue: u64, body: &str, author: &str) -> u64 {
+        self.state.lock().unwrap().push_comment(issue, body, author)
+    }
+
+    /// Answers the next `times` requests `method` to a path containing `path_contains` with `status`,
+    /// `headers` and `body` instead of the route.
+    pub fn script(
+        &self,
+        method: &'static str,
+        path_contains: &str,
+        times: usize,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: Value,
+    ) {
+        self.state.lock().unwrap().scripted.push(Scripted {
+            method,
+            path_contains: path_contains.to_string(),
+            times,
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body,
         });
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
         self.state.lock().unwrap().requests.clone()
+    }
+
+    pub fn deployments(&self) -> Vec<Deployment> {
+        self.state.lock().unwrap().deployments.clone()
     }
 
     pub fn comments_on(&self, issue: u64) -> Vec<Comment> {
@@ -123,7 +211,7 @@ fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
             return;
         }
         let body = String::from_utf8_lossy(&body).to_string();
-        let (status, answer) = {
+        let (status, headers, answer) = {
             let mut s = state.lock().unwrap();
             s.requests.push(Recorded {
                 method: method.clone(),
@@ -131,20 +219,38 @@ fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
                 body: body.clone(),
                 authorization,
             });
-            route(&mut s, &method, &path, &body)
+            match s.take_scripted(&method, &path) {
+                Some(scripted) => (scripted.status, scripted.headers, scripted.body),
+                None => {
+                    let (status, answer) = route(&mut s, &method, &path, &body);
+                    (status, vec![], answer)
+                }
+            }
         };
-        let text = answer.to_string();
         let reason = match status {
             200 => "OK",
             201 => "Created",
+            204 => "No Content",
             403 => "Forbidden",
             404 => "Not Found",
+            429 => "Too Many Requests",
+            502 => "Bad Gateway",
+            503 => "Service Unavailable",
             _ => "Error",
         };
-        let response = format!(
-            "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{text}",
-            text.len()
-        );
+        let mut head = format!("HTTP/1.1 {status} {reason}\r\n");
+        for (k, v) in &headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        let response = if status == 204 {
+            format!("{head}\r\n")
+        } else {
+            let text = answer.to_string();
+            format!(
+                "{head}content-type: application/json\r\ncontent-length: {}\r\n\r\n{text}",
+                text.len()
+            )
+        };
         if writer.write_all(response.as_bytes()).is_err() {
             return;
         }
@@ -201,7 +307,7 @@ fn route(s: &mut State, method: &str, full_path: &str, body: &str) -> (u16, Valu
                 .filter(|c| c.issue == n)
                 .skip((page - 1) * per_page)
                 .take(per_page)
-                .map(|c| json!({"id": c.id, "body": c.body}))
+                .map(|c| json!({"id": c.id, "body": c.body, "user": {"login": c.author}}))
                 .collect();
             (200, Value::Array(list))
         }
@@ -209,14 +315,12 @@ fn route(s: &mut State, method: &str, full_path: &str, body: &str) -> (u16, Valu
             if s.forbid_comments {
                 return forbidden();
             }
-            s.next_id += 1;
-            let id = s.next_id;
             let issue = n.parse().unwrap_or(0);
-            s.comments.push(Comment {
-                id,
-                issue,
-                body: body["body"].as_str().unwrap_or_default().to_string(),
-            });
+            let author = s.token_author();
+            if let Some(racing) = s.racing_comment.take() {
+                s.push_comment(issue, &racing, &author);
+            }
+            let id = s.push_comment(issue, body["body"].as_str().unwrap_or_default(), &author);
             (
                 201,
                 json!({"id": id, "html_url": format!("https://github.com/{o}/{r}/pull/{issue}#issuecomment-{id}")}),
@@ -239,6 +343,85 @@ fn route(s: &mut State, method: &str, full_path: &str, body: &str) -> (u16, Valu
                 None => (404, json!({"message": "Not Found"})),
             }
         }
+        ("DELETE", ["repos", _, _, "issues", "comments", id]) => {
+            if s.forbid_comments {
+                return forbidden();
+            }
+            let id: u64 = id.parse().unwrap_or(0);
+            let before = s.comments.len();
+            s.comments.retain(|c| c.id != id);
+            if s.comments.len() < before {
+                (204, Value::Null)
+            } else {
+                (404, json!({"message": "Not Found"}))
+            }
+        }
+        ("POST", ["repos", _, _, "deployments"]) => {
+            s.next_id += 1;
+            let id = s.next_id;
+            s.deployments.push(Deployment {
+                id,
+                environment: body["environment"]
+                    .as_str()
+                    .unwrap_or("production")
+                    .to_string(),
+                git_ref: body["ref"].as_str().unwrap_or_default().to_string(),
+                request: body.clone(),
+                states: vec![],
+            });
+            (201, json!({"id": id, "environment": body["environment"]}))
+        }
+        ("GET", ["repos", _, _, "deployments"]) => {
+            let environment = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("environment="))
+                .unwrap_or_default()
+                .to_string();
+            let per_page = param("per_page").unwrap_or(30);
+            let page = param("page").unwrap_or(1).max(1);
+            // Newest first, as GitHub lists them.
+            let list: Vec<Value> = s
+                .deployments
+                .iter()
+                .rev()
+                .filter(|d| environment.is_empty() || d.environment == environment)
+                .skip((page - 1) * per_page)
+                .take(per_page)
+                .map(|d| json!({"id": d.id, "environment": d.environment}))
+                .collect();
+            (200, Value::Array(list))
+        }
+        ("POST", ["repos", _, _, "deployments", id, "statuses"]) => {
+            let id: u64 = id.parse().unwrap_or(0);
+            match s.deployments.iter_mut().find(|d| d.id == id) {
+                Some(d) => {
+                    d.states
+                        .push(body["state"].as_str().unwrap_or_default().to_string());
+                    (201, json!({"id": 1, "state": body["state"]}))
+                }
+                None => (404, json!({"message": "Not Found"})),
+            }
+        }
+        ("GET", ["repos", _, _, "deployments", id, "statuses"]) => {
+            let id: u64 = id.parse().unwrap_or(0);
+            match s.deployments.iter().find(|d| d.id == id) {
+                Some(d) => (
+                    200,
+                    Value::Array(
+                        d.states
+                            .iter()
+                            .rev()
+                            .map(|st| json!({"state": st}))
+                            .collect(),
+                    ),
+                ),
+                None => (404, json!({"message": "Not Found"})),
+            }
+        }
+        ("GET", ["user"]) => match &s.token_login {
+            Some(login) => (200, json!({"login": login, "type": "User"})),
+            None => forbidden(),
+        },
         _ => (404, json!({"message": "Not Found"})),
     }
 }

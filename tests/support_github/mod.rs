@@ -4,6 +4,7 @@
 
 pub mod fake_github;
 pub mod prism;
+pub mod runner;
 
 use std::time::Duration;
 

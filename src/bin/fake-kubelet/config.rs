@@ -20,6 +20,10 @@ pub struct Config {
 /// Per-pod override of the ready delay, in milliseconds.
 pub const READY_DELAY_ANNOTATION: &str = "fake-kubelet.rolling-update.github.io/ready-delay-ms";
 
+/// Per-pod termination message of crashing containers (a real container writes it to /dev/termination-log).
+pub const TERMINATION_MESSAGE_ANNOTATION: &str =
+    "fake-kubelet.rolling-update.github.io/termination-message";
+
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Config {

@@ -45,6 +45,8 @@ pub struct Termination {
     pub reason: String,
     pub started_at: Timestamp,
     pub finished_at: Timestamp,
+    /// What the container wrote to its termination log (`terminationMessagePath`).
+    pub message: Option<String>,
 }
 
 /// What an earlier status said about a container (see [`ContainerSim::adopt`]).
@@ -108,6 +110,8 @@ pub struct ContainerSim {
     probe_message: String,
     /// `pod_ns(uid)` as the kubelet writes it in back-off messages.
     pod_ref: String,
+    /// What a crash leaves as the termination message (the pod's termination-message annotation).
+    pub termination_message: Option<String>,
 }
 
 impl ContainerSim {
@@ -138,6 +142,7 @@ impl ContainerSim {
             ready_at: start + timing.ready.max(timing.pull),
             probe_message,
             pod_ref,
+            termination_message: None,
         }
     }
 
@@ -248,6 +253,7 @@ impl ContainerSim {
                     reason: "Error".into(),
                     started_at,
                     finished_at: wall,
+                    message: self.termination_message.clone(),
                 });
                 self.next = Some((now + timing.backoff_base / 5, Step::EnterCrashBackOff));
             }

@@ -34,7 +34,10 @@
 //! Logs: there is no kubelet log endpoint (the nodes' address is 127.0.0.1:10250, where nothing listens, so the
 //! API server's log requests fail fast). A crashing container's simulated last log lines are stored in the pod
 //! annotation `fake-kubelet.rolling-update.github.io/log` (and `...log.<container>`). The product reads logs from
-//! the real log API and falls back to this annotation only for such fake pods.
+//! the real log API and falls back to this annotation only for such fake pods. A pod annotation
+//! `fake-kubelet.rolling-update.github.io/termination-message` becomes the `message` of every termination of its
+//! crashing containers (what a real container writes to /dev/termination-log); a `...log` annotation set on the
+//! pod (from its template) is kept instead of the built-in crash log.
 
 mod config;
 mod container;

@@ -117,12 +117,16 @@ fn state(state: &State) -> Value {
 }
 
 fn terminated(t: &Termination) -> Value {
-    json!({
+    let mut terminated = json!({
         "exitCode": t.exit_code,
         "reason": t.reason,
         "startedAt": time(t.started_at),
         "finishedAt": time(t.finished_at),
-    })
+    });
+    if let Some(message) = &t.message {
+        terminated["message"] = json!(message);
+    }
+    terminated
 }
 
 #[cfg(test)]
@@ -155,10 +159,19 @@ mod tests {
     }
 
     fn pod(images: &[(&str, &str)], until: Duration) -> Value {
+        pod_with_message(images, None, until)
+    }
+
+    fn pod_with_message(images: &[(&str, &str)], message: Option<&str>, until: Duration) -> Value {
         let start = Instant::now();
         let mut sims: Vec<_> = images
             .iter()
-            .map(|(n, i)| ContainerSim::new(n, i, start, &timing(), "x".into(), "p_ns(u)".into()))
+            .map(|(n, i)| {
+                let mut sim =
+                    ContainerSim::new(n, i, start, &timing(), "x".into(), "p_ns(u)".into());
+                sim.termination_message = message.map(String::from);
+                sim
+            })
             .collect();
         settle(&mut sims, start, until);
         let facts = PodFacts {
@@ -240,5 +253,22 @@ mod tests {
         assert_eq!(c["lastState"]["terminated"]["exitCode"], 1);
         assert_eq!(c["lastState"]["terminated"]["reason"], "Error");
         assert_eq!(c["restartCount"], 1);
+    }
+
+    #[test]
+    fn a_crash_leaves_the_termination_message_and_a_healthy_container_none() {
+        let message = "panic: config\n::add-mask::x";
+        let s = pod_with_message(
+            &[("app", "api:crashloop"), ("sidecar", "proxy:v1")],
+            Some(message),
+            Duration::from_millis(2000),
+        );
+        let statuses = &s["status"]["containerStatuses"];
+        assert_eq!(statuses[0]["lastState"]["terminated"]["message"], message);
+        assert_eq!(statuses[1]["lastState"], json!({}));
+        let s = pod(&[("app", "api:crashloop")], Duration::from_millis(2000));
+        let terminated = &s["status"]["containerStatuses"][0]["lastState"]["terminated"];
+        assert_eq!(terminated["exitCode"], 1);
+        assert!(terminated.get("message").is_none(), "{terminated}");
     }
 }

@@ -33,6 +33,8 @@ pub struct PodJob {
     pub start_time: Option<Timestamp>,
     pub scheduled: Option<Value>,
     pub has_log_annotation: bool,
+    /// The termination message crashing containers leave (annotation `...termination-message`).
+    pub termination_message: Option<String>,
 }
 
 pub async fn run(job: PodJob) {
@@ -52,6 +54,7 @@ pub async fn run(job: PodJob) {
                 probe.clone(),
                 pod_ref.clone(),
             );
+            sim.termination_message = job.termination_message.clone();
             if let Some(seen) = seen {
                 sim.adopt(seen.clone(), start, &job.timing);
             }

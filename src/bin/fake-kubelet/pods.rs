@@ -14,7 +14,7 @@ use kube::runtime::watcher::{self, watcher, Event};
 use kube::runtime::WatchStreamExt;
 use tokio::task::JoinHandle;
 
-use crate::config::{Config, READY_DELAY_ANNOTATION};
+use crate::config::{Config, READY_DELAY_ANNOTATION, TERMINATION_MESSAGE_ANNOTATION};
 use crate::container::{Seen, Termination};
 use crate::events::{Involved, Recorder};
 use crate::ip_pool::IpPool;
@@ -204,6 +204,7 @@ impl Pods {
             containers,
             scheduled,
             has_log_annotation: annotations.contains_key(LOG_ANNOTATION),
+            termination_message: annotations.get(TERMINATION_MESSAGE_ANNOTATION).cloned(),
             start_time: pod
                 .status
                 .as_ref()
@@ -237,6 +238,7 @@ fn seen(pod: &Pod, container: &str) -> Option<Seen> {
             reason: t.reason.clone().unwrap_or_default(),
             started_at: t.started_at.as_ref().map(|t| t.0).unwrap_or_default(),
             finished_at: t.finished_at.as_ref().map(|t| t.0).unwrap_or_default(),
+            message: t.message.clone(),
         });
     Some(Seen {
         running_since,
