@@ -63,6 +63,8 @@ pub enum Fault {
 pub struct Stats {
     pub requests: u64,
     pub injected: BTreeMap<Fault, u64>,
+    /// Faults drawn from the `percent` share (every kind, cut watches included), not the extra cut of every watch.
+    pub share: u64,
     pub refused_or_dropped: u64,
 }
 
@@ -316,6 +318,7 @@ async fn handle(
         .query()
         .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
     let mut fault = pick_fault(&shared, req.method(), is_watch);
+    let from_share = fault.is_some();
     if fault.is_none() && is_watch && matches!(*shared.mode.borrow(), Mode::Faults { .. }) {
         // Besides the share of faulty requests, every watch is cut after a while (as load balancers and apiserver
         // restarts do), so a short rollout still has to resume its watches.
@@ -324,6 +327,9 @@ async fn handle(
     {
         let mut stats = shared.stats.lock().unwrap();
         stats.requests += 1;
+        if from_share {
+            stats.share += 1;
+        }
         if let Some(f) = fault {
             *stats.injected.entry(f).or_default() += 1;
         }
