@@ -492,3 +492,74 @@ async fn a_service_lists_only_ready_pods_as_ready_endpoints() {
         ips.1
     );
 }
+
+/// Issue 15: the test bed's apiserver survives CustomResourceDefinitions and custom objects. Kubernetes 1.20 as
+/// vendored (modern-go/reflect2 1.0.1) and built with Go ≥ 1.18 died here with "fatal error: fault" (SIGSEGV in
+/// map iteration); scripts/build-control-plane.sh now builds it with reflect2 1.0.2.
+#[tokio::test]
+async fn custom_resources_do_not_crash_the_apiserver() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{ApiResource, DynamicObject, PostParams};
+
+    let ns = support::namespace("cp-crd").await;
+    let suffix = ns.name.rsplit('-').next().unwrap_or("x").to_string();
+    let group = format!("t{suffix}.rolling-update.test");
+    let crd: CustomResourceDefinition = serde_json::from_value(serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("nodepools.{group}")},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "nodepools", "singular": "nodepool", "kind": "NodePool"},
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": {
+                        "limits": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "labels": {"type": "object", "additionalProperties": {"type": "string"}}
+                    }}
+                }}}
+            }]
+        }
+    }))
+    .unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(ns.client.clone());
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    let name = format!("nodepools.{group}");
+    let established = wait_for(Duration::from_secs(30), || async {
+        crds.get(&name).await.ok().and_then(|c| c.status).and_then(|s| s.conditions).is_some_and(
+            |cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"),
+        )
+    })
+    .await;
+    assert!(established.is_some(), "the CRD is established");
+
+    let resource = ApiResource {
+        group: group.clone(),
+        version: "v1".into(),
+        api_version: format!("{group}/v1"),
+        kind: "NodePool".into(),
+        plural: "nodepools".into(),
+    };
+    let pools: Api<DynamicObject> = Api::namespaced_with(ns.client.clone(), &ns.name, &resource);
+    for i in 0..20 {
+        let mut pool = DynamicObject::new(&format!("pool-{i}"), &resource);
+        // Maps of maps: what crashed reflect2 1.0.1 when the apiserver encoded them.
+        pool.data = serde_json::json!({"spec": {
+            "limits": {"cpu": "1000", "memory": "1000Gi"},
+            "labels": {"karpenter.sh/nodepool": format!("pool-{i}"), "team": "api"}
+        }});
+        pools.create(&PostParams::default(), &pool).await.unwrap();
+    }
+    let listed = pools.list(&ListParams::default()).await.unwrap();
+    assert_eq!(listed.items.len(), 20);
+    assert_eq!(
+        listed.items[3].data["spec"]["labels"]["team"],
+        serde_json::json!("api")
+    );
+    // Still alive: a core read after the custom ones, then clean up.
+    let rcs: Api<ReplicationController> = Api::namespaced(ns.client.clone(), &ns.name);
+    rcs.list(&ListParams::default()).await.unwrap();
+    crds.delete(&name, &DeleteParams::default()).await.unwrap();
+}
