@@ -528,9 +528,15 @@ async fn custom_resources_do_not_crash_the_apiserver() {
     crds.create(&PostParams::default(), &crd).await.unwrap();
     let name = format!("nodepools.{group}");
     let established = wait_for(Duration::from_secs(30), || async {
-        crds.get(&name).await.ok().and_then(|c| c.status).and_then(|s| s.conditions).is_some_and(
-            |cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"),
-        )
+        crds.get(&name)
+            .await
+            .ok()
+            .and_then(|c| c.status)
+            .and_then(|s| s.conditions)
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            })
     })
     .await;
     assert!(established.is_some(), "the CRD is established");

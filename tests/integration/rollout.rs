@@ -221,6 +221,59 @@ async fn never_ready_image_hits_the_deadline_and_rolls_back() {
     assert!(watch.watched().min_ready_endpoints.unwrap() >= 3);
 }
 
+/// The replica counts of the old and the new RC (`None` when absent).
+async fn counts(ns: &TestNs, old: &str, new: &str) -> (Option<i32>, Option<i32>) {
+    let rcs: Api<ReplicationController> = Api::namespaced(ns.client.clone(), &ns.name);
+    let get = |name: &str| {
+        let rcs = rcs.clone();
+        let name = name.to_string();
+        async move {
+            rcs.get_opt(&name)
+                .await
+                .unwrap()
+                .and_then(|r| r.spec)
+                .and_then(|s| s.replicas)
+        }
+    };
+    (get(old).await, get(new).await)
+}
+
+/// Starts the action and SIGKILLs it the moment the cluster shows `when(old, new)` (polled every 20 ms), never
+/// by wall-clock sleeps. Returns the counts seen when the kill landed.
+async fn kill_when(
+    ns: &TestNs,
+    env: &BTreeMap<String, String>,
+    when: impl Fn(Option<i32>, Option<i32>) -> bool,
+) -> (Option<i32>, Option<i32>) {
+    let mut child = tokio::process::Command::new(BIN)
+        .env_clear()
+        .envs(env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (old, new) = counts(ns, "api-rc", "api-rc-v4").await;
+        if when(old, new) {
+            child.start_kill().unwrap(); // SIGKILL
+            let _ = child.wait().await;
+            return (old, new);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the state to kill at never came: {old:?} {new:?}"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before the kill point"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Issue 12: kills chosen by cluster state (new RC at its first step, the old RC half-way down, the old RC at 1),
+/// each proven mid-rollout by the counts it landed on; every next run continues the same update.
 #[tokio::test]
 async fn killed_runs_resume_and_converge_with_the_floor_held() {
     let ns = support::namespace("roll-kill").await;
@@ -228,21 +281,30 @@ async fn killed_runs_resume_and_converge_with_the_floor_held() {
     let watch = FloorWatch::start_at(&ns, 4).await;
     let img = images("4.0");
     let env = action_env(&ns, &[("INPUT_IMAGES", &img), ("INPUT_VERSION", "v4")]);
-    // Kill at several points: right after start, mid-way, later.
-    for kill_after in [300u64, 1800, 2500] {
-        let mut child = tokio::process::Command::new(BIN)
-            .env_clear()
-            .envs(&env)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(kill_after)).await;
-        child.start_kill().unwrap(); // SIGKILL
-        let _ = child.wait().await;
-    }
+
+    let first = kill_when(&ns, &env, |old, new| old == Some(4) && new == Some(1)).await;
+    assert_eq!(first, (Some(4), Some(1)), "killed at the first step");
+    let second = kill_when(&ns, &env, |old, _| old.is_some_and(|o| o <= 2)).await;
+    assert!(
+        matches!(second, (Some(2), Some(2..=3))),
+        "killed half-way: {second:?}"
+    );
+    let third = kill_when(&ns, &env, |old, _| old == Some(1)).await;
+    assert!(
+        matches!(third, (Some(1), Some(3..=4))),
+        "killed near the end: {third:?}"
+    );
     let r = run(&env).await;
     assert_eq!(r.code, 0, "re-run converges");
+    assert!(
+        r.out
+            .contains("Continuing update with existing controller api-rc-v4"),
+        "the re-run continued the same update"
+    );
+    assert!(
+        !r.out.contains("Scaling api-rc-v4 up to 1 "),
+        "it did not start over"
+    );
     assert_eq!(rc_names(&ns).await, vec!["api-rc-v4".to_string()]);
     assert_eq!(ready_pods(&ns, "version=v4").await.len(), 4);
     let seen = watch.watched();
@@ -250,6 +312,73 @@ async fn killed_runs_resume_and_converge_with_the_floor_held() {
         seen.min_ready_endpoints.unwrap() >= 4,
         "floor broken across kills: {seen:?}"
     );
+}
+
+/// Issue 12, fencing: another run takes the Lease over mid-rollout (as after a network partition longer than the
+/// lease). Our run notices at its next renewal, stops before writing again (exit 4, resumable), and does not
+/// delete the Lease it no longer holds.
+#[tokio::test]
+async fn a_lost_lock_stops_the_run_before_its_next_write() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let ns = support::namespace("roll-fence").await;
+    seed(&ns, 3, 2500).await;
+    let img = images("8.0");
+    let env = action_env(&ns, &[("INPUT_IMAGES", &img), ("INPUT_VERSION", "v8")]);
+    let child = tokio::process::Command::new(BIN)
+        .env_clear()
+        .envs(&env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let leases: Api<Lease> = Api::namespaced(ns.client.clone(), &ns.name);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, new) = counts(&ns, "api-rc", "api-rc-v8").await;
+        if new == Some(1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the rollout never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut lease = leases.get("rolling-update-api-rc").await.unwrap();
+    lease.spec.as_mut().unwrap().holder_identity = Some("octo/api run 99 on thief pid 1".into());
+    leases
+        .replace("rolling-update-api-rc", &Default::default(), &lease)
+        .await
+        .unwrap();
+    let stolen_at = counts(&ns, "api-rc", "api-rc-v8").await;
+    let out = child.wait_with_output().await.unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    println!("{text}");
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "a lost lock ends the run as a cancellation"
+    );
+    assert!(text.contains("lost the lock"), "says why");
+    // Readiness takes 2.5 s a step and renewals come every 3 s: at most one step may have been written between
+    // the theft and our noticing it.
+    let after = counts(&ns, "api-rc", "api-rc-v8").await;
+    assert!(
+        after.1.unwrap() <= stolen_at.1.unwrap() + 1,
+        "wrote on after losing the lock: {stolen_at:?} -> {after:?}"
+    );
+    let still = leases.get("rolling-update-api-rc").await.unwrap();
+    assert_eq!(
+        still.spec.unwrap().holder_identity.as_deref(),
+        Some("octo/api run 99 on thief pid 1"),
+        "the Lease we no longer held was not deleted"
+    );
+    // Once the thief is gone, a re-run finishes the update.
+    leases
+        .delete("rolling-update-api-rc", &Default::default())
+        .await
+        .unwrap();
+    let r = run(&env).await;
+    assert_eq!(r.code, 0);
+    assert_eq!(rc_names(&ns).await, vec!["api-rc-v8".to_string()]);
 }
 
 #[tokio::test]
