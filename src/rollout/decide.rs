@@ -49,14 +49,18 @@ pub fn decide(v: &View) -> Decision {
     let from = v.from.unwrap_or_default();
     let desired = v.limits.desired;
     if from.replicas == 0
-        && v.to.replicas >= desired
+        && v.to.replicas == desired
         && v.to.available >= v.required_available.min(desired)
     {
         return Decision::Done;
     }
-    let up = v
-        .limits
-        .scale_up_target(from.replicas.max(from.live), v.to.replicas);
+    // A resume with a smaller `replicas` than the interrupted run asked for: the new RC comes down to it.
+    let up = if v.to.replicas > desired {
+        desired
+    } else {
+        v.limits
+            .scale_up_target(from.replicas.max(from.live), v.to.replicas)
+    };
     let down = match v.from {
         Some(f) => {
             let d = v
@@ -159,6 +163,23 @@ mod tests {
             Decision::Done,
             "2 of 3 available is as available as before the run"
         );
+    }
+
+    /// Issue 12, item 10: a resume asked for fewer replicas than the interrupted run scaled the new RC to.
+    #[test]
+    fn a_smaller_replicas_on_resume_is_applied() {
+        let v = View {
+            from: Some(side(0, 0, 0)),
+            to: side(5, 5, 5),
+            limits: Limits::resolve(3, Int(1), Int(0)),
+            required_available: 3,
+        };
+        assert_eq!(decide(&v), Decision::Scale { to: 3, from: None });
+        let v = View {
+            to: side(3, 5, 5),
+            ..v
+        };
+        assert_eq!(decide(&v), Decision::Done);
     }
 
     #[test]
