@@ -132,7 +132,13 @@ async fn observe(cluster: &Cluster, settings: &Settings) -> Result<Observed, Sto
         Api::namespaced(cluster.client.clone(), &cluster.namespace);
     let services: Api<Service> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
     let params = ListParams::default();
-    let rcs = kube_ops::retry(|| rcs.list(&params)).await.map_err(|e| {
+    // Three independent reads, at once: start-up time is time users wait before anything moves.
+    let (rcs, services, autoscalers) = tokio::join!(
+        kube_ops::retry(|| rcs.list(&params)),
+        kube_ops::retry(|| services.list(&params)),
+        list_autoscalers(cluster),
+    );
+    let rcs = rcs.map_err(|e| {
         if matches!(&e, kube::Error::Api(s) if s.code == 404) {
             Stop::BadInput(format!(
                 "input `namespace`: namespace `{}` does not exist; create it or fix the input",
@@ -146,14 +152,13 @@ async fn observe(cluster: &Cluster, settings: &Settings) -> Result<Observed, Sto
             )))
         }
     })?;
-    let services = kube_ops::retry(|| services.list(&params))
-        .await
+    let services = services
         .map_err(|e| Stop::Fault(anyhow::anyhow!(kube_ops::explain(&e, "list", "services"))))?;
     Ok(Observed {
         rcs: rcs.items,
         services: services.items,
         manifest,
-        autoscalers: list_autoscalers(cluster).await,
+        autoscalers,
     })
 }
 
@@ -297,10 +302,9 @@ async fn deploy_locked(
     for warning in &plan.warnings {
         actions::warning(warning);
     }
-    preflight(cluster, &plan).await;
-    actions::end_group();
-
     if settings.dry_run {
+        preflight(cluster, &plan).await;
+        actions::end_group();
         actions::print_untrusted(&plan::render_dry_run(&plan));
         let mut outcome = base_outcome(settings, &plan, started);
         outcome.result = ResultKind::DryRun;
@@ -308,26 +312,35 @@ async fn deploy_locked(
         return Ok(outcome);
     }
 
-    if let Some(reporter) = reporter {
-        let description = format!(
-            "rolling {} to {}",
-            settings.rc,
-            plan.new_rc.metadata.name.as_deref().unwrap_or_default()
-        );
-        for warning in reporter.start(&description).await {
-            actions::warning(&warning);
-        }
+    // The pre-flight check, the pending status on GitHub and the pod watch's first list do not depend on each
+    // other: together, the first scale-up comes one round trip after planning instead of three.
+    let description = format!(
+        "rolling {} to {}",
+        settings.rc,
+        plan.new_rc.metadata.name.as_deref().unwrap_or_default()
+    );
+    let (_, report_warnings, engine) = tokio::join!(
+        preflight(cluster, &plan),
+        async {
+            match reporter {
+                Some(reporter) => reporter.start(&description).await,
+                None => vec![],
+            }
+        },
+        Engine::start(
+            cluster.client.clone(),
+            &cluster.namespace,
+            settings,
+            cancel.clone(),
+        ),
+    );
+    actions::end_group();
+    for warning in report_warnings {
+        actions::warning(&warning);
     }
 
     actions::group("Rolling update");
-    let mut engine = Engine::start(
-        cluster.client.clone(),
-        &cluster.namespace,
-        settings,
-        cancel.clone(),
-    )
-    .await
-    .context("starting the rollout")?;
+    let mut engine = engine.context("starting the rollout")?;
     let executed = match reporter {
         Some(reporter) => {
             let new_rc = plan.new_rc.metadata.name.clone().unwrap_or_default();
