@@ -58,8 +58,19 @@ pub enum VersionFrom {
 /// `container=image`, or a bare image (container `None`) for single-container pods.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageOverride {
+    /// `<rc>:<container>=<image>`: only for that RC (with several RCs); `None`: every RC with that container.
+    pub rc: Option<String>,
     pub container: Option<String>,
     pub image: String,
+}
+
+/// How several RCs are rolled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// All at once, each with its own floor and ceiling.
+    Parallel,
+    /// One after another, in the order of input `rc`; a failure stops the rest.
+    Sequential,
 }
 
 /// The GitHub context of the run.
@@ -91,9 +102,16 @@ pub struct Settings {
     pub context: Option<String>,
     /// `None`: the kubeconfig context's namespace, else `default`.
     pub namespace: Option<String>,
-    /// Base RC name, e.g. `api-rc`.
+    /// Base RC name, e.g. `api-rc`: the first of `rcs`, the one this run's single-RC steps work on.
     pub rc: String,
+    /// Every base RC name of input `rc` (one or more, in the order given).
+    pub rcs: Vec<String>,
+    /// The first of `manifests`.
     pub manifest: Option<PathBuf>,
+    /// Every path of input `manifest` (one per line).
+    pub manifests: Vec<PathBuf>,
+    /// With several RCs: roll them all at once or one after another.
+    pub order: Order,
     pub service_manifest: Option<PathBuf>,
     pub images: Vec<ImageOverride>,
     /// The resolved version (already a valid label value).
@@ -117,6 +135,35 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The settings of one RC of several: `rc` and `manifest` are that RC's, `images` the entries that apply to it
+    /// (un-prefixed ones only where `has_container` says the RC has that container).
+    pub fn for_rc(
+        &self,
+        rc: &str,
+        manifest: Option<PathBuf>,
+        has_container: impl Fn(&str) -> bool,
+    ) -> Settings {
+        let mut one = self.clone();
+        one.rc = rc.to_string();
+        one.rcs = vec![rc.to_string()];
+        one.manifest = manifest.clone();
+        one.manifests = manifest.into_iter().collect();
+        one.images = self
+            .images
+            .iter()
+            .filter(|i| match (&i.rc, &i.container) {
+                (Some(r), _) => r == rc,
+                (None, Some(c)) => has_container(c),
+                (None, None) => true,
+            })
+            .map(|i| ImageOverride {
+                rc: None,
+                ..i.clone()
+            })
+            .collect();
+        one
+    }
+
     /// Reads and validates the inputs from the process environment (what the Actions runner set).
     pub fn from_process_env() -> Result<Settings, InputError> {
         // Non-UTF-8 variables can't be inputs of ours; skip them instead of panicking like `env::vars()`.
@@ -176,7 +223,7 @@ impl RawInputs {
                 problems.push(Problem::input("namespace", format!("`{ns}` {p}")));
             }
         }
-        let rc = match get(&self.rc) {
+        let rcs = match get(&self.rc) {
             None => {
                 problems.push(Problem::input(
                     "rc",
@@ -184,18 +231,15 @@ impl RawInputs {
                 ));
                 None
             }
-            Some(rc) => match names::dns_subdomain_problem(&rc, 63) {
-                None => Some(rc),
-                Some(p) => {
-                    problems.push(Problem::input(
-                        "rc",
-                        format!("`{rc}` {p}; use the RC's base name, e.g. `api-rc`"),
-                    ));
-                    None
-                }
-            },
+            Some(list) => problems.take(values::rc_names(&list)),
         };
-        let manifest = get(&self.manifest).map(PathBuf::from);
+        let rc = rcs.as_ref().and_then(|r| r.first().cloned());
+        let manifests: Vec<PathBuf> = get(&self.manifest)
+            .map(|m| values::lines(&m).into_iter().map(PathBuf::from).collect())
+            .unwrap_or_default();
+        let manifest = manifests.first().cloned();
+        let order =
+            get(&self.order).map_or(Some(Order::Parallel), |s| problems.take(values::order(&s)));
         let service_manifest = get(&self.service_manifest).map(PathBuf::from);
         let mode = get(&self.mode).map_or(Some(Mode::Deploy), |s| problems.take(values::mode(&s)));
         let images = get(&self.images).map_or(Some(vec![]), |s| problems.take(values::images(&s)));
@@ -293,7 +337,10 @@ impl RawInputs {
             context: get(&self.context),
             namespace,
             rc: rc.ok_or_else(missing)?,
+            rcs: rcs.ok_or_else(missing)?,
             manifest,
+            manifests,
+            order: order.ok_or_else(missing)?,
             service_manifest,
             images: images.ok_or_else(missing)?,
             version: version.ok_or_else(missing)?,

@@ -29,6 +29,7 @@ pub struct RawInputs {
     pub status_context: Option<String>,
     pub comment: Option<String>,
     pub environment: Option<String>,
+    pub order: Option<String>,
 }
 
 impl RawInputs {
@@ -48,6 +49,7 @@ impl std::fmt::Debug for RawInputs {
             .field("namespace", &self.namespace)
             .field("rc", &self.rc)
             .field("manifest", &self.manifest)
+            .field("order", &self.order)
             .field("service_manifest", &self.service_manifest)
             .field("images", &self.images)
             .field("version", &self.version)

@@ -107,6 +107,53 @@ pub fn min_ready_seconds(s: &str) -> Result<u32, Problem> {
 const MAX_PODS: i64 = 100_000;
 const MAX_PERCENT: i32 = 1_000;
 
+/// The lines (or comma-separated entries) of a list input, trimmed, empty ones dropped.
+pub fn lines(s: &str) -> Vec<String> {
+    s.split(['\n', ','])
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Input `rc`: one or more base names, one per line or comma-separated, each a valid RC name, none twice.
+pub fn rc_names(s: &str) -> Result<Vec<String>, Problem> {
+    let names = lines(s);
+    if names.is_empty() {
+        return Err(Problem::input(
+            "rc",
+            "is required: the base name of your ReplicationController, e.g. `rc: api-rc`",
+        ));
+    }
+    for (i, rc) in names.iter().enumerate() {
+        if let Some(p) = super::names::dns_subdomain_problem(rc, 63) {
+            return Err(Problem::input(
+                "rc",
+                format!("`{rc}` {p}; use the RC's base name, e.g. `api-rc`"),
+            ));
+        }
+        if names[..i].contains(rc) {
+            return Err(Problem::input(
+                "rc",
+                format!("`{rc}` is given twice; name each RC once"),
+            ));
+        }
+    }
+    Ok(names)
+}
+
+/// Input `order`.
+pub fn order(s: &str) -> Result<crate::inputs::Order, Problem> {
+    match s.trim() {
+        "parallel" => Ok(crate::inputs::Order::Parallel),
+        "sequential" => Ok(crate::inputs::Order::Sequential),
+        other => Err(Problem::input(
+            "order",
+            format!("`{other}` is not `parallel` or `sequential`"),
+        )),
+    }
+}
+
 pub fn int_or_percent(
     name: &'static str,
     s: &str,
@@ -207,15 +254,29 @@ pub fn images(s: &str) -> Result<Vec<ImageOverride>, Problem> {
         .collect();
     let mut out: Vec<ImageOverride> = vec![];
     for entry in &entries {
-        let (container, image) = match entry.split_once('=') {
+        let (target, image) = match entry.split_once('=') {
             Some((c, i)) => (Some(c.trim()), i.trim()),
             None => (None, *entry),
+        };
+        // `<rc>:<container>`: container names are DNS labels, so a ':' before '=' can only mean an RC prefix.
+        let (rc, container) = match target.map(|t| t.split_once(':')) {
+            Some(Some((rc, c))) => (Some(rc.trim()), Some(c.trim())),
+            Some(None) => (None, target),
+            None => (None, None),
         };
         if image.is_empty() || image.chars().any(char::is_whitespace) || image.contains('=') {
             return Err(Problem::input(
                 "images",
                 format!("`{entry}` is not `container=image`; write one `container=image` per line, e.g. `node-api-container=registry.example.com/node-api:1.1`"),
             ));
+        }
+        if let Some(r) = rc {
+            if let Some(p) = super::names::dns_subdomain_problem(r, 63) {
+                return Err(Problem::input(
+                    "images",
+                    format!("RC name `{r}` in `{entry}` {p}"),
+                ));
+            }
         }
         match container {
             None if entries.len() > 1 => {
@@ -231,7 +292,10 @@ pub fn images(s: &str) -> Result<Vec<ImageOverride>, Problem> {
                         format!("container name `{c}` {p}"),
                     ));
                 }
-                if out.iter().any(|o| o.container.as_deref() == Some(c)) {
+                if out
+                    .iter()
+                    .any(|o| o.container.as_deref() == Some(c) && o.rc.as_deref() == rc)
+                {
                     return Err(Problem::input(
                         "images",
                         format!("container `{c}` is given twice; give each container one image"),
@@ -241,6 +305,7 @@ pub fn images(s: &str) -> Result<Vec<ImageOverride>, Problem> {
             None => {}
         }
         out.push(ImageOverride {
+            rc: rc.map(str::to_string),
             container: container.map(str::to_string),
             image: image.to_string(),
         });
