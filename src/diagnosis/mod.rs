@@ -7,6 +7,7 @@
 
 mod capacity;
 pub mod events;
+mod placement;
 mod pods;
 mod preflight;
 pub mod quantity;
@@ -50,6 +51,17 @@ pub struct Snapshot {
     pub desired_replicas: i32,
 }
 
+impl Snapshot {
+    /// The replica count the rollout aims for (the old pods' count when the engine did not say).
+    pub fn desired(&self) -> i32 {
+        if self.desired_replicas > 0 {
+            self.desired_replicas
+        } else {
+            self.old_pods.len() as i32
+        }
+    }
+}
+
 /// The kind of a finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -59,6 +71,14 @@ pub enum FindingKind {
     Taint,
     NodeSelector,
     TooManyPods,
+    /// Required pod affinity or anti-affinity.
+    PodAffinity,
+    HostPort,
+    TopologySpread,
+    /// PersistentVolume binding and placement.
+    Volume,
+    /// Dynamic resource allocation (ResourceClaims).
+    ResourceClaims,
     Unschedulable,
     ImagePull,
     CrashLoop,

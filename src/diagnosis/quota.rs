@@ -232,11 +232,7 @@ fn exceeded_finding(snapshot: &Snapshot, q: &QuotaExceeded, message: &str) -> Fi
                 })
             });
         if let Some(old) = old {
-            let desired = if snapshot.desired_replicas > 0 {
-                snapshot.desired_replicas
-            } else {
-                snapshot.old_pods.len() as i32
-            };
+            let desired = snapshot.desired();
             f.fixes.push(format!(
                 "roll with max_surge: 0 and max_unavailable: 1: deleting an old pod first (e.g. {}) returns its quota to the new one; the cost is one pod of headroom (at least {} of {desired} pods available during the rollout)",
                 resources::name(old),
