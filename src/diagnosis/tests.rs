@@ -650,3 +650,270 @@ fn text_rendering_has_summary_table_logs_and_fixes() {
     );
     assert!(t.contains("    | panic: DATABASE_URL is not set\n"), "{t}");
 }
+
+/// No fix may carry a toleration the diagnosis cannot name, or one for a taint Kubernetes owns.
+fn assert_no_harmful_toleration(d: &Diagnosis) {
+    for f in &d.findings {
+        for fix in &f.fixes {
+            assert!(!fix.contains("key: \"\""), "empty-key toleration: {fix}");
+            assert!(
+                !fix.contains("node-role.kubernetes.io/") && !fix.contains("node.kubernetes.io/"),
+                "toleration for a Kubernetes-owned taint: {fix}"
+            );
+            if fix.contains("tolerations:") {
+                assert!(fix.contains("- key: \""), "toleration without a key: {fix}");
+            }
+        }
+    }
+}
+
+#[test]
+fn issue_13_with_nodes_headlines_the_cpu_shortage_not_the_control_plane_taint() {
+    let d = diagnose(&load("control_plane"));
+    assert_eq!(
+        kinds(&d),
+        vec![FindingKind::InsufficientResources, FindingKind::Taint],
+        "{d:#?}"
+    );
+    assert!(d.is_fatal());
+    assert_eq!(
+        d.headline(),
+        Some("Insufficient cpu: a new pod needs 500m; the most free on any node is 0m (worker-1: 1000m of 1000m requested)")
+    );
+    assert_eq!(
+        d.findings[0].fixes[0],
+        "roll with max_surge: 0 and max_unavailable: 1: removing an old pod first (web-1-a on worker-1, 500m cpu) frees enough for a new pod there; the cost is one pod of headroom (at least 1 of 2 pods available during the rollout)"
+    );
+    let taint = &d.findings[1];
+    assert_eq!(
+        taint.summary,
+        "1 of 2 nodes matching the pod's node selector has a taint the new pods don't tolerate: node-role.kubernetes.io/control-plane:NoSchedule (cp-1)"
+    );
+    assert!(taint.fixes.is_empty(), "{:?}", taint.fixes);
+    assert!(taint.evidence.contains(&"node-role.kubernetes.io/control-plane:NoSchedule on cp-1: keeps workloads off control-plane nodes; don't tolerate it, make room on the other nodes".to_string()), "{:?}", taint.evidence);
+    assert_no_harmful_toleration(&d);
+}
+
+#[test]
+fn issue_13_with_the_role_only_never_suggests_a_toleration_for_every_taint() {
+    let mut s = load("control_plane");
+    s.nodes.clear();
+    s.all_pods.clear();
+    s.unreadable = vec!["nodes: forbidden".into()];
+    let d = diagnose(&s);
+    assert_eq!(
+        kinds(&d),
+        vec![FindingKind::InsufficientResources, FindingKind::Taint],
+        "{d:#?}"
+    );
+    assert!(d.is_fatal());
+    assert_eq!(
+        d.headline(),
+        Some("Insufficient cpu on 1 of 5 nodes (the scheduler's count): a new pod needs 500m; free capacity per node is unknown")
+    );
+    assert!(d.findings[0].evidence.contains(
+        &"3 of 5 nodes are outside the pod's node selector or affinity (node(s) didn't match Pod's node affinity/selector): never candidates".to_string()
+    ), "{:?}", d.findings[0].evidence);
+    let taint = &d.findings[1];
+    assert_eq!(
+        taint.summary,
+        "1 of 5 nodes has a taint the new pods don't tolerate (the scheduler doesn't say which)"
+    );
+    assert!(
+        taint.fixes.iter().all(|f| !f.contains("tolerations:")),
+        "{:?}",
+        taint.fixes
+    );
+    for f in &d.findings {
+        assert!(
+            !f.summary.contains("deallocate"),
+            "a DRA clause glued on: {}",
+            f.summary
+        );
+    }
+    assert_no_harmful_toleration(&d);
+}
+
+#[test]
+fn message_only_taints_get_a_toleration_only_when_named_and_not_kubernetes_owned() {
+    let mut s = load("seed");
+    s.nodes.clear();
+    s.unreadable = vec!["nodes: forbidden".into()];
+    let msg = "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }, 1 node(s) had untolerated taint {spray: mortein}. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.";
+    s.new_pods[0]
+        .status
+        .as_mut()
+        .unwrap()
+        .conditions
+        .as_mut()
+        .unwrap()[0]
+        .message = Some(msg.into());
+    let d = diagnose(&s);
+    let summaries: Vec<&str> = d.findings.iter().map(|f| f.summary.as_str()).collect();
+    assert_eq!(
+        summaries,
+        vec![
+            "1 of 3 nodes has a taint the new pods don't tolerate: spray=mortein",
+            "1 of 3 nodes has a taint the new pods don't tolerate: node-role.kubernetes.io/control-plane",
+            "1 of 3 nodes has a taint the new pods don't tolerate: node.kubernetes.io/not-ready",
+        ]
+    );
+    assert_eq!(
+        d.findings[0].fixes,
+        vec!["if the pods may run there, add this toleration to the pod template:\ntolerations:\n- key: \"spray\"\n  operator: \"Equal\"\n  value: \"mortein\"\n"]
+    );
+    assert!(d.findings[1].fixes.is_empty() && d.findings[2].fixes.is_empty());
+    assert_no_harmful_toleration(&d);
+}
+
+#[test]
+fn one_pod_per_node_anti_affinity_with_surge_is_fatal_with_the_surge_free_fix() {
+    let d = diagnose(&load("anti_affinity"));
+    assert_eq!(kinds(&d), vec![FindingKind::PodAffinity], "{d:#?}");
+    let f = &d.findings[0];
+    assert!(f.fatal, "every node has room, but waiting can't help");
+    assert_eq!(
+        f.summary,
+        "No node is left for a new pod under its required pod anti-affinity (one pod with app=web per node): 3 of 3 nodes already run a pod it excludes, 3 of them this rollout's old pods, which leave only after new pods are available"
+    );
+    assert_eq!(
+        f.fixes,
+        vec![
+            "roll with max_surge: 0 and max_unavailable: 1: removing an old pod first (web-1-a on node-a) frees its node for a new pod; the cost is one pod of headroom (at least 2 of 3 pods available during the rollout)",
+            "or add a node with room (each new pod needs a node of its own)",
+            "or make the rule preferredDuringSchedulingIgnoredDuringExecution if pods may share a node",
+        ]
+    );
+    assert!(f
+        .evidence
+        .contains(&"old pod web-1-b holds node-b".to_string()));
+    assert!(!d
+        .findings
+        .iter()
+        .any(|f| f.summary.contains("it will retry")));
+}
+
+#[test]
+fn anti_affinity_waits_while_a_pod_in_the_way_is_terminating() {
+    let mut s = load("anti_affinity");
+    s.old_pods[0].metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            "2024-05-01T10:00:00Z".parse().unwrap(),
+        ));
+    let d = diagnose(&s);
+    assert!(!d.is_fatal(), "{d:#?}");
+    assert!(d.findings[0]
+        .evidence
+        .contains(&"pod web-1-a on node-a is terminating and may free its place".to_string()));
+}
+
+#[test]
+fn host_ports_spread_and_volumes_each_get_a_finding() {
+    let mut s = load("anti_affinity");
+    let spec = s.new_pods[0].spec.as_mut().unwrap();
+    spec.affinity = None;
+    spec.containers[0].ports = Some(vec![serde_yaml::from_str(
+        "{containerPort: 8080, hostPort: 80}",
+    )
+    .unwrap()]);
+    for p in &mut s.old_pods {
+        p.spec.as_mut().unwrap().containers[0].ports = Some(vec![serde_yaml::from_str(
+            "{containerPort: 8080, hostPort: 80}",
+        )
+        .unwrap()]);
+    }
+    let msg =
+        "0/3 nodes are available: 3 node(s) didn't have free ports for the requested pod ports.";
+    s.new_pods[0]
+        .status
+        .as_mut()
+        .unwrap()
+        .conditions
+        .as_mut()
+        .unwrap()[0]
+        .message = Some(msg.into());
+    let d = diagnose(&s);
+    assert_eq!(kinds(&d), vec![FindingKind::HostPort], "{d:#?}");
+    assert!(d.is_fatal());
+    assert_eq!(
+        d.headline(),
+        Some("Host port 80/TCP is already taken on 3 of 3 nodes (this rollout's old pods hold it until new pods are available)")
+    );
+    assert!(d.findings[0].fixes[0].starts_with("roll with max_surge: 0 and max_unavailable: 1: removing an old pod first (web-1-a on node-a) frees its host port"));
+
+    let spread = "0/3 nodes are available: 3 node(s) didn't match pod topology spread constraints.";
+    s.new_pods[0]
+        .status
+        .as_mut()
+        .unwrap()
+        .conditions
+        .as_mut()
+        .unwrap()[0]
+        .message = Some(spread.into());
+    s.new_pods[0].spec.as_mut().unwrap().topology_spread_constraints = Some(vec![serde_yaml::from_str(
+        "{maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: web}}}",
+    ).unwrap()]);
+    let d = diagnose(&s);
+    assert_eq!(kinds(&d), vec![FindingKind::TopologySpread], "{d:#?}");
+    assert!(d.is_fatal());
+    assert_eq!(
+        d.headline(),
+        Some("The topology spread constraint (maxSkew 1 per zone, whenUnsatisfiable: DoNotSchedule) rules out 3 of 3 nodes")
+    );
+
+    // A claim still being bound may resolve itself: named, but the deadline decides.
+    let unbound = "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.";
+    s.new_pods[0]
+        .status
+        .as_mut()
+        .unwrap()
+        .conditions
+        .as_mut()
+        .unwrap()[0]
+        .message = Some(unbound.into());
+    let d = diagnose(&s);
+    assert_eq!(kinds(&d), vec![FindingKind::Volume], "{d:#?}");
+    assert_eq!(
+        d.headline(),
+        Some("The new pods' PersistentVolumeClaims are not bound yet")
+    );
+    assert!(!d.is_fatal());
+
+    let conflict = "0/3 nodes are available: 3 node(s) didn't match PersistentVolume's node affinity. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.";
+    s.new_pods[0]
+        .status
+        .as_mut()
+        .unwrap()
+        .conditions
+        .as_mut()
+        .unwrap()[0]
+        .message = Some(conflict.into());
+    let d = diagnose(&s);
+    assert_eq!(kinds(&d), vec![FindingKind::Volume], "{d:#?}");
+    assert!(d.is_fatal());
+    assert_eq!(
+        d.headline(),
+        Some("The new pods' PersistentVolume can't be used on 3 of 3 nodes: its node affinity (usually a zone) places it elsewhere")
+    );
+}
+
+#[test]
+fn a_reason_nothing_models_is_passed_on_and_left_to_the_deadline() {
+    let mut s = load("anti_affinity");
+    s.new_pods[0].spec.as_mut().unwrap().affinity = None;
+    let msg = "0/3 nodes are available: 3 node(s) had something new.";
+    s.new_pods[0]
+        .status
+        .as_mut()
+        .unwrap()
+        .conditions
+        .as_mut()
+        .unwrap()[0]
+        .message = Some(msg.into());
+    let d = diagnose(&s);
+    assert_eq!(
+        d.headline(),
+        Some("The scheduler cannot place the new pods: 3 node(s) had something new")
+    );
+    assert!(!d.is_fatal());
+}
