@@ -73,18 +73,10 @@ fn failed_create(snapshot: &Snapshot) -> Vec<String> {
             }
         }
     }
-    let rc_name = snapshot
-        .new_rc
-        .as_ref()
-        .and_then(|rc| rc.metadata.name.clone());
     let mut evs: Vec<_> = snapshot
         .events
         .iter()
-        .filter(|e| {
-            events::reason(e) == "FailedCreate"
-                && e.involved_object.kind.as_deref() == Some("ReplicationController")
-                && (rc_name.is_none() || e.involved_object.name == rc_name)
-        })
+        .filter(|e| events::reason(e) == "FailedCreate" && events::about_new_rc(snapshot, e))
         .collect();
     evs.sort_by_key(|e| events::last_seen(e));
     for e in evs.into_iter().rev() {

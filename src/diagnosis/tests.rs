@@ -917,3 +917,32 @@ fn a_reason_nothing_models_is_passed_on_and_left_to_the_deadline() {
     );
     assert!(!d.is_fatal());
 }
+
+#[test]
+fn a_rerun_is_not_judged_by_failed_creates_of_an_earlier_rc_of_the_same_name() {
+    // The first run's web-2 hit the quota and was deleted; the quota was raised; the re-run's web-2 (a new uid)
+    // creates its pods. The hour-old FailedCreate events still name web-2.
+    let mut s = load("quota");
+    let rc = s.new_rc.as_mut().unwrap();
+    rc.status = None;
+    rc.metadata.uid = Some("second-run".into());
+    rc.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        "2024-05-01T11:00:00Z".parse().unwrap(),
+    ));
+    s.events[0].involved_object.uid = Some("first-run".into());
+    s.events[0].last_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        "2024-05-01T10:00:00Z".parse().unwrap(),
+    ));
+    let d = diagnose(&s);
+    assert!(d.findings.is_empty(), "{d:#?}");
+
+    // Without a uid on the event, its time decides: older than the RC is not about it.
+    s.events[0].involved_object.uid = None;
+    assert!(diagnose(&s).findings.is_empty());
+
+    // The re-run's own FailedCreate still counts.
+    s.events[0].involved_object.uid = Some("second-run".into());
+    let d = diagnose(&s);
+    assert_eq!(kinds(&d), vec![FindingKind::Quota], "{d:#?}");
+    assert!(d.is_fatal());
+}
