@@ -91,9 +91,24 @@ fn surge_free_fix(snapshot: &Snapshot, old: Option<&Pod>, frees: &str) -> Option
     ))
 }
 
-/// How a finding counts nodes: "3 of 5 nodes" (or "3 nodes" when the total is unknown).
+/// How a finding counts nodes: "3 of 5 nodes", "2 of the 2 nodes its node selector allows" when the others
+/// were never candidates, "3 nodes" when the total is unknown.
 fn of_total(parsed: &SchedulerMessage, n: u32) -> String {
+    let outside: u32 = parsed
+        .reasons
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.kind,
+                ReasonKind::NodeSelector | ReasonKind::PreFiltered | ReasonKind::NodeName
+            )
+        })
+        .map(|r| r.nodes)
+        .sum();
     match (parsed.total, n) {
+        (Some(t), n) if n > 0 && outside > 0 && outside < t => {
+            format!("{n} of the {} nodes its node selector allows", t - outside)
+        }
         (Some(t), n) if n > 0 => format!("{n} of {t} nodes"),
         (Some(t), _) => format!("all {t} {}", if t == 1 { "node" } else { "nodes" }),
         (None, 1) => "1 node".into(),
@@ -109,16 +124,18 @@ fn finding(kind: FindingKind, summary: String, base: &Finding, reasons: &[&Reaso
         ..base.clone()
     };
     f.fixes.clear();
-    for r in reasons {
-        let line = if r.nodes > 0 {
-            format!("scheduler: {} {}", r.nodes, r.text)
-        } else {
-            format!("scheduler: {}", r.text)
-        };
-        if !f.evidence.contains(&line) {
-            f.evidence.insert(0, line);
-        }
-    }
+    let lines: Vec<String> = reasons
+        .iter()
+        .map(|r| {
+            if r.nodes > 0 {
+                format!("scheduler: {} {}", r.nodes, r.text)
+            } else {
+                format!("scheduler: {}", r.text)
+            }
+        })
+        .filter(|l| !f.evidence.contains(l))
+        .collect();
+    f.evidence.splice(0..0, lines);
     f
 }
 

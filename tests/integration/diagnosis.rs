@@ -26,6 +26,8 @@ struct ApiRc {
     /// Pin the pods to the namespace's dedicated nodes (nodeSelector and toleration).
     dedicated: bool,
     readiness_probe: bool,
+    /// Required pod anti-affinity: one `name=api-pods` pod per node.
+    one_per_node: bool,
 }
 
 impl Default for ApiRc {
@@ -37,6 +39,7 @@ impl Default for ApiRc {
             memory: None,
             dedicated: false,
             readiness_probe: false,
+            one_per_node: false,
         }
     }
 }
@@ -61,11 +64,14 @@ impl ApiRc {
         } else {
             ""
         };
-        let dedicated = if self.dedicated {
+        let mut dedicated = if self.dedicated {
             dedicated_spec(ns, 6)
         } else {
             String::new()
         };
+        if self.one_per_node {
+            dedicated.push_str("      affinity:\n        podAntiAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n          - labelSelector:\n              matchLabels:\n                name: api-pods\n            topologyKey: kubernetes.io/hostname\n");
+        }
         format!(
             r#"apiVersion: v1
 kind: ReplicationController
@@ -610,4 +616,176 @@ async fn pending_autoscaler_scale_up_is_waited_for_not_reported_as_stuck() {
         r.took
     );
     assert_eq!(ready_count(&ns, "name=api-pods,version=v2").await, 3);
+}
+
+/// Polls the namespace's events until the scheduler reports a new pod (`api-rc-v2-*`) it cannot place; returns
+/// when it first saw one.
+async fn first_failed_scheduling(ns: &TestNs) -> Option<Instant> {
+    let events: Api<Event> = Api::namespaced(ns.client.clone(), &ns.name);
+    wait_for(Duration::from_secs(120), || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("FailedScheduling")
+                    && e.involved_object
+                        .name
+                        .as_deref()
+                        .is_some_and(|n| n.starts_with("api-rc-v2-"))
+            })
+            .then(Instant::now)
+    })
+    .await
+}
+
+/// Issue 13: one pod per node by required anti-affinity, every node taken, max_surge 1. Every node has room, so
+/// "it will retry" kept the run waiting for the whole deadline; the 1.20 scheduler enforces the rule, the old pods
+/// only leave after new ones are available, so nothing can change: fail fast and offer rolling without surge.
+#[tokio::test]
+async fn one_pod_per_node_anti_affinity_with_surge_fails_fast_with_the_surge_free_fix() {
+    let ns = support::namespace("diag-anti").await;
+    let a = support::dedicated_node(&ns, "2", "4Gi").await;
+    let b = support::dedicated_node(&ns, "2", "4Gi").await;
+    ApiRc {
+        replicas: 2,
+        dedicated: true,
+        one_per_node: true,
+        ..Default::default()
+    }
+    .seed(&ns)
+    .await;
+    let surge = env(
+        &ns,
+        "registry.local/node-api:2.0",
+        "v2",
+        &[("INPUT_PROGRESS_DEADLINE", "5m")],
+    );
+    let (r, first) = tokio::join!(roll(&surge), first_failed_scheduling(&ns));
+    let ended = Instant::now();
+    let first = first.expect("the scheduler reported the surge pod unschedulable");
+    let after_first = ended.saturating_duration_since(first);
+    println!(
+        "anti-affinity: run took {:?}, ended {:?} after the first FailedScheduling",
+        r.took, after_first
+    );
+    assert_eq!(r.run.code, 1, "{}", r.out());
+    r.says("Stopping early: No node is left for a new pod under its required pod anti-affinity (one pod with name=api-pods per node): 2 of the 2 nodes its node selector allows already run a pod it excludes, 2 of them this rollout's old pods, which leave only after new pods are available");
+    r.says("didn't match pod anti-affinity rules"); // the scheduler's own words, as evidence
+    r.says("roll with max_surge: 0 and max_unavailable: 1: removing an old pod first (api-rc-");
+    r.says("frees its node for a new pod");
+    assert!(
+        !r.out().contains("it will retry"),
+        "room on a node is not a reason to wait here"
+    );
+    assert!(
+        after_first <= Duration::from_secs(30),
+        "ended {after_first:?} after the first FailedScheduling: not failing fast"
+    );
+    // The old pods are where they were: one per node.
+    let pods: Api<Pod> = Api::namespaced(ns.client.clone(), &ns.name);
+    let mut nodes: Vec<String> = pods
+        .list(&ListParams::default().labels("name=api-pods"))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter_map(|p| p.spec.as_ref()?.node_name.clone())
+        .collect();
+    nodes.sort();
+    let mut want = vec![a, b];
+    want.sort();
+    assert_eq!(nodes, want);
+
+    // The fix the diagnosis offered works.
+    let no_surge = env(
+        &ns,
+        "registry.local/node-api:2.0",
+        "v2",
+        &[
+            ("INPUT_MAX_SURGE", "0"),
+            ("INPUT_MAX_UNAVAILABLE", "1"),
+            ("INPUT_PROGRESS_DEADLINE", "1m"),
+        ],
+    );
+    let ok = roll(&no_surge).await;
+    assert_eq!(ok.run.code, 0, "{}", ok.out());
+    assert_eq!(ready_count(&ns, "name=api-pods,version=v2").await, 2);
+}
+
+/// Issue 13: a run that hit a full pod quota is rolled back (its RC deleted); after the quota is raised, the
+/// re-run creates an RC of the same name. The first run's FailedCreate events (kept for an hour) name it too;
+/// they are about the deleted RC, not this one, and must not stop the re-run.
+#[tokio::test]
+async fn a_rerun_after_raising_a_full_pod_quota_succeeds() {
+    let ns = support::namespace("diag-requota").await;
+    // New pods take 10 s to become ready, so the re-run is diagnosed while it waits (after 2 s without progress)
+    // and a fatal verdict would hold for the 6 s fail-fast grace before any progress.
+    ApiRc {
+        replicas: 2,
+        ready_delay_ms: 10_000,
+        ..Default::default()
+    }
+    .seed(&ns)
+    .await;
+    let quota = "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: pod-count\nspec:\n  hard:\n    pods: \"2\"\n";
+    support::apply_yaml(&ns, quota).await;
+    let quotas: Api<ResourceQuota> = Api::namespaced(ns.client.clone(), &ns.name);
+    let counted = |used: &'static str, hard: &'static str| {
+        let quotas = quotas.clone();
+        async move {
+            let status = quotas.get("pod-count").await.ok()?.status?;
+            let ok = status.used?.get("pods").is_some_and(|p| p.0 == used)
+                && status.hard?.get("pods").is_some_and(|p| p.0 == hard);
+            ok.then_some(())
+        }
+    };
+    assert!(
+        wait_for(Duration::from_secs(30), || counted("2", "2"))
+            .await
+            .is_some(),
+        "the quota controller did not count the pods"
+    );
+    let run_env = env(&ns, "registry.local/node-api:2.0", "v2", &[]);
+    let first = roll(&run_env).await;
+    assert_failed_fast(&first, Duration::from_secs(120));
+    first.says("ResourceQuota pod-count is full: pods: a new pod requests 1, 2 of 2 is used");
+    assert_eq!(
+        crate::seeds::rc_names(&ns).await,
+        vec!["api-rc".to_string()],
+        "the first run's api-rc-v2 was rolled back and deleted"
+    );
+
+    let raised = json!({"spec": {"hard": {"pods": "10"}}});
+    quotas
+        .patch("pod-count", &PatchParams::default(), &Patch::Merge(&raised))
+        .await
+        .expect("raise the quota");
+    assert!(
+        wait_for(Duration::from_secs(30), || counted("2", "10"))
+            .await
+            .is_some(),
+        "the quota status did not follow"
+    );
+    let events: Api<Event> = Api::namespaced(ns.client.clone(), &ns.name);
+    let stale = events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.reason.as_deref() == Some("FailedCreate")
+                && e.involved_object.name.as_deref() == Some("api-rc-v2")
+        })
+        .count();
+    assert!(
+        stale > 0,
+        "the first run's FailedCreate events are still there"
+    );
+
+    let second = roll(&run_env).await;
+    assert_eq!(second.run.code, 0, "the re-run succeeds:\n{}", second.out());
+    assert!(!second.out().contains("ResourceQuota pod-count is full"));
+    assert_eq!(ready_count(&ns, "name=api-pods,version=v2").await, 2);
 }
