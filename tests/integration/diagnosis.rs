@@ -789,3 +789,64 @@ async fn a_rerun_after_raising_a_full_pod_quota_succeeds() {
     assert!(!second.out().contains("ResourceQuota pod-count is full"));
     assert_eq!(ready_count(&ns, "name=api-pods,version=v2").await, 2);
 }
+
+/// Issue 13: the pods' two nodes are a full worker and a control-plane node (room, but its taint). The headline
+/// is the cpu shortage, not the taint the scheduler sorts first; no toleration is offered for the control-plane
+/// taint, with admin credentials (numbers per node) and with the README's Role only (the scheduler's words only).
+#[tokio::test]
+async fn control_plane_taint_is_never_the_headline_nor_tolerated_with_or_without_node_access() {
+    let ns = support::namespace("diag-cp").await;
+    let worker = support::dedicated_node(&ns, "1", "4Gi").await;
+    let control_plane = support::dedicated_node(&ns, "4", "8Gi").await;
+    let nodes: Api<Node> = Api::all(ns.client.clone());
+    let taints = json!({"spec": {"taints": [
+        {"key": DEDICATED_LABEL, "value": ns.name, "effect": "NoSchedule"},
+        {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"},
+    ]}});
+    nodes
+        .patch(&control_plane, &PatchParams::default(), &Patch::Merge(&taints))
+        .await
+        .expect("taint the control-plane node");
+    filler(&ns, "670m").await;
+    ApiRc {
+        cpu: "100m",
+        dedicated: true,
+        ..Default::default()
+    }
+    .seed(&ns)
+    .await;
+    let no_harmful_toleration = |r: &Timed| {
+        let out = r.out();
+        assert!(!out.contains("key: \"\""), "a keyless toleration:\n{out}");
+        assert!(
+            !out.contains("- key: \"node-role.kubernetes.io"),
+            "a toleration for the control-plane taint:\n{out}"
+        );
+        assert!(
+            !out.contains("kubectl taint nodes"),
+            "removing the control-plane taint is not a fix:\n{out}"
+        );
+    };
+
+    let admin = roll(&env(&ns, "registry.local/node-api:2.0", "v2", &[])).await;
+    assert_failed_fast(&admin, Duration::from_secs(120));
+    admin.says(&format!(
+        "Stopping early: Insufficient cpu: a new pod needs 100m; the most free on any node is 30m ({worker}: 970m of 1000m requested)"
+    ));
+    admin.says(&format!("1 of 2 nodes matching the pod's node selector has a taint the new pods don't tolerate: node-role.kubernetes.io/control-plane:NoSchedule ({control_plane})"));
+    admin.says("keeps workloads off control-plane nodes");
+    admin.says("that the pod didn't tolerate"); // the scheduler's 1.20 words are in the evidence
+    no_harmful_toleration(&admin);
+
+    let user = format!("rolling-update-ci-{}", ns.name);
+    crate::rbac::bind_readme_role(&ns, &user).await;
+    let mut role_env = env(&ns, "registry.local/node-api:2.0", "v2", &[]);
+    role_env.insert("INPUT_KUBECONFIG".into(), crate::rbac::as_user(&user));
+    let role = roll(&role_env).await;
+    assert_failed_fast(&role, Duration::from_secs(120));
+    role.says("could not read nodes");
+    role.says("Stopping early: Insufficient cpu on 1 of ");
+    role.says("(the scheduler's count): a new pod needs 100m; free capacity per node is unknown");
+    role.says("has a taint the new pods don't tolerate: node-role.kubernetes.io/control-plane");
+    no_harmful_toleration(&role);
+}
