@@ -804,7 +804,11 @@ async fn control_plane_taint_is_never_the_headline_nor_tolerated_with_or_without
         {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"},
     ]}});
     nodes
-        .patch(&control_plane, &PatchParams::default(), &Patch::Merge(&taints))
+        .patch(
+            &control_plane,
+            &PatchParams::default(),
+            &Patch::Merge(&taints),
+        )
         .await
         .expect("taint the control-plane node");
     filler(&ns, "670m").await;
@@ -849,4 +853,97 @@ async fn control_plane_taint_is_never_the_headline_nor_tolerated_with_or_without
     role.says("(the scheduler's count): a new pod needs 100m; free capacity per node is unknown");
     role.says("has a taint the new pods don't tolerate: node-role.kubernetes.io/control-plane");
     no_harmful_toleration(&role);
+}
+
+/// Issue 13 end to end with kube-scheduler 1.34.2+'s wording (the stand-in scheduler writes the condition and
+/// the event; tests/integration/stand_in.rs): the unnamed taint, DRA's "no new claims to deallocate" and the
+/// preemption sentence go through the product's real reading path, with admin credentials and with the README's
+/// Role only. The headline is the cpu shortage; no toleration is offered for a taint nobody named.
+#[tokio::test]
+async fn newer_scheduler_wording_is_read_right_with_and_without_node_access() {
+    let ns = support::namespace("diag-134").await;
+    let worker = support::dedicated_node(&ns, "1", "4Gi").await;
+    let control_plane = support::dedicated_node(&ns, "4", "8Gi").await;
+    let nodes: Api<Node> = Api::all(ns.client.clone());
+    let taints = json!({"spec": {"taints": [
+        {"key": DEDICATED_LABEL, "value": ns.name, "effect": "NoSchedule"},
+        {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"},
+    ]}});
+    nodes
+        .patch(
+            &control_plane,
+            &PatchParams::default(),
+            &Patch::Merge(&taints),
+        )
+        .await
+        .expect("taint the control-plane node");
+    filler(&ns, "670m").await;
+    let rc = ApiRc {
+        cpu: "100m",
+        dedicated: true,
+        ..Default::default()
+    };
+    rc.seed(&ns).await;
+    // The new version, scheduled by the stand-in.
+    let manifest = rc
+        .yaml(&ns)
+        .split("---")
+        .next()
+        .unwrap()
+        .replace("registry.local/node-api:1.0", "registry.local/node-api:2.0")
+        .replace(
+            "      terminationGracePeriodSeconds: 1\n",
+            &format!(
+                "      terminationGracePeriodSeconds: 1\n      schedulerName: {}\n",
+                crate::stand_in::STAND_IN_1_34
+            ),
+        );
+    assert!(manifest.contains("schedulerName"), "{manifest}");
+    let path = std::env::temp_dir().join(format!("{}-v2.yaml", ns.name));
+    std::fs::write(&path, &manifest).unwrap();
+    let mut run_env = action_env(
+        &ns,
+        &[
+            ("INPUT_VERSION", "v2"),
+            ("INPUT_MAX_SURGE", "1"),
+            ("INPUT_MAX_UNAVAILABLE", "0"),
+            ("INPUT_PROGRESS_DEADLINE", "2m"),
+        ],
+    );
+    run_env.insert("INPUT_MANIFEST".into(), path.display().to_string());
+    let stand_in = crate::stand_in::start(&ns);
+
+    let admin = roll(&run_env).await;
+    assert_failed_fast(&admin, Duration::from_secs(120));
+    admin.says("1 node(s) had untolerated taint(s)"); // the 1.34 words reached the diagnosis
+    admin.says("no new claims to deallocate, preemption: 0/");
+    admin.says(&format!(
+        "Stopping early: Insufficient cpu: a new pod needs 100m; the most free on any node is 30m ({worker}: 970m of 1000m requested)"
+    ));
+    admin.says(&format!("1 of 2 nodes matching the pod's node selector has a taint the new pods don't tolerate: node-role.kubernetes.io/control-plane:NoSchedule ({control_plane})"));
+
+    let user = format!("rolling-update-ci-{}", ns.name);
+    crate::rbac::bind_readme_role(&ns, &user).await;
+    run_env.insert("INPUT_KUBECONFIG".into(), crate::rbac::as_user(&user));
+    let role = roll(&run_env).await;
+    stand_in.abort();
+    assert_failed_fast(&role, Duration::from_secs(120));
+    role.says("could not read nodes");
+    role.says("Stopping early: Insufficient cpu on 1 of ");
+    role.says("has a taint the new pods don't tolerate (the scheduler doesn't say which)");
+    for r in [&admin, &role] {
+        let out = r.out();
+        assert!(!out.contains("key: \"\""), "a keyless toleration:\n{out}");
+        assert!(
+            !out.contains("operator: \"Exists\""),
+            "a bare Exists toleration:\n{out}"
+        );
+        assert!(
+            !out.contains("Insufficient cpu. no new claims"),
+            "a DRA clause glued to a reason:\n{out}"
+        );
+        for line in out.lines().filter(|l| l.contains("Stopping early")) {
+            assert!(!line.contains("deallocate"), "{line}");
+        }
+    }
 }

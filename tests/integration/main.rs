@@ -9,5 +9,6 @@ mod rbac;
 mod rollout;
 mod secrets;
 mod seeds;
+mod stand_in;
 mod support;
 mod workflows;
