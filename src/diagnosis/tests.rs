@@ -27,6 +27,8 @@ struct Fixture {
     quotas: Vec<ResourceQuota>,
     logs: Vec<Log>,
     unreadable: Vec<String>,
+    now: Option<k8s_openapi::jiff::Timestamp>,
+    autoscaler_status: Option<String>,
 }
 
 fn load(name: &str) -> Snapshot {
@@ -53,6 +55,8 @@ fn load(name: &str) -> Snapshot {
         max_surge: f.max_surge,
         max_unavailable: f.max_unavailable,
         desired_replicas: f.desired_replicas,
+        now: f.now,
+        autoscaler_status: f.autoscaler_status,
     }
 }
 
@@ -335,8 +339,18 @@ fn autoscaler_scale_up_pending_is_not_fatal() {
 "#,
     ));
     let d = diagnose(&s);
-    assert_eq!(kinds(&d), vec![FindingKind::InsufficientResources]);
+    assert_eq!(
+        kinds(&d),
+        vec![
+            FindingKind::InsufficientResources,
+            FindingKind::ScaleUpRefused
+        ]
+    );
     assert!(d.is_fatal());
+    assert_eq!(
+        d.findings[1].summary,
+        "The cluster autoscaler won't add a node for the new pods: pod didn't trigger scale-up: 1 max node group size reached"
+    );
     assert!(d.findings[0].evidence.contains(
         &"cluster autoscaler: NotTriggerScaleUp: pod didn't trigger scale-up: 1 max node group size reached".to_string()
     ));
@@ -945,4 +959,90 @@ fn a_rerun_is_not_judged_by_failed_creates_of_an_earlier_rc_of_the_same_name() {
     let d = diagnose(&s);
     assert_eq!(kinds(&d), vec![FindingKind::Quota], "{d:#?}");
     assert!(d.is_fatal());
+}
+
+fn at(t: &str) -> Option<k8s_openapi::jiff::Timestamp> {
+    Some(t.parse().unwrap())
+}
+
+#[test]
+fn an_autoscaler_gets_its_cadence_before_a_full_cluster_is_called_stuck() {
+    // The seed's first FailedScheduling is at 10:00:30 (count 3; the condition has no transition time).
+    let mut s = load("seed");
+    s.events[0].first_timestamp = s.events[0].last_timestamp.clone();
+    s.autoscaler_status = Some("Cluster-autoscaler status at 2024-05-01 10:00:30".into());
+    s.now = at("2024-05-01T10:00:42Z");
+    let d = diagnose(&s);
+    assert!(!d.is_fatal(), "{d:#?}");
+    assert_eq!(
+        kinds(&d),
+        vec![
+            FindingKind::InsufficientResources,
+            FindingKind::ScaleUpPending
+        ]
+    );
+    assert_eq!(
+        d.findings[1].summary,
+        "Waiting for the autoscaler: cluster-autoscaler runs in this cluster and has not answered for the new pods yet (unschedulable for 12 s; it answers within 30 s)"
+    );
+
+    // Silent past its cadence: stuck, and said so.
+    s.now = at("2024-05-01T10:01:05Z");
+    let d = diagnose(&s);
+    assert!(d.is_fatal());
+    assert!(d.findings[0].evidence.contains(&"cluster-autoscaler runs in this cluster but gave no verdict for the new pods in 30 s (unschedulable for 35 s): it is not adding a node for them".to_string()), "{:?}", d.findings[0].evidence);
+
+    // A refusal within the cadence ends the wait at once, named.
+    s.now = at("2024-05-01T10:00:42Z");
+    s.events.extend(events(
+        r#"
+- involvedObject: {kind: Pod, name: web-2-x7k2p, namespace: prod}
+  reason: FailedScaleUp
+  type: Warning
+  message: "Node scale up in zones us-central1-a associated with this pod failed: GCE out of resources. Pod is at risk of not being scheduled."
+  lastTimestamp: "2024-05-01T10:00:41Z"
+"#,
+    ));
+    let d = diagnose(&s);
+    assert!(d.is_fatal());
+    assert_eq!(
+        d.findings[1].summary,
+        "The cluster autoscaler won't add a node for the new pods: Node scale up in zones us-central1-a associated with this pod failed: GCE out of resources. Pod is at risk of not being scheduled."
+    );
+}
+
+#[test]
+fn karpenter_nodes_or_its_nomination_mean_wait() {
+    let mut s = load("seed");
+    s.events[0].first_timestamp = s.events[0].last_timestamp.clone();
+    s.now = at("2024-05-01T10:00:40Z");
+    assert!(diagnose(&s).is_fatal(), "no autoscaler: stuck");
+    s.nodes[0]
+        .metadata
+        .labels
+        .get_or_insert_with(Default::default)
+        .insert("karpenter.sh/nodepool".into(), "default".into());
+    let d = diagnose(&s);
+    assert!(!d.is_fatal(), "{d:#?}");
+    assert!(d.findings[1]
+        .summary
+        .starts_with("Waiting for the autoscaler: Karpenter runs in this cluster"));
+    s.now = at("2024-05-01T10:02:00Z");
+    assert!(diagnose(&s).is_fatal(), "silent past its cadence");
+    s.events.extend(events(
+        r#"
+- involvedObject: {kind: Pod, name: web-2-x7k2p, namespace: prod}
+  reason: Nominated
+  type: Normal
+  source: {component: karpenter}
+  message: "Pod should schedule on: nodeclaim/default-x8k2c"
+  lastTimestamp: "2024-05-01T10:01:50Z"
+"#,
+    ));
+    let d = diagnose(&s);
+    assert!(!d.is_fatal());
+    assert_eq!(
+        d.findings[1].summary,
+        "Karpenter is adding a node: Pod should schedule on: nodeclaim/default-x8k2c"
+    );
 }

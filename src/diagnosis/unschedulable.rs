@@ -8,6 +8,7 @@
 
 use k8s_openapi::api::core::v1::{Pod, PodSpec};
 
+use super::autoscaler;
 use super::capacity::{self, Capacity, Exclusion, NodeFit};
 use super::events;
 use super::placement;
@@ -409,23 +410,10 @@ pub fn findings(snapshot: &Snapshot) -> Vec<Finding> {
         unschedulable: unschedulable.len(),
     };
 
-    // Autoscaler: the latest verdict wins.
+    // Autoscaler: the latest verdict wins; none yet, within its cadence, means wait.
     let unsched_pods: Vec<&Pod> = unschedulable.iter().map(|(p, _)| *p).collect();
-    let about = |reason: &str| {
-        let mut v: Vec<_> = unsched_pods
-            .iter()
-            .flat_map(|p| events::for_pod(snapshot, p, reason))
-            .collect();
-        v.sort_by_key(|e| events::last_seen(e));
-        v
-    };
-    let triggered = about("TriggeredScaleUp");
-    let not_triggered = about("NotTriggerScaleUp");
-    let scale_up_pending = match (triggered.last(), not_triggered.last()) {
-        (Some(t), Some(n)) => events::last_seen(t) >= events::last_seen(n),
-        (Some(_), None) => true,
-        _ => false,
-    };
+    let verdict = autoscaler::verdict(snapshot, spec, &unsched_pods);
+    let scale_up_pending = verdict.scale_up_pending();
 
     // "It will retry" only when the capacity model checks every reason the scheduler gave: a node with room
     // means nothing to a pod whose anti-affinity, host port or volume rules that node out.
@@ -457,6 +445,7 @@ pub fn findings(snapshot: &Snapshot) -> Vec<Finding> {
     let fatal = unschedulable.len() == pending.len()
         && relief.is_empty()
         && !scale_up_pending
+        && verdict.awaiting.is_none()
         && !fits_now
         && !may_resolve;
 
@@ -475,10 +464,11 @@ pub fn findings(snapshot: &Snapshot) -> Vec<Finding> {
     ));
     evidence.extend(relief);
     evidence.extend(
-        events::collapse(not_triggered.iter().copied())
+        events::collapse(verdict.refused.iter().copied())
             .into_iter()
             .map(|l| format!("cluster autoscaler: {l}")),
     );
+    evidence.extend(verdict.silent.clone());
     if !nodes_known {
         let why = snapshot
             .unreadable
@@ -517,16 +507,39 @@ pub fn findings(snapshot: &Snapshot) -> Vec<Finding> {
         message_only_findings(&ctx, &parsed, &base, &mut out);
     }
     if scale_up_pending {
+        let last = verdict.pending.last().copied();
+        let who = match last.map(events::reason) {
+            Some("Nominated") => "Karpenter is adding a node",
+            _ => "The cluster autoscaler is adding nodes",
+        };
         let mut f = finding(
             FindingKind::ScaleUpPending,
+            format!("{who}: {}", last.map(events::message).unwrap_or("")),
+            &base,
+        );
+        f.evidence = events::collapse(verdict.pending.iter().copied());
+        f.fatal = false;
+        out.push(f);
+    }
+    if let Some(waiting) = &verdict.awaiting {
+        let mut f = finding(
+            FindingKind::ScaleUpPending,
+            format!("Waiting for the autoscaler: {waiting}"),
+            &base,
+        );
+        f.fatal = false;
+        out.push(f);
+    }
+    if let Some(refusal) = verdict.refusal() {
+        let mut f = finding(
+            FindingKind::ScaleUpRefused,
             format!(
-                "The cluster autoscaler is adding nodes: {}",
-                triggered.last().map(|e| events::message(e)).unwrap_or("")
+                "The cluster autoscaler won't add a node for the new pods: {}",
+                events::message(refusal)
             ),
             &base,
         );
-        f.evidence = events::collapse(triggered.iter().copied());
-        f.fatal = false;
+        f.fixes.push("raise the node group's maximum, or make a node group able to run these pods (its machine size, labels, taints, zone)".into());
         out.push(f);
     }
     out

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Event, Node, Pod, ReplicationController, ResourceQuota};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Event, Node, Pod, ReplicationController, ResourceQuota,
+};
 use kube::api::{Api, ListParams, LogParams};
 
 use super::availability::selector_matches;
@@ -128,6 +130,19 @@ pub async fn gather(
     )
     .await;
 
+    // A cluster autoscaler's status ConfigMap says one runs (and how long to wait for it). Optional: most
+    // credentials can't read kube-system, and its absence is no finding.
+    let autoscaler_status = Api::<ConfigMap>::namespaced(client.clone(), "kube-system")
+        .get_opt("cluster-autoscaler-status")
+        .await
+        .ok()
+        .flatten()
+        .map(|cm| {
+            cm.data
+                .and_then(|d| d.get("status").cloned())
+                .unwrap_or_default()
+        });
+
     let mut logs = BTreeMap::new();
     let pods_api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     for pod in new_pods.iter().take(3) {
@@ -170,5 +185,7 @@ pub async fn gather(
         max_surge: limits.max_surge,
         max_unavailable: limits.max_unavailable,
         desired_replicas: limits.desired,
+        now: Some(k8s_openapi::jiff::Timestamp::now()),
+        autoscaler_status,
     }
 }
