@@ -947,3 +947,107 @@ async fn newer_scheduler_wording_is_read_right_with_and_without_node_access() {
         }
     }
 }
+
+/// Labels the namespace's dedicated node as one of Karpenter's (`karpenter.sh/nodepool: default`).
+async fn karpenter_label(ns: &TestNs, node: &str) {
+    let nodes: Api<Node> = Api::all(ns.client.clone());
+    let label = json!({"metadata": {"labels": {"karpenter.sh/nodepool": "default"}}});
+    nodes
+        .patch(node, &PatchParams::default(), &Patch::Merge(&label))
+        .await
+        .expect("label the node");
+}
+
+/// Issue 13: with Karpenter running (its nodes carry `karpenter.sh/nodepool`), a full cluster is not called stuck
+/// ~9 s after the first FailedScheduling: Karpenter gets its cadence (30 s) to nominate a node. Silent past it,
+/// the run fails and says so.
+#[tokio::test]
+async fn karpenter_gets_its_cadence_then_silence_is_fatal() {
+    let ns = support::namespace("diag-karp").await;
+    let node = support::dedicated_node(&ns, "1", "4Gi").await;
+    karpenter_label(&ns, &node).await;
+    filler(&ns, "670m").await;
+    ApiRc {
+        cpu: "100m",
+        dedicated: true,
+        ..Default::default()
+    }
+    .seed(&ns)
+    .await;
+    let run_env = env(&ns, "registry.local/node-api:2.0", "v2", &[]);
+    let (r, first) = tokio::join!(roll(&run_env), first_failed_scheduling(&ns));
+    let after_first = Instant::now().saturating_duration_since(first.expect("a FailedScheduling"));
+    println!(
+        "karpenter: run took {:?}, ended {after_first:?} after the first FailedScheduling",
+        r.took
+    );
+    assert_failed_fast(&r, Duration::from_secs(120));
+    assert!(
+        after_first >= Duration::from_secs(30),
+        "ended {after_first:?} after the first FailedScheduling, before Karpenter's cadence"
+    );
+    r.says("Karpenter runs in this cluster but gave no verdict for the new pods in 30 s");
+    r.says("Insufficient cpu: a new pod needs 100m");
+}
+
+/// Issue 13: Karpenter nominates a node claim, and the node comes: the rollout waits for it and finishes.
+#[tokio::test]
+async fn karpenter_nomination_is_waited_for() {
+    let ns = support::namespace("diag-karp-nom").await;
+    let node = support::dedicated_node(&ns, "1", "4Gi").await;
+    karpenter_label(&ns, &node).await;
+    filler(&ns, "670m").await;
+    ApiRc {
+        cpu: "100m",
+        dedicated: true,
+        ..Default::default()
+    }
+    .seed(&ns)
+    .await;
+    let run_env = env(
+        &ns,
+        "registry.local/node-api:2.0",
+        "v2",
+        &[("INPUT_PROGRESS_DEADLINE", "2m")],
+    );
+    let karpenter = async {
+        // Like Karpenter: nominate after a batch window, bring the node up later.
+        first_failed_scheduling(&ns).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let pods: Api<Pod> = Api::namespaced(ns.client.clone(), &ns.name);
+        let pending = pods
+            .list(&ListParams::default().labels("name=api-pods,version=v2"))
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_none())
+            .expect("a pending new pod");
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let event: Event = serde_json::from_value(json!({
+            "metadata": {"generateName": "nominated-"},
+            "involvedObject": {"kind": "Pod", "namespace": ns.name, "name": pending.metadata.name,
+                               "uid": pending.metadata.uid, "apiVersion": "v1"},
+            "reason": "Nominated",
+            "message": "Pod should schedule on: nodeclaim/default-x8k2c",
+            "type": "Normal",
+            "source": {"component": "karpenter"},
+            "firstTimestamp": now.to_string(),
+            "lastTimestamp": now.to_string(),
+            "count": 1,
+        }))
+        .unwrap();
+        Api::<Event>::namespaced(ns.client.clone(), &ns.name)
+            .create(&PostParams::default(), &event)
+            .await
+            .expect("record Nominated");
+        tokio::time::sleep(Duration::from_secs(25)).await;
+        let added = support::dedicated_node(&ns, "1", "4Gi").await;
+        karpenter_label(&ns, &added).await;
+    };
+    let (r, ()) = tokio::join!(roll(&run_env), karpenter);
+    assert_eq!(r.run.code, 0, "{}", r.out());
+    assert!(!r.out().contains("Stopping early"));
+    assert!(r.took >= Duration::from_secs(30), "took {:?}", r.took);
+    assert_eq!(ready_count(&ns, "name=api-pods,version=v2").await, 3);
+}
