@@ -1046,3 +1046,57 @@ fn karpenter_nodes_or_its_nomination_mean_wait() {
         "Karpenter is adding a node: Pod should schedule on: nodeclaim/default-x8k2c"
     );
 }
+
+#[test]
+fn a_crashing_init_container_is_named_as_one() {
+    let mut s = load("crashloop");
+    let pod = &mut s.new_pods[0];
+    let spec = pod.spec.as_mut().unwrap();
+    let mut init = spec.containers[0].clone();
+    init.name = "migrate".into();
+    spec.init_containers = Some(vec![init]);
+    let status = pod.status.as_mut().unwrap();
+    let mut cs = status.container_statuses.as_ref().unwrap()[0].clone();
+    cs.name = "migrate".into();
+    status.init_container_statuses = Some(vec![cs]);
+    status.container_statuses = None;
+    s.logs = [(
+        ("web-2-a".to_string(), "migrate".to_string()),
+        "ERROR: relation \"users\" does not exist".to_string(),
+    )]
+    .into();
+    let d = diagnose(&s);
+    assert_eq!(kinds(&d), vec![FindingKind::CrashLoop], "{d:#?}");
+    assert_eq!(
+        d.findings[0].summary,
+        "Init container migrate keeps crashing: exit code 1, 3 restarts"
+    );
+    assert_eq!(
+        d.findings[0].logs,
+        vec!["ERROR: relation \"users\" does not exist"]
+    );
+    assert_eq!(
+        d.findings[0].fixes,
+        vec!["the log of init container migrate shows why it exits: fix the image or its configuration and roll again"]
+    );
+}
+
+#[test]
+fn a_readiness_event_without_a_container_never_prints_an_empty_name() {
+    let mut s = load("never_ready");
+    for p in &mut s.new_pods {
+        for c in &mut p.spec.as_mut().unwrap().containers {
+            c.readiness_probe = None;
+        }
+    }
+    for e in &mut s.events {
+        e.involved_object.field_path = None;
+    }
+    let d = diagnose(&s);
+    let f = &d.findings[0];
+    assert_eq!(
+        f.summary,
+        "Readiness probe of a container keeps failing (its probe): 12 failures"
+    );
+    assert!(!f.summary.contains("container  "), "{}", f.summary);
+}

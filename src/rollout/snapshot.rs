@@ -49,22 +49,22 @@ where
 }
 
 fn crashing_containers(pod: &Pod) -> Vec<String> {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .map(|cs| {
-            cs.iter()
-                .filter(|c| {
-                    c.restart_count > 0
-                        || c.last_state
-                            .as_ref()
-                            .and_then(|l| l.terminated.as_ref())
-                            .is_some()
-                })
-                .map(|c| c.name.clone())
-                .collect()
+    let status = pod.status.as_ref();
+    // Init containers first: one that keeps failing is why the others never start.
+    status
+        .and_then(|s| s.init_container_statuses.as_ref())
+        .into_iter()
+        .chain(status.and_then(|s| s.container_statuses.as_ref()))
+        .flatten()
+        .filter(|c| {
+            c.restart_count > 0
+                || c.last_state
+                    .as_ref()
+                    .and_then(|l| l.terminated.as_ref())
+                    .is_some()
         })
-        .unwrap_or_default()
+        .map(|c| c.name.clone())
+        .collect()
 }
 
 /// Reads pods, nodes, events, quotas and the logs of crashing containers.
