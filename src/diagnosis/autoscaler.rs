@@ -98,13 +98,7 @@ fn present(snapshot: &Snapshot, spec: &PodSpec) -> Option<(&'static str, Duratio
 
 /// When the pod was first found unschedulable: its condition's transition, else its first FailedScheduling.
 fn unschedulable_since(snapshot: &Snapshot, pod: &Pod) -> Option<Timestamp> {
-    let condition = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-        .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+    let condition = resources::unschedulable_condition(pod)
         .and_then(|c| c.last_transition_time.as_ref().map(|t| t.0));
     let event = events::for_pod(snapshot, pod, "FailedScheduling")
         .into_iter()

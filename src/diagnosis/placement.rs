@@ -162,6 +162,15 @@ pub fn may_resolve(r: &Reason) -> bool {
     }
 }
 
+/// The parts joined, or `none` when there are none.
+fn joined_or(parts: &[String], none: &str) -> String {
+    if parts.is_empty() {
+        none.to_string()
+    } else {
+        parts.join("; ")
+    }
+}
+
 fn largest(reasons: &[&Reason]) -> u32 {
     reasons.iter().map(|r| r.nodes).max().unwrap_or(0)
 }
@@ -215,11 +224,7 @@ pub fn findings(
             format!(
                 "Required pod affinity rules out {}: no pod it requires ({}) runs there",
                 of_total(parsed, largest(&affinity)),
-                if wanted.is_empty() {
-                    "see the pod template".to_string()
-                } else {
-                    wanted.join("; ")
-                }
+                joined_or(&wanted, "see the pod template")
             ),
             base,
             &affinity,
@@ -441,11 +446,7 @@ fn host_ports(
         FindingKind::HostPort,
         format!(
             "Host port {} is already taken on {}",
-            if text.is_empty() {
-                "of the new pods".to_string()
-            } else {
-                text.join(", ")
-            },
+            joined_or(&text, "of the new pods"),
             of_total(parsed, largest(reasons))
         ),
         base,
@@ -489,11 +490,7 @@ fn topology_spread(
         FindingKind::TopologySpread,
         format!(
             "The topology spread constraint ({}, whenUnsatisfiable: DoNotSchedule) rules out {}",
-            if rule.is_empty() {
-                "see the pod template".to_string()
-            } else {
-                rule.join("; ")
-            },
+            joined_or(&rule, "see the pod template"),
             of_total(parsed, largest(reasons))
         ),
         base,

@@ -665,6 +665,18 @@ fn text_rendering_has_summary_table_logs_and_fixes() {
     assert!(t.contains("    | panic: DATABASE_URL is not set\n"), "{t}");
 }
 
+/// Replaces the first new pod's PodScheduled=False message.
+fn set_message(s: &mut Snapshot, message: &str) {
+    s.new_pods[0]
+        .status
+        .as_mut()
+        .unwrap()
+        .conditions
+        .as_mut()
+        .unwrap()[0]
+        .message = Some(message.into());
+}
+
 /// No fix may carry a toleration the diagnosis cannot name, or one for a taint Kubernetes owns.
 fn assert_no_harmful_toleration(d: &Diagnosis) {
     for f in &d.findings {
@@ -754,14 +766,7 @@ fn message_only_taints_get_a_toleration_only_when_named_and_not_kubernetes_owned
     s.nodes.clear();
     s.unreadable = vec!["nodes: forbidden".into()];
     let msg = "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }, 1 node(s) had untolerated taint {spray: mortein}. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.";
-    s.new_pods[0]
-        .status
-        .as_mut()
-        .unwrap()
-        .conditions
-        .as_mut()
-        .unwrap()[0]
-        .message = Some(msg.into());
+    set_message(&mut s, msg);
     let d = diagnose(&s);
     let summaries: Vec<&str> = d.findings.iter().map(|f| f.summary.as_str()).collect();
     assert_eq!(
@@ -838,14 +843,7 @@ fn host_ports_spread_and_volumes_each_get_a_finding() {
     }
     let msg =
         "0/3 nodes are available: 3 node(s) didn't have free ports for the requested pod ports.";
-    s.new_pods[0]
-        .status
-        .as_mut()
-        .unwrap()
-        .conditions
-        .as_mut()
-        .unwrap()[0]
-        .message = Some(msg.into());
+    set_message(&mut s, msg);
     let d = diagnose(&s);
     assert_eq!(kinds(&d), vec![FindingKind::HostPort], "{d:#?}");
     assert!(d.is_fatal());
@@ -856,14 +854,7 @@ fn host_ports_spread_and_volumes_each_get_a_finding() {
     assert!(d.findings[0].fixes[0].starts_with("roll with max_surge: 0 and max_unavailable: 1: removing an old pod first (web-1-a on node-a) frees its host port"));
 
     let spread = "0/3 nodes are available: 3 node(s) didn't match pod topology spread constraints.";
-    s.new_pods[0]
-        .status
-        .as_mut()
-        .unwrap()
-        .conditions
-        .as_mut()
-        .unwrap()[0]
-        .message = Some(spread.into());
+    set_message(&mut s, spread);
     s.new_pods[0].spec.as_mut().unwrap().topology_spread_constraints = Some(vec![serde_yaml::from_str(
         "{maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: web}}}",
     ).unwrap()]);
@@ -877,14 +868,7 @@ fn host_ports_spread_and_volumes_each_get_a_finding() {
 
     // A claim still being bound may resolve itself: named, but the deadline decides.
     let unbound = "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.";
-    s.new_pods[0]
-        .status
-        .as_mut()
-        .unwrap()
-        .conditions
-        .as_mut()
-        .unwrap()[0]
-        .message = Some(unbound.into());
+    set_message(&mut s, unbound);
     let d = diagnose(&s);
     assert_eq!(kinds(&d), vec![FindingKind::Volume], "{d:#?}");
     assert_eq!(
@@ -894,14 +878,7 @@ fn host_ports_spread_and_volumes_each_get_a_finding() {
     assert!(!d.is_fatal());
 
     let conflict = "0/3 nodes are available: 3 node(s) didn't match PersistentVolume's node affinity. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.";
-    s.new_pods[0]
-        .status
-        .as_mut()
-        .unwrap()
-        .conditions
-        .as_mut()
-        .unwrap()[0]
-        .message = Some(conflict.into());
+    set_message(&mut s, conflict);
     let d = diagnose(&s);
     assert_eq!(kinds(&d), vec![FindingKind::Volume], "{d:#?}");
     assert!(d.is_fatal());
@@ -916,14 +893,7 @@ fn a_reason_nothing_models_is_passed_on_and_left_to_the_deadline() {
     let mut s = load("anti_affinity");
     s.new_pods[0].spec.as_mut().unwrap().affinity = None;
     let msg = "0/3 nodes are available: 3 node(s) had something new.";
-    s.new_pods[0]
-        .status
-        .as_mut()
-        .unwrap()
-        .conditions
-        .as_mut()
-        .unwrap()[0]
-        .message = Some(msg.into());
+    set_message(&mut s, msg);
     let d = diagnose(&s);
     assert_eq!(
         d.headline(),

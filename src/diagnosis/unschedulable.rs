@@ -19,17 +19,7 @@ use super::{Finding, FindingKind, Snapshot};
 
 /// The scheduler's message for a pod it could not place, if it said so.
 fn unschedulable_message(snapshot: &Snapshot, pod: &Pod) -> Option<String> {
-    let condition = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-        .find(|c| {
-            c.type_ == "PodScheduled"
-                && c.status == "False"
-                && c.reason.as_deref() == Some("Unschedulable")
-        });
+    let condition = resources::unschedulable_condition(pod);
     let event = events::for_pod(snapshot, pod, "FailedScheduling")
         .last()
         .map(|e| events::message(e).to_string());
