@@ -171,6 +171,11 @@ fn joined_or(parts: &[String], none: &str) -> String {
     }
 }
 
+fn with_fix(mut f: Finding, fix: impl Into<String>) -> Finding {
+    f.fixes.push(fix.into());
+    f
+}
+
 fn largest(reasons: &[&Reason]) -> u32 {
     reasons.iter().map(|r| r.nodes).max().unwrap_or(0)
 }
@@ -200,17 +205,18 @@ pub fn findings(
     }
     let existing = pick(&|k| matches!(k, ReasonKind::ExistingPodsAntiAffinity));
     if !existing.is_empty() {
-        let mut f = finding(
-            FindingKind::PodAffinity,
-            format!(
-                "Pods already running on {} have a required anti-affinity that excludes the new pods",
-                of_total(parsed, largest(&existing))
+        out.push(with_fix(
+            finding(
+                FindingKind::PodAffinity,
+                format!(
+                    "Pods already running on {} have a required anti-affinity that excludes the new pods",
+                    of_total(parsed, largest(&existing))
+                ),
+                base,
+                &existing,
             ),
-            base,
-            &existing,
-        );
-        f.fixes.push("find the pods whose podAntiAffinity selects the new pods' labels and relax their rule, or add nodes".into());
-        out.push(f);
+            "find the pods whose podAntiAffinity selects the new pods' labels and relax their rule, or add nodes",
+        ));
     }
     let affinity = pick(&|k| {
         *k == ReasonKind::PodAffinity || (*k == ReasonKind::InterPodAffinity && !companion_is_anti)
@@ -219,18 +225,19 @@ pub fn findings(
         let wanted: Vec<String> = required_affinity_terms(spec, false)
             .map(|(s, k)| format!("{} in the same {}", selector_text(s), topology_name(k)))
             .collect();
-        let mut f = finding(
-            FindingKind::PodAffinity,
-            format!(
-                "Required pod affinity rules out {}: no pod it requires ({}) runs there",
-                of_total(parsed, largest(&affinity)),
-                joined_or(&wanted, "see the pod template")
+        out.push(with_fix(
+            finding(
+                FindingKind::PodAffinity,
+                format!(
+                    "Required pod affinity rules out {}: no pod it requires ({}) runs there",
+                    of_total(parsed, largest(&affinity)),
+                    joined_or(&wanted, "see the pod template")
+                ),
+                base,
+                &affinity,
             ),
-            base,
-            &affinity,
-        );
-        f.fixes.push("start the pods the affinity requires first, or make it preferredDuringSchedulingIgnoredDuringExecution".into());
-        out.push(f);
+            "start the pods the affinity requires first, or make it preferredDuringSchedulingIgnoredDuringExecution",
+        ));
     }
 
     let ports = pick(&|k| matches!(k, ReasonKind::HostPorts));
@@ -282,35 +289,34 @@ pub fn findings(
     let claims = pick(&|k| matches!(k, ReasonKind::ResourceClaims));
     if !claims.is_empty() {
         let texts: Vec<&str> = claims.iter().map(|r| r.text.as_str()).collect();
-        let mut f = finding(
-            FindingKind::ResourceClaims,
-            format!(
-                "The new pods' resource claims can't be allocated on {}: {}",
-                of_total(parsed, largest(&claims)),
-                texts.join(", ")
+        out.push(with_fix(
+            finding(
+                FindingKind::ResourceClaims,
+                format!(
+                    "The new pods' resource claims can't be allocated on {}: {}",
+                    of_total(parsed, largest(&claims)),
+                    texts.join(", ")
+                ),
+                base,
+                &claims,
             ),
-            base,
-            &claims,
-        );
-        f.fixes.push("check the ResourceClaims and their DeviceClass (kubectl describe resourceclaim): free devices are needed on a node the pod may use".into());
-        out.push(f);
+            "check the ResourceClaims and their DeviceClass (kubectl describe resourceclaim): free devices are needed on a node the pod may use",
+        ));
     }
     let named = pick(&|k| matches!(k, ReasonKind::NodeName));
     if !named.is_empty() {
-        let mut f = finding(
-            FindingKind::NodeSelector,
-            format!(
-                "The pod template names a node (spec.nodeName or a metadata.name affinity) that {} can't match",
-                of_total(parsed, largest(&named))
+        out.push(with_fix(
+            finding(
+                FindingKind::NodeSelector,
+                format!(
+                    "The pod template names a node (spec.nodeName or a metadata.name affinity) that {} can't match",
+                    of_total(parsed, largest(&named))
+                ),
+                base,
+                &named,
             ),
-            base,
-            &named,
-        );
-        f.fixes.push(
-            "remove spec.nodeName from the pod template, or name a node that exists and has room"
-                .into(),
-        );
-        out.push(f);
+            "remove spec.nodeName from the pod template, or name a node that exists and has room",
+        ));
     }
     out
 }

@@ -946,22 +946,27 @@ async fn karpenter_label(ns: &TestNs, node: &str) {
         .expect("label the node");
 }
 
+/// The second seed's full node (970m of 1000m requested), as one of Karpenter's.
+async fn full_karpenter_node(ns: &TestNs) {
+    let node = support::dedicated_node(ns, "1", "4Gi").await;
+    karpenter_label(ns, &node).await;
+    filler(ns, "670m").await;
+    ApiRc {
+        cpu: "100m",
+        dedicated: true,
+        ..Default::default()
+    }
+    .seed(ns)
+    .await;
+}
+
 /// Issue 13: with Karpenter running (its nodes carry `karpenter.sh/nodepool`), a full cluster is not called stuck
 /// ~9 s after the first FailedScheduling: Karpenter gets its cadence (30 s) to nominate a node. Silent past it,
 /// the run fails and says so.
 #[tokio::test]
 async fn karpenter_gets_its_cadence_then_silence_is_fatal() {
     let ns = support::namespace("diag-karp").await;
-    let node = support::dedicated_node(&ns, "1", "4Gi").await;
-    karpenter_label(&ns, &node).await;
-    filler(&ns, "670m").await;
-    ApiRc {
-        cpu: "100m",
-        dedicated: true,
-        ..Default::default()
-    }
-    .seed(&ns)
-    .await;
+    full_karpenter_node(&ns).await;
     let run_env = env(&ns, "registry.local/node-api:2.0", "v2", &[]);
     let (r, first) = tokio::join!(roll(&run_env), first_failed_scheduling(&ns));
     let after_first = Instant::now().saturating_duration_since(first.expect("a FailedScheduling"));
@@ -982,16 +987,7 @@ async fn karpenter_gets_its_cadence_then_silence_is_fatal() {
 #[tokio::test]
 async fn karpenter_nomination_is_waited_for() {
     let ns = support::namespace("diag-karp-nom").await;
-    let node = support::dedicated_node(&ns, "1", "4Gi").await;
-    karpenter_label(&ns, &node).await;
-    filler(&ns, "670m").await;
-    ApiRc {
-        cpu: "100m",
-        dedicated: true,
-        ..Default::default()
-    }
-    .seed(&ns)
-    .await;
+    full_karpenter_node(&ns).await;
     let run_env = env(
         &ns,
         "registry.local/node-api:2.0",
