@@ -91,28 +91,18 @@ fn surge_free_fix(snapshot: &Snapshot, old: Option<&Pod>, frees: &str) -> Option
     ))
 }
 
-/// How a finding counts nodes: "3 of 5 nodes", "2 of the 2 nodes its node selector allows" when the others
-/// were never candidates, "3 nodes" when the total is unknown.
-fn of_total(parsed: &SchedulerMessage, n: u32) -> String {
-    let outside: u32 = parsed
-        .reasons
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.kind,
-                ReasonKind::NodeSelector | ReasonKind::PreFiltered | ReasonKind::NodeName
-            )
-        })
-        .map(|r| r.nodes)
-        .sum();
-    match (parsed.total, n) {
-        (Some(t), n) if n > 0 && outside > 0 && outside < t => {
-            format!("{n} of the {} nodes its node selector allows", t - outside)
+/// How a finding counts nodes: "3 of 5 nodes", or "2 of the 2 nodes its node selector allows" when the node list
+/// says how many the selector allows (the scheduler's count can't: it names one reason per node, and a node of
+/// another pool may be counted under its taint).
+fn of_total(parsed: &SchedulerMessage, allowed: Option<u32>, n: u32) -> String {
+    match (parsed.total, allowed, n) {
+        (Some(t), Some(a), n) if n > 0 && a < t => {
+            format!("{n} of the {a} nodes its node selector allows")
         }
-        (Some(t), n) if n > 0 => format!("{n} of {t} nodes"),
-        (Some(t), _) => format!("all {t} {}", if t == 1 { "node" } else { "nodes" }),
-        (None, 1) => "1 node".into(),
-        (None, n) if n > 0 => format!("{n} nodes"),
+        (Some(t), _, n) if n > 0 => format!("{n} of {t} nodes"),
+        (Some(t), _, _) => format!("all {t} {}", if t == 1 { "node" } else { "nodes" }),
+        (None, _, 1) => "1 node".into(),
+        (None, _, n) if n > 0 => format!("{n} nodes"),
         _ => "every node".into(),
     }
 }
@@ -181,11 +171,13 @@ fn largest(reasons: &[&Reason]) -> u32 {
 }
 
 /// One finding per placement rule the scheduler named, in the order a reader should act on them.
+/// `allowed`: how many nodes the pod's node selector and affinity allow, when the nodes could be read.
 pub fn findings(
     snapshot: &Snapshot,
     spec: &PodSpec,
     parsed: &SchedulerMessage,
     base: &Finding,
+    allowed: Option<u32>,
 ) -> Vec<Finding> {
     let pick = |pred: &dyn Fn(&ReasonKind) -> bool| -> Vec<&Reason> {
         parsed.reasons.iter().filter(|r| pred(&r.kind)).collect()
@@ -201,7 +193,7 @@ pub fn findings(
             || (*k == ReasonKind::InterPodAffinity && companion_is_anti)
     });
     if !anti.is_empty() {
-        out.push(anti_affinity(snapshot, spec, parsed, base, &anti));
+        out.push(anti_affinity(snapshot, spec, parsed, allowed, base, &anti));
     }
     let existing = pick(&|k| matches!(k, ReasonKind::ExistingPodsAntiAffinity));
     if !existing.is_empty() {
@@ -210,7 +202,7 @@ pub fn findings(
                 FindingKind::PodAffinity,
                 format!(
                     "Pods already running on {} have a required anti-affinity that excludes the new pods",
-                    of_total(parsed, largest(&existing))
+                    of_total(parsed, allowed, largest(&existing))
                 ),
                 base,
                 &existing,
@@ -230,7 +222,7 @@ pub fn findings(
                 FindingKind::PodAffinity,
                 format!(
                     "Required pod affinity rules out {}: no pod it requires ({}) runs there",
-                    of_total(parsed, largest(&affinity)),
+                    of_total(parsed, allowed, largest(&affinity)),
                     joined_or(&wanted, "see the pod template")
                 ),
                 base,
@@ -242,11 +234,13 @@ pub fn findings(
 
     let ports = pick(&|k| matches!(k, ReasonKind::HostPorts));
     if !ports.is_empty() {
-        out.push(host_ports(snapshot, spec, parsed, base, &ports));
+        out.push(host_ports(snapshot, spec, parsed, allowed, base, &ports));
     }
     let spread = pick(&|k| matches!(k, ReasonKind::TopologySpread));
     if !spread.is_empty() {
-        out.push(topology_spread(snapshot, spec, parsed, base, &spread));
+        out.push(topology_spread(
+            snapshot, spec, parsed, allowed, base, &spread,
+        ));
     }
     for (which, summary, fix) in [
         (
@@ -274,7 +268,7 @@ pub fn findings(
         if hits.is_empty() {
             continue;
         }
-        let mut summary = summary.replace("{nodes}", &of_total(parsed, largest(&hits)));
+        let mut summary = summary.replace("{nodes}", &of_total(parsed, allowed, largest(&hits)));
         if which == VolumeReason::Other {
             let texts: Vec<&str> = hits.iter().map(|r| r.text.as_str()).collect();
             summary = format!("{summary}: {}", texts.join(", "));
@@ -294,7 +288,7 @@ pub fn findings(
                 FindingKind::ResourceClaims,
                 format!(
                     "The new pods' resource claims can't be allocated on {}: {}",
-                    of_total(parsed, largest(&claims)),
+                    of_total(parsed, allowed, largest(&claims)),
                     texts.join(", ")
                 ),
                 base,
@@ -310,7 +304,7 @@ pub fn findings(
                 FindingKind::NodeSelector,
                 format!(
                     "The pod template names a node (spec.nodeName or a metadata.name affinity) that {} can't match",
-                    of_total(parsed, largest(&named))
+                    of_total(parsed, allowed, largest(&named))
                 ),
                 base,
                 &named,
@@ -364,6 +358,7 @@ fn anti_affinity(
     snapshot: &Snapshot,
     spec: &PodSpec,
     parsed: &SchedulerMessage,
+    allowed: Option<u32>,
     base: &Finding,
     reasons: &[&Reason],
 ) -> Finding {
@@ -387,7 +382,7 @@ fn anti_affinity(
     };
     let mut summary = format!(
         "No node is left for a new pod under its {rule}: {} already run a pod it excludes",
-        of_total(parsed, largest(reasons))
+        of_total(parsed, allowed, largest(reasons))
     );
     if !blocking_old.is_empty() && snapshot.max_surge > 0 {
         summary.push_str(&format!(
@@ -422,6 +417,7 @@ fn host_ports(
     snapshot: &Snapshot,
     spec: &PodSpec,
     parsed: &SchedulerMessage,
+    allowed: Option<u32>,
     base: &Finding,
     reasons: &[&Reason],
 ) -> Finding {
@@ -453,7 +449,7 @@ fn host_ports(
         format!(
             "Host port {} is already taken on {}",
             joined_or(&text, "of the new pods"),
-            of_total(parsed, largest(reasons))
+            of_total(parsed, allowed, largest(reasons))
         ),
         base,
         reasons,
@@ -473,6 +469,7 @@ fn topology_spread(
     snapshot: &Snapshot,
     spec: &PodSpec,
     parsed: &SchedulerMessage,
+    allowed: Option<u32>,
     base: &Finding,
     reasons: &[&Reason],
 ) -> Finding {
@@ -497,7 +494,7 @@ fn topology_spread(
         format!(
             "The topology spread constraint ({}, whenUnsatisfiable: DoNotSchedule) rules out {}",
             joined_or(&rule, "see the pod template"),
-            of_total(parsed, largest(reasons))
+            of_total(parsed, allowed, largest(reasons))
         ),
         base,
         reasons,

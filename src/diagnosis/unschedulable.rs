@@ -568,7 +568,19 @@ fn known_node_findings(
     if ctx.cap.candidates().next().is_some() && !ctx.cap.any_fits() {
         out.push(ctx.capacity_finding(base));
     }
-    out.extend(placement::findings(ctx.snapshot, ctx.spec, parsed, base));
+    let allowed = ctx
+        .cap
+        .nodes
+        .iter()
+        .filter(|n| !matches!(n.excluded, Some(Exclusion::Selector(_))))
+        .count() as u32;
+    out.extend(placement::findings(
+        ctx.snapshot,
+        ctx.spec,
+        parsed,
+        base,
+        Some(allowed),
+    ));
 
     let selector: Vec<&NodeFit> = ctx
         .cap
@@ -891,7 +903,7 @@ fn message_only_findings(
             _ => {
                 if !placed {
                     placed = true;
-                    out.extend(placement::findings(ctx.snapshot, ctx.spec, parsed, base));
+                    out.extend(placement::findings(ctx.snapshot, ctx.spec, parsed, base, None));
                 }
                 continue;
             }

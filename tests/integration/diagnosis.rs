@@ -860,7 +860,7 @@ async fn control_plane_taint_is_never_the_headline_nor_tolerated_with_or_without
     role.says("could not read nodes");
     role.says("Stopping early: Insufficient cpu on 1 of ");
     role.says("(the scheduler's count): a new pod needs 100m; free capacity per node is unknown");
-    role.says("has a taint the new pods don't tolerate: node-role.kubernetes.io/control-plane");
+    role.says("a taint the new pods don't tolerate: node-role.kubernetes.io/control-plane");
     assert_no_harmful_toleration(&role);
 }
 
@@ -903,7 +903,7 @@ async fn newer_scheduler_wording_is_read_right_with_and_without_node_access() {
 
     let admin = roll(&run_env).await;
     assert_failed_fast(&admin, Duration::from_secs(120));
-    admin.says("1 node(s) had untolerated taint(s)"); // the 1.34 words reached the diagnosis
+    admin.says("node(s) had untolerated taint(s)"); // the 1.34 words reached the diagnosis
     admin.says("no new claims to deallocate, preemption: 0/");
     admin.says(&format!(
         "Stopping early: Insufficient cpu: a new pod needs 100m; the most free on any node is 30m ({worker}: 970m of 1000m requested)"
@@ -918,7 +918,7 @@ async fn newer_scheduler_wording_is_read_right_with_and_without_node_access() {
     assert_failed_fast(&role, Duration::from_secs(120));
     role.says("could not read nodes");
     role.says("Stopping early: Insufficient cpu on 1 of ");
-    role.says("has a taint the new pods don't tolerate (the scheduler doesn't say which)");
+    role.says("a taint the new pods don't tolerate (the scheduler doesn't say which)");
     for r in [&admin, &role] {
         assert_no_harmful_toleration(r);
         let out = r.out();
