@@ -243,6 +243,14 @@ impl Capacity {
         self.nodes.iter().filter(|n| n.excluded.is_none())
     }
 
+    /// How many nodes the pod's node selector and required node affinity allow (tainted or full ones included).
+    pub fn allowed(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| !matches!(n.excluded, Some(Exclusion::Selector(_))))
+            .count()
+    }
+
     pub fn any_fits(&self) -> bool {
         self.candidates().any(|n| n.fits(&self.need))
     }

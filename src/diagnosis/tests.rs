@@ -1070,3 +1070,26 @@ fn a_readiness_event_without_a_container_never_prints_an_empty_name() {
     );
     assert!(!f.summary.contains("container  "), "{}", f.summary);
 }
+
+#[test]
+fn extended_resources_keep_their_names_and_units_without_node_access() {
+    let mut s = load("seed");
+    s.nodes.clear();
+    s.unreadable = vec!["nodes: forbidden".into()];
+    let c = &mut s.new_pods[0].spec.as_mut().unwrap().containers[0];
+    let requests = c.resources.as_mut().unwrap().requests.as_mut().unwrap();
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+    requests.insert("nvidia.com/gpu".into(), Quantity("1".into()));
+    requests.insert("hugepages-2Mi".into(), Quantity("64Mi".into()));
+    set_message(&mut s, "0/4 nodes are available: 1 Insufficient hugepages-2Mi, 3 Insufficient nvidia.com/gpu. preemption: 0/4 nodes are available: 4 No preemption victims found for incoming pod.");
+    let d = diagnose(&s);
+    let summaries: Vec<&str> = d.findings.iter().map(|f| f.summary.as_str()).collect();
+    assert_eq!(
+        summaries,
+        vec![
+            "Insufficient hugepages-2Mi on 1 of 4 nodes (the scheduler's count): a new pod needs 64Mi; free capacity per node is unknown",
+            "Insufficient nvidia.com/gpu on 3 of 4 nodes (the scheduler's count): a new pod needs 1; free capacity per node is unknown",
+        ]
+    );
+    assert!(d.is_fatal());
+}

@@ -568,18 +568,12 @@ fn known_node_findings(
     if ctx.cap.candidates().next().is_some() && !ctx.cap.any_fits() {
         out.push(ctx.capacity_finding(base));
     }
-    let allowed = ctx
-        .cap
-        .nodes
-        .iter()
-        .filter(|n| !matches!(n.excluded, Some(Exclusion::Selector(_))))
-        .count() as u32;
     out.extend(placement::findings(
         ctx.snapshot,
         ctx.spec,
         parsed,
         base,
-        Some(allowed),
+        Some(ctx.cap.allowed() as u32),
     ));
 
     let selector: Vec<&NodeFit> = ctx
@@ -687,12 +681,7 @@ fn taint_findings(ctx: &Context, base: &Finding, out: &mut Vec<Finding>) {
             })
             .collect();
         // Count among the nodes the pod's selector allows: the others were never an option.
-        let eligible = ctx
-            .cap
-            .nodes
-            .iter()
-            .filter(|n| !matches!(n.excluded, Some(Exclusion::Selector(_))))
-            .count();
+        let eligible = ctx.cap.allowed();
         let of = if eligible < total {
             format!(
                 "{} matching the pod's node selector",

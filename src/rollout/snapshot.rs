@@ -130,18 +130,25 @@ pub async fn gather(
     )
     .await;
 
-    // A cluster autoscaler's status ConfigMap says one runs (and how long to wait for it). Optional: most
-    // credentials can't read kube-system, and its absence is no finding.
-    let autoscaler_status = Api::<ConfigMap>::namespaced(client.clone(), "kube-system")
-        .get_opt("cluster-autoscaler-status")
-        .await
-        .ok()
-        .flatten()
-        .map(|cm| {
-            cm.data
-                .and_then(|d| d.get("status").cloned())
-                .unwrap_or_default()
-        });
+    // A cluster autoscaler's status ConfigMap says one runs (and how long to wait for it), which matters only for
+    // new pods without a node. Optional: most credentials can't read kube-system, and its absence is no finding.
+    let unplaced = new_pods
+        .iter()
+        .any(|p| p.spec.as_ref().is_some_and(|s| s.node_name.is_none()));
+    let autoscaler_status = if unplaced {
+        Api::<ConfigMap>::namespaced(client.clone(), "kube-system")
+            .get_opt("cluster-autoscaler-status")
+            .await
+            .ok()
+            .flatten()
+            .map(|cm| {
+                cm.data
+                    .and_then(|d| d.get("status").cloned())
+                    .unwrap_or_default()
+            })
+    } else {
+        None
+    };
 
     let mut logs = BTreeMap::new();
     let pods_api: Api<Pod> = Api::namespaced(client.clone(), namespace);
