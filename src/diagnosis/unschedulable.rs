@@ -4,7 +4,11 @@
 //! scheduler's own verdict (PodScheduled=False / FailedScheduling), recompute the per-node numbers behind it,
 //! and state a fix only after checking, with the same numbers, that it would let a new pod in. The same view
 //! decides whether waiting can help: a terminating pod, a node that now has room or a cluster autoscaler that
-//! is adding nodes all mean the state can change on its own; otherwise the rollout is stuck.
+//! is adding nodes (or has not answered yet) all mean the state can change on its own; otherwise the rollout is
+//! stuck. "A node has room" counts only when our model checks every reason the scheduler gave; the pod's own
+//! rules (anti-affinity, ports, spread, volumes) are placement.rs's findings. Findings come in the order a reader
+//! should act on them (capacity, the pod's rules, labels, cordons, taints), never the scheduler's alphabetical
+//! order, and a toleration is offered only for a taint that is named and meant to be tolerated.
 
 use k8s_openapi::api::core::v1::{Pod, PodSpec};
 
