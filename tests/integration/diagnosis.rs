@@ -28,6 +28,8 @@ struct ApiRc {
     readiness_probe: bool,
     /// Required pod anti-affinity: one `name=api-pods` pod per node.
     one_per_node: bool,
+    /// A hostPort for node-api-container's port 3000.
+    host_port: Option<u16>,
 }
 
 impl Default for ApiRc {
@@ -40,6 +42,7 @@ impl Default for ApiRc {
             dedicated: false,
             readiness_probe: false,
             one_per_node: false,
+            host_port: None,
         }
     }
 }
@@ -93,7 +96,7 @@ spec:
       - name: node-api-container
         image: registry.local/node-api:1.0
         ports:
-        - containerPort: 3000
+        - containerPort: 3000{host_port}
         resources:
           requests:
             cpu: {cpu}{memory}
@@ -113,6 +116,10 @@ spec:
 "#,
             replicas = self.replicas,
             delay = self.ready_delay_ms,
+            host_port = self
+                .host_port
+                .map(|p| format!("\n          hostPort: {p}"))
+                .unwrap_or_default(),
             cpu = self.cpu,
         )
     }
@@ -697,6 +704,17 @@ async fn one_pod_per_node_anti_affinity_with_surge_fails_fast_with_the_surge_fre
     want.sort();
     assert_eq!(nodes, want);
 
+    // With the README's Role only (no nodes), the scheduler's words and the namespace's pods say the same.
+    let user = format!("rolling-update-ci-{}", ns.name);
+    crate::rbac::bind_readme_role(&ns, &user).await;
+    let mut role_env = surge.clone();
+    role_env.insert("INPUT_KUBECONFIG".into(), crate::rbac::as_user(&user));
+    let role = roll(&role_env).await;
+    assert_failed_fast(&role, Duration::from_secs(120));
+    role.says("could not read nodes");
+    role.says("Stopping early: No node is left for a new pod under its required pod anti-affinity (one pod with name=api-pods per node)");
+    role.says("frees its node for a new pod");
+
     // The fix the diagnosis offered works.
     let no_surge = env(
         &ns,
@@ -1034,4 +1052,52 @@ async fn karpenter_nomination_is_waited_for() {
     assert!(!r.out().contains("Stopping early"));
     assert!(r.took >= Duration::from_secs(30), "took {:?}", r.took);
     assert_eq!(ready_count(&ns, "name=api-pods,version=v2").await, 3);
+}
+
+/// Issue 13: a hostPort allows one pod per node; with every node taken and max_surge 1 the surge pod has nowhere
+/// to go while the old pods keep the port. Fail fast, name the port, offer rolling without surge, which works.
+#[tokio::test]
+async fn host_port_taken_by_the_old_pods_fails_fast_with_the_surge_free_fix() {
+    let ns = support::namespace("diag-port").await;
+    support::dedicated_node(&ns, "2", "4Gi").await;
+    support::dedicated_node(&ns, "2", "4Gi").await;
+    ApiRc {
+        replicas: 2,
+        dedicated: true,
+        host_port: Some(18080),
+        ..Default::default()
+    }
+    .seed(&ns)
+    .await;
+    let surge = env(
+        &ns,
+        "registry.local/node-api:2.0",
+        "v2",
+        &[("INPUT_PROGRESS_DEADLINE", "5m")],
+    );
+    let (r, first) = tokio::join!(roll(&surge), first_failed_scheduling(&ns));
+    let after_first = Instant::now().saturating_duration_since(first.expect("a FailedScheduling"));
+    println!(
+        "host port: run took {:?}, ended {after_first:?} after the first FailedScheduling",
+        r.took
+    );
+    assert_eq!(r.run.code, 1, "{}", r.out());
+    assert!(after_first <= Duration::from_secs(30), "{after_first:?}");
+    r.says("Stopping early: Host port 18080/TCP is already taken on 2 of the 2 nodes its node selector allows (this rollout's old pods hold it until new pods are available)");
+    r.says("didn't have free ports for the requested pod ports");
+    r.says("roll with max_surge: 0 and max_unavailable: 1: removing an old pod first (api-rc-");
+    r.says("frees its host port for a new pod");
+    let ok = roll(&env(
+        &ns,
+        "registry.local/node-api:2.0",
+        "v2",
+        &[
+            ("INPUT_MAX_SURGE", "0"),
+            ("INPUT_MAX_UNAVAILABLE", "1"),
+            ("INPUT_PROGRESS_DEADLINE", "1m"),
+        ],
+    ))
+    .await;
+    assert_eq!(ok.run.code, 0, "{}", ok.out());
+    assert_eq!(ready_count(&ns, "name=api-pods,version=v2").await, 2);
 }
