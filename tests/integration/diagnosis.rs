@@ -645,6 +645,43 @@ async fn first_failed_scheduling(ns: &TestNs) -> Option<Instant> {
     .await
 }
 
+/// Rolls to v2 with surge 1 and a 5m deadline while watching for the scheduler's first FailedScheduling; asserts
+/// the run failed and returns its environment, the run and how long after that FailedScheduling it ended.
+async fn roll_surge_timed(ns: &TestNs, what: &str) -> (BTreeMap<String, String>, Timed, Duration) {
+    let surge = env(
+        ns,
+        "registry.local/node-api:2.0",
+        "v2",
+        &[("INPUT_PROGRESS_DEADLINE", "5m")],
+    );
+    let (r, first) = tokio::join!(roll(&surge), first_failed_scheduling(ns));
+    let first = first.expect("the scheduler reported the surge pod unschedulable");
+    let after_first = Instant::now().saturating_duration_since(first);
+    println!(
+        "{what}: run took {:?}, ended {after_first:?} after the first FailedScheduling",
+        r.took
+    );
+    assert_eq!(r.run.code, 1, "{}", r.out());
+    (surge, r, after_first)
+}
+
+/// The fix the diagnosis offered: rolling to v2 with max_surge 0 and max_unavailable 1 succeeds.
+async fn surge_free_roll_succeeds(ns: &TestNs, replicas: usize) {
+    let no_surge = env(
+        ns,
+        "registry.local/node-api:2.0",
+        "v2",
+        &[
+            ("INPUT_MAX_SURGE", "0"),
+            ("INPUT_MAX_UNAVAILABLE", "1"),
+            ("INPUT_PROGRESS_DEADLINE", "1m"),
+        ],
+    );
+    let ok = roll(&no_surge).await;
+    assert_eq!(ok.run.code, 0, "{}", ok.out());
+    assert_eq!(ready_count(ns, "name=api-pods,version=v2").await, replicas);
+}
+
 /// Issue 13: one pod per node by required anti-affinity, every node taken, max_surge 1. Every node has room, so
 /// "it will retry" kept the run waiting for the whole deadline; the 1.20 scheduler enforces the rule, the old pods
 /// only leave after new ones are available, so nothing can change: fail fast and offer rolling without surge.
@@ -661,21 +698,7 @@ async fn one_pod_per_node_anti_affinity_with_surge_fails_fast_with_the_surge_fre
     }
     .seed(&ns)
     .await;
-    let surge = env(
-        &ns,
-        "registry.local/node-api:2.0",
-        "v2",
-        &[("INPUT_PROGRESS_DEADLINE", "5m")],
-    );
-    let (r, first) = tokio::join!(roll(&surge), first_failed_scheduling(&ns));
-    let ended = Instant::now();
-    let first = first.expect("the scheduler reported the surge pod unschedulable");
-    let after_first = ended.saturating_duration_since(first);
-    println!(
-        "anti-affinity: run took {:?}, ended {:?} after the first FailedScheduling",
-        r.took, after_first
-    );
-    assert_eq!(r.run.code, 1, "{}", r.out());
+    let (surge, r, after_first) = roll_surge_timed(&ns, "anti-affinity").await;
     r.says("Stopping early: No node is left for a new pod under its required pod anti-affinity (one pod with name=api-pods per node): 2 of the 2 nodes its node selector allows already run a pod it excludes, 2 of them this rollout's old pods, which leave only after new pods are available");
     r.says("didn't match pod anti-affinity rules"); // the scheduler's own words, as evidence
     r.says("roll with max_surge: 0 and max_unavailable: 1: removing an old pod first (api-rc-");
@@ -716,19 +739,7 @@ async fn one_pod_per_node_anti_affinity_with_surge_fails_fast_with_the_surge_fre
     role.says("frees its node for a new pod");
 
     // The fix the diagnosis offered works.
-    let no_surge = env(
-        &ns,
-        "registry.local/node-api:2.0",
-        "v2",
-        &[
-            ("INPUT_MAX_SURGE", "0"),
-            ("INPUT_MAX_UNAVAILABLE", "1"),
-            ("INPUT_PROGRESS_DEADLINE", "1m"),
-        ],
-    );
-    let ok = roll(&no_surge).await;
-    assert_eq!(ok.run.code, 0, "{}", ok.out());
-    assert_eq!(ready_count(&ns, "name=api-pods,version=v2").await, 2);
+    surge_free_roll_succeeds(&ns, 2).await;
 }
 
 /// Issue 13: a run that hit a full pod quota is rolled back (its RC deleted); after the quota is raised, the
@@ -1069,35 +1080,11 @@ async fn host_port_taken_by_the_old_pods_fails_fast_with_the_surge_free_fix() {
     }
     .seed(&ns)
     .await;
-    let surge = env(
-        &ns,
-        "registry.local/node-api:2.0",
-        "v2",
-        &[("INPUT_PROGRESS_DEADLINE", "5m")],
-    );
-    let (r, first) = tokio::join!(roll(&surge), first_failed_scheduling(&ns));
-    let after_first = Instant::now().saturating_duration_since(first.expect("a FailedScheduling"));
-    println!(
-        "host port: run took {:?}, ended {after_first:?} after the first FailedScheduling",
-        r.took
-    );
-    assert_eq!(r.run.code, 1, "{}", r.out());
+    let (_, r, after_first) = roll_surge_timed(&ns, "host port").await;
     assert!(after_first <= Duration::from_secs(30), "{after_first:?}");
     r.says("Stopping early: Host port 18080/TCP is already taken on 2 of the 2 nodes its node selector allows (this rollout's old pods hold it until new pods are available)");
     r.says("didn't have free ports for the requested pod ports");
     r.says("roll with max_surge: 0 and max_unavailable: 1: removing an old pod first (api-rc-");
     r.says("frees its host port for a new pod");
-    let ok = roll(&env(
-        &ns,
-        "registry.local/node-api:2.0",
-        "v2",
-        &[
-            ("INPUT_MAX_SURGE", "0"),
-            ("INPUT_MAX_UNAVAILABLE", "1"),
-            ("INPUT_PROGRESS_DEADLINE", "1m"),
-        ],
-    ))
-    .await;
-    assert_eq!(ok.run.code, 0, "{}", ok.out());
-    assert_eq!(ready_count(&ns, "name=api-pods,version=v2").await, 2);
+    surge_free_roll_succeeds(&ns, 2).await;
 }
