@@ -8,7 +8,8 @@
 //! "node(s) had taint {k: v}, that the pod didn't tolerate", 1.25 "had untolerated taint {k: v}", 1.34.2
 //! "had untolerated taint(s)" without the key), so we cut it at sentence boundaries first and never let a clause
 //! of one sentence run into another; anything unrecognised is kept as [`ReasonKind::Other`] with its text.
-//! tests/fixtures/scheduler/messages.yaml holds real messages from 1.20 to 1.35 with what each must yield.
+//! tests/fixtures/scheduler/messages.yaml holds messages of 1.20 to 1.35 (seen on clusters, or built from the
+//! upstream format strings) with what each must yield.
 
 /// What the scheduler said, one counted reason per clause.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
