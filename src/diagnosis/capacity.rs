@@ -243,6 +243,14 @@ impl Capacity {
         self.nodes.iter().filter(|n| n.excluded.is_none())
     }
 
+    /// How many nodes the pod's node selector and required node affinity allow (tainted or full ones included).
+    pub fn allowed(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| !matches!(n.excluded, Some(Exclusion::Selector(_))))
+            .count()
+    }
+
     pub fn any_fits(&self) -> bool {
         self.candidates().any(|n| n.fits(&self.need))
     }
@@ -320,8 +328,26 @@ pub fn taint_text(t: &Taint) -> String {
     }
 }
 
-/// The toleration, as pod-template YAML, that would let the pod onto a node with this taint.
-pub fn toleration_yaml(key: &str, value: Option<&str>, effect: Option<&str>) -> String {
+/// Why a taint with this key is not the pods' to tolerate: Kubernetes sets `node-role.kubernetes.io/*` on
+/// control-plane nodes and `node.kubernetes.io/*` on nodes with a condition (not-ready, unreachable, pressure,
+/// cordoned). Tolerating either puts the app where it must not run.
+pub fn system_taint(key: &str) -> Option<&'static str> {
+    if key.starts_with("node-role.kubernetes.io/") {
+        Some("keeps workloads off control-plane nodes; don't tolerate it, make room on the other nodes")
+    } else if key.starts_with("node.kubernetes.io/") {
+        Some("set by Kubernetes while a node is unhealthy or cordoned; make the node healthy rather than tolerating it")
+    } else {
+        None
+    }
+}
+
+/// The toleration, as pod-template YAML, that would let the pod onto a node with this taint. `None` for a taint
+/// without a key (its toleration would be a bare `operator: Exists`, which tolerates every taint) and for the
+/// taints Kubernetes owns ([`system_taint`]).
+pub fn toleration_yaml(key: &str, value: Option<&str>, effect: Option<&str>) -> Option<String> {
+    if key.trim().is_empty() || system_taint(key).is_some() {
+        return None;
+    }
     let mut y = format!("tolerations:\n- key: \"{key}\"\n");
     match value.filter(|v| !v.is_empty()) {
         Some(v) => y.push_str(&format!("  operator: \"Equal\"\n  value: \"{v}\"\n")),
@@ -330,7 +356,7 @@ pub fn toleration_yaml(key: &str, value: Option<&str>, effect: Option<&str>) -> 
     if let Some(e) = effect.filter(|e| !e.is_empty()) {
         y.push_str(&format!("  effect: \"{e}\"\n"));
     }
-    y
+    Some(y)
 }
 
 #[cfg(test)]
@@ -404,7 +430,7 @@ mod tests {
 
     #[test]
     fn toleration_yaml_parses_back_and_tolerates() {
-        let y = toleration_yaml("dedicated", Some("gpu"), Some("NoSchedule"));
+        let y = toleration_yaml("dedicated", Some("gpu"), Some("NoSchedule")).unwrap();
         #[derive(serde::Deserialize)]
         struct T {
             tolerations: Vec<Toleration>,
@@ -422,5 +448,20 @@ mod tests {
             ..taint
         };
         assert!(!tolerates(&t.tolerations, &other));
+    }
+
+    #[test]
+    fn no_toleration_for_an_unnamed_or_kubernetes_owned_taint() {
+        assert_eq!(toleration_yaml("", None, None), None);
+        assert_eq!(toleration_yaml(" ", Some(""), Some("NoSchedule")), None);
+        assert_eq!(
+            toleration_yaml("node-role.kubernetes.io/control-plane", None, None),
+            None
+        );
+        assert_eq!(
+            toleration_yaml("node.kubernetes.io/not-ready", None, Some("NoExecute")),
+            None
+        );
+        assert!(toleration_yaml("dedicated", None, None).is_some());
     }
 }

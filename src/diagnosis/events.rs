@@ -4,6 +4,7 @@
 //! the routine reasons and collapse repeats into "Reason: message (N events)".
 
 use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 
 use super::Snapshot;
@@ -49,14 +50,32 @@ pub fn message(e: &Event) -> &str {
     e.message.as_deref().unwrap_or("").trim()
 }
 
-pub fn about_pod(e: &Event, pod: &Pod) -> bool {
+/// Is the event about this object? Names are reused (a re-run recreates `web-v2` after the first was deleted,
+/// and events live an hour), so a name is not enough: the event's involvedObject.uid must be the object's, and
+/// when either has no uid the event must not be older than the object.
+pub fn about(e: &Event, kind: &str, meta: &ObjectMeta) -> bool {
     let o = &e.involved_object;
-    o.kind.as_deref() == Some("Pod")
+    let same_name = o.kind.as_deref() == Some(kind)
         && o.name.is_some()
-        && o.name == pod.metadata.name
-        && (o.namespace.is_none()
-            || pod.metadata.namespace.is_none()
-            || o.namespace == pod.metadata.namespace)
+        && o.name == meta.name
+        && (o.namespace.is_none() || meta.namespace.is_none() || o.namespace == meta.namespace);
+    if !same_name {
+        return false;
+    }
+    fn nonempty(u: Option<&str>) -> Option<&str> {
+        u.filter(|u| !u.is_empty())
+    }
+    match (nonempty(o.uid.as_deref()), nonempty(meta.uid.as_deref())) {
+        (Some(a), Some(b)) => a == b,
+        _ => match (last_seen(e), meta.creation_timestamp.as_ref()) {
+            (Some(seen), Some(created)) => seen >= created.0,
+            _ => true,
+        },
+    }
+}
+
+pub fn about_pod(e: &Event, pod: &Pod) -> bool {
+    about(e, "Pod", &pod.metadata)
 }
 
 /// Events about one pod with the given reason, oldest first.
@@ -70,22 +89,20 @@ pub fn for_pod<'a>(snapshot: &'a Snapshot, pod: &Pod, reason_is: &str) -> Vec<&'
     v
 }
 
-/// Events about the new RC or any new pod, oldest first.
-pub fn relevant(snapshot: &Snapshot) -> Vec<&Event> {
-    let rc_name = snapshot
+/// Is the event about the new RC (this one, not an older RC of the same name)?
+pub fn about_new_rc(snapshot: &Snapshot, e: &Event) -> bool {
+    snapshot
         .new_rc
         .as_ref()
-        .and_then(|rc| rc.metadata.name.as_deref());
+        .is_some_and(|rc| about(e, "ReplicationController", &rc.metadata))
+}
+
+/// Events about the new RC or any new pod, oldest first.
+pub fn relevant(snapshot: &Snapshot) -> Vec<&Event> {
     let mut v: Vec<&Event> = snapshot
         .events
         .iter()
-        .filter(|e| {
-            let o = &e.involved_object;
-            (o.kind.as_deref() == Some("ReplicationController")
-                && o.name.is_some()
-                && o.name.as_deref() == rc_name)
-                || snapshot.new_pods.iter().any(|p| about_pod(e, p))
-        })
+        .filter(|e| about_new_rc(snapshot, e) || snapshot.new_pods.iter().any(|p| about_pod(e, p)))
         .collect();
     v.sort_by_key(|e| last_seen(e));
     v
@@ -139,5 +156,28 @@ mod tests {
                 "Failed: Error: boom".to_string()
             ]
         );
+    }
+
+    #[test]
+    fn events_of_an_older_object_with_the_same_name_are_not_its_own() {
+        let events: Vec<Event> = serde_yaml::from_str(
+            r#"
+- {involvedObject: {kind: ReplicationController, name: web-v2, uid: old}, reason: FailedCreate, lastTimestamp: "2024-05-01T09:00:00Z"}
+- {involvedObject: {kind: ReplicationController, name: web-v2, uid: new}, reason: FailedCreate, lastTimestamp: "2024-05-01T10:00:05Z"}
+- {involvedObject: {kind: ReplicationController, name: web-v2}, reason: FailedCreate, lastTimestamp: "2024-05-01T09:00:00Z"}
+- {involvedObject: {kind: ReplicationController, name: web-v2}, reason: FailedCreate, lastTimestamp: "2024-05-01T10:00:00Z"}
+- {involvedObject: {kind: Pod, name: web-v2, uid: new}, reason: FailedCreate}
+"#,
+        )
+        .unwrap();
+        let meta: ObjectMeta = serde_yaml::from_str(
+            "{name: web-v2, uid: new, creationTimestamp: '2024-05-01T10:00:00Z'}",
+        )
+        .unwrap();
+        let mine: Vec<bool> = events
+            .iter()
+            .map(|e| about(e, "ReplicationController", &meta))
+            .collect();
+        assert_eq!(mine, vec![false, true, false, true, false]);
     }
 }

@@ -5,8 +5,10 @@
 //! because it is the cause other tools hide: "timed out waiting for any update progress" while the scheduler
 //! said "0/1 nodes are available: 1 Insufficient cpu" all along.
 
+mod autoscaler;
 mod capacity;
 pub mod events;
+mod placement;
 mod pods;
 mod preflight;
 pub mod quantity;
@@ -48,6 +50,21 @@ pub struct Snapshot {
     pub max_surge: i32,
     pub max_unavailable: i32,
     pub desired_replicas: i32,
+    /// When the snapshot was taken (the autoscaler's cadence is measured against it); `None` in fixtures.
+    pub now: Option<k8s_openapi::jiff::Timestamp>,
+    /// The `status` of kube-system/cluster-autoscaler-status when readable: a cluster autoscaler runs.
+    pub autoscaler_status: Option<String>,
+}
+
+impl Snapshot {
+    /// The replica count the rollout aims for (the old pods' count when the engine did not say).
+    pub fn desired(&self) -> i32 {
+        if self.desired_replicas > 0 {
+            self.desired_replicas
+        } else {
+            self.old_pods.len() as i32
+        }
+    }
 }
 
 /// The kind of a finding.
@@ -59,6 +76,14 @@ pub enum FindingKind {
     Taint,
     NodeSelector,
     TooManyPods,
+    /// Required pod affinity or anti-affinity.
+    PodAffinity,
+    HostPort,
+    TopologySpread,
+    /// PersistentVolume binding and placement.
+    Volume,
+    /// Dynamic resource allocation (ResourceClaims).
+    ResourceClaims,
     Unschedulable,
     ImagePull,
     CrashLoop,
@@ -66,6 +91,8 @@ pub enum FindingKind {
     ContainerConfig,
     Quota,
     ScaleUpPending,
+    /// A cluster autoscaler said it won't add a node (NotTriggerScaleUp, FailedScaleUp).
+    ScaleUpRefused,
     Other,
 }
 
@@ -124,10 +151,12 @@ impl Diagnosis {
 pub use preflight::preflight;
 
 /// Event reasons the rules above already explain; other warnings are passed on as they are.
-const EXPLAINED: [&str; 8] = [
+const EXPLAINED: [&str; 10] = [
     "FailedScheduling",
     "TriggeredScaleUp",
     "NotTriggerScaleUp",
+    "FailedScaleUp",
+    "Nominated",
     "Failed",
     "BackOff",
     "Unhealthy",

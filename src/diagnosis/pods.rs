@@ -29,20 +29,55 @@ fn new_finding(kind: FindingKind, summary: String, fatal: bool) -> Finding {
     }
 }
 
+/// Init containers' statuses, then the app containers': a crashing init container keeps the others waiting in
+/// PodInitializing, so it is the one to name.
 fn statuses(pod: &Pod) -> impl Iterator<Item = &ContainerStatus> {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
+    let status = pod.status.as_ref();
+    status
+        .and_then(|s| s.init_container_statuses.as_ref())
         .into_iter()
         .flatten()
+        .chain(
+            status
+                .and_then(|s| s.container_statuses.as_ref())
+                .into_iter()
+                .flatten(),
+        )
 }
 
 fn container<'a>(pod: &'a Pod, name: &str) -> Option<&'a Container> {
-    pod.spec
-        .as_ref()?
-        .containers
+    let spec = pod.spec.as_ref()?;
+    spec.containers
         .iter()
+        .chain(spec.init_containers.iter().flatten())
         .find(|c| c.name == name)
+}
+
+/// "container web", "init container migrate", or "a container" when nothing names it (never an empty name).
+fn label(pod: &Pod, name: &str) -> String {
+    if name.trim().is_empty() {
+        return "a container".into();
+    }
+    let init = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.init_containers.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.name == name));
+    if init {
+        format!("init container {name}")
+    } else {
+        format!("container {name}")
+    }
+}
+
+/// The same, capitalised for the start of a summary.
+fn label_cap(pod: &Pod, name: &str) -> String {
+    let l = label(pod, name);
+    let mut chars = l.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => l,
+    }
 }
 
 fn waiting(cs: &ContainerStatus) -> Option<(&str, &str)> {
@@ -140,7 +175,7 @@ pub fn image_pull(snapshot: &Snapshot) -> Vec<Finding> {
             let fatal = not_found || matches!(reason, "InvalidImageName" | "ErrImageNeverPull") || backoffs >= 3;
             let mut f = new_finding(
                 FindingKind::ImagePull,
-                format!("Cannot pull image {image} for container {name} ({reason})"),
+                format!("Cannot pull image {image} for {} ({reason})", label(pod, &name)),
                 fatal,
             );
             if !registry.is_empty() {
@@ -182,7 +217,8 @@ pub fn crash_loop(snapshot: &Snapshot) -> Vec<Finding> {
             let mut f = new_finding(
                 FindingKind::CrashLoop,
                 format!(
-                    "Container {name} keeps crashing: {exit}, {}",
+                    "{} keeps crashing: {exit}, {}",
+                    label_cap(pod, &name),
                     plural(cs.restart_count.max(0) as usize, "restart", "restarts")
                 ),
                 cs.restart_count >= 2,
@@ -212,11 +248,11 @@ pub fn crash_loop(snapshot: &Snapshot) -> Vec<Finding> {
                     .map(|r| parse_map(r.limits.as_ref()))
                     .and_then(|l| l.get("memory").copied());
                 f.fixes.push(match limit {
-                    Some(l) => format!("raise the memory limit of container {name} (now {})", format("memory", l)),
-                    None => format!("container {name} ran out of memory: give it more (its node or a memory limit ended it)"),
+                    Some(l) => format!("raise the memory limit of {} (now {})", label(pod, &name), format("memory", l)),
+                    None => format!("{} ran out of memory: give it more (its node or a memory limit ended it)", label(pod, &name)),
                 });
             } else {
-                f.fixes.push(format!("the log of container {name} shows why it exits: fix the image or its configuration and roll again"));
+                f.fixes.push(format!("the log of {} shows why it exits: fix the image or its configuration and roll again", label(pod, &name)));
             }
             f
         })
@@ -305,7 +341,8 @@ pub fn readiness(snapshot: &Snapshot) -> Vec<Finding> {
             let mut f = new_finding(
                 FindingKind::ReadinessProbe,
                 format!(
-                    "Readiness probe of container {name} keeps failing ({described}): {}",
+                    "Readiness probe of {} keeps failing ({described}): {}",
+                    label(pods[0], &name),
                     plural(failures as usize, "failure", "failures")
                 ),
                 false,
@@ -313,8 +350,8 @@ pub fn readiness(snapshot: &Snapshot) -> Vec<Finding> {
             f.evidence.push(message);
             f.evidence.push(pods_line(&pods));
             f.fixes.push(match probe.and_then(|p| p.http_get.as_ref()) {
-                Some(_) => format!("make {described} answer 2xx once container {name} is ready, or fix the probe (path, port, initialDelaySeconds)"),
-                None => format!("make {described} succeed once container {name} is ready, or fix the probe"),
+                Some(_) => format!("make {described} answer 2xx once {} is ready, or fix the probe (path, port, initialDelaySeconds)", label(pods[0], &name)),
+                None => format!("make {described} succeed once {} is ready, or fix the probe", label(pods[0], &name)),
             });
             f
         })
@@ -362,15 +399,15 @@ pub fn config_error(snapshot: &Snapshot) -> Vec<Finding> {
             let mut f = new_finding(FindingKind::ContainerConfig, String::new(), true);
             match missing_object(message) {
                 Some((kind, object)) if message.contains("key") => {
-                    f.summary = format!("Container {name} cannot start: {message}");
+                    f.summary = format!("{} cannot start: {message}", label_cap(pod, &name));
                     f.fixes.push(format!("add the key to {kind} {object} in {namespace}, or fix the reference in the pod template"));
                 }
                 Some((kind, object)) => {
-                    f.summary = format!("Container {name} cannot start: {kind} {object} not found");
+                    f.summary = format!("{} cannot start: {kind} {object} not found", label_cap(pod, &name));
                     f.fixes.push(format!("create {kind} {object} in {namespace}, or fix the reference in the pod template"));
                 }
                 None => {
-                    f.summary = format!("Container {name} cannot start: {message}");
+                    f.summary = format!("{} cannot start: {message}", label_cap(pod, &name));
                     f.fixes.push("fix the environment or volume references in the pod template".into());
                 }
             }

@@ -73,18 +73,10 @@ fn failed_create(snapshot: &Snapshot) -> Vec<String> {
             }
         }
     }
-    let rc_name = snapshot
-        .new_rc
-        .as_ref()
-        .and_then(|rc| rc.metadata.name.clone());
     let mut evs: Vec<_> = snapshot
         .events
         .iter()
-        .filter(|e| {
-            events::reason(e) == "FailedCreate"
-                && e.involved_object.kind.as_deref() == Some("ReplicationController")
-                && (rc_name.is_none() || e.involved_object.name == rc_name)
-        })
+        .filter(|e| events::reason(e) == "FailedCreate" && events::about_new_rc(snapshot, e))
         .collect();
     evs.sort_by_key(|e| events::last_seen(e));
     for e in evs.into_iter().rev() {
@@ -232,11 +224,7 @@ fn exceeded_finding(snapshot: &Snapshot, q: &QuotaExceeded, message: &str) -> Fi
                 })
             });
         if let Some(old) = old {
-            let desired = if snapshot.desired_replicas > 0 {
-                snapshot.desired_replicas
-            } else {
-                snapshot.old_pods.len() as i32
-            };
+            let desired = snapshot.desired();
             f.fixes.push(format!(
                 "roll with max_surge: 0 and max_unavailable: 1: deleting an old pod first (e.g. {}) returns its quota to the new one; the cost is one pod of headroom (at least {} of {desired} pods available during the rollout)",
                 resources::name(old),

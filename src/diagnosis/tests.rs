@@ -27,6 +27,8 @@ struct Fixture {
     quotas: Vec<ResourceQuota>,
     logs: Vec<Log>,
     unreadable: Vec<String>,
+    now: Option<k8s_openapi::jiff::Timestamp>,
+    autoscaler_status: Option<String>,
 }
 
 fn load(name: &str) -> Snapshot {
@@ -53,6 +55,8 @@ fn load(name: &str) -> Snapshot {
         max_surge: f.max_surge,
         max_unavailable: f.max_unavailable,
         desired_replicas: f.desired_replicas,
+        now: f.now,
+        autoscaler_status: f.autoscaler_status,
     }
 }
 
@@ -335,8 +339,18 @@ fn autoscaler_scale_up_pending_is_not_fatal() {
 "#,
     ));
     let d = diagnose(&s);
-    assert_eq!(kinds(&d), vec![FindingKind::InsufficientResources]);
+    assert_eq!(
+        kinds(&d),
+        vec![
+            FindingKind::InsufficientResources,
+            FindingKind::ScaleUpRefused
+        ]
+    );
     assert!(d.is_fatal());
+    assert_eq!(
+        d.findings[1].summary,
+        "The cluster autoscaler won't add a node for the new pods: pod didn't trigger scale-up: 1 max node group size reached"
+    );
     assert!(d.findings[0].evidence.contains(
         &"cluster autoscaler: NotTriggerScaleUp: pod didn't trigger scale-up: 1 max node group size reached".to_string()
     ));
@@ -649,4 +663,433 @@ fn text_rendering_has_summary_table_logs_and_fixes() {
         "{t}"
     );
     assert!(t.contains("    | panic: DATABASE_URL is not set\n"), "{t}");
+}
+
+/// Replaces the first new pod's PodScheduled=False message.
+fn set_message(s: &mut Snapshot, message: &str) {
+    s.new_pods[0]
+        .status
+        .as_mut()
+        .unwrap()
+        .conditions
+        .as_mut()
+        .unwrap()[0]
+        .message = Some(message.into());
+}
+
+/// No fix may carry a toleration the diagnosis cannot name, or one for a taint Kubernetes owns.
+fn assert_no_harmful_toleration(d: &Diagnosis) {
+    for f in &d.findings {
+        for fix in &f.fixes {
+            assert!(!fix.contains("key: \"\""), "empty-key toleration: {fix}");
+            assert!(
+                !fix.contains("node-role.kubernetes.io/") && !fix.contains("node.kubernetes.io/"),
+                "toleration for a Kubernetes-owned taint: {fix}"
+            );
+            if fix.contains("tolerations:") {
+                assert!(fix.contains("- key: \""), "toleration without a key: {fix}");
+            }
+        }
+    }
+}
+
+#[test]
+fn issue_13_with_nodes_headlines_the_cpu_shortage_not_the_control_plane_taint() {
+    let d = diagnose(&load("control_plane"));
+    assert_eq!(
+        kinds(&d),
+        vec![FindingKind::InsufficientResources, FindingKind::Taint],
+        "{d:#?}"
+    );
+    assert!(d.is_fatal());
+    assert_eq!(
+        d.headline(),
+        Some("Insufficient cpu: a new pod needs 500m; the most free on any node is 0m (worker-1: 1000m of 1000m requested)")
+    );
+    assert_eq!(
+        d.findings[0].fixes[0],
+        "roll with max_surge: 0 and max_unavailable: 1: removing an old pod first (web-1-a on worker-1, 500m cpu) frees enough for a new pod there; the cost is one pod of headroom (at least 1 of 2 pods available during the rollout)"
+    );
+    let taint = &d.findings[1];
+    assert_eq!(
+        taint.summary,
+        "1 of 2 nodes matching the pod's node selector has a taint the new pods don't tolerate: node-role.kubernetes.io/control-plane:NoSchedule (cp-1)"
+    );
+    assert!(taint.fixes.is_empty(), "{:?}", taint.fixes);
+    assert!(taint.evidence.contains(&"node-role.kubernetes.io/control-plane:NoSchedule on cp-1: keeps workloads off control-plane nodes; don't tolerate it, make room on the other nodes".to_string()), "{:?}", taint.evidence);
+    assert_no_harmful_toleration(&d);
+}
+
+#[test]
+fn issue_13_with_the_role_only_never_suggests_a_toleration_for_every_taint() {
+    let mut s = load("control_plane");
+    s.nodes.clear();
+    s.all_pods.clear();
+    s.unreadable = vec!["nodes: forbidden".into()];
+    let d = diagnose(&s);
+    assert_eq!(
+        kinds(&d),
+        vec![FindingKind::InsufficientResources, FindingKind::Taint],
+        "{d:#?}"
+    );
+    assert!(d.is_fatal());
+    assert_eq!(
+        d.headline(),
+        Some("Insufficient cpu on 1 of 5 nodes (the scheduler's count): a new pod needs 500m; free capacity per node is unknown")
+    );
+    assert!(d.findings[0].evidence.contains(
+        &"3 of 5 nodes are outside the pod's node selector or affinity (node(s) didn't match Pod's node affinity/selector): never candidates".to_string()
+    ), "{:?}", d.findings[0].evidence);
+    let taint = &d.findings[1];
+    assert_eq!(
+        taint.summary,
+        "1 of 5 nodes has a taint the new pods don't tolerate (the scheduler doesn't say which)"
+    );
+    assert!(
+        taint.fixes.iter().all(|f| !f.contains("tolerations:")),
+        "{:?}",
+        taint.fixes
+    );
+    for f in &d.findings {
+        assert!(
+            !f.summary.contains("deallocate"),
+            "a DRA clause glued on: {}",
+            f.summary
+        );
+    }
+    assert_no_harmful_toleration(&d);
+}
+
+#[test]
+fn message_only_taints_get_a_toleration_only_when_named_and_not_kubernetes_owned() {
+    let mut s = load("seed");
+    s.nodes.clear();
+    s.unreadable = vec!["nodes: forbidden".into()];
+    let msg = "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }, 1 node(s) had untolerated taint {spray: mortein}. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.";
+    set_message(&mut s, msg);
+    let d = diagnose(&s);
+    let summaries: Vec<&str> = d.findings.iter().map(|f| f.summary.as_str()).collect();
+    assert_eq!(
+        summaries,
+        vec![
+            "1 of 3 nodes has a taint the new pods don't tolerate: spray=mortein",
+            "1 of 3 nodes has a taint the new pods don't tolerate: node-role.kubernetes.io/control-plane",
+            "1 of 3 nodes has a taint the new pods don't tolerate: node.kubernetes.io/not-ready",
+        ]
+    );
+    assert_eq!(
+        d.findings[0].fixes,
+        vec!["if the pods may run there, add this toleration to the pod template:\ntolerations:\n- key: \"spray\"\n  operator: \"Equal\"\n  value: \"mortein\"\n"]
+    );
+    assert!(d.findings[1].fixes.is_empty() && d.findings[2].fixes.is_empty());
+    assert_no_harmful_toleration(&d);
+}
+
+#[test]
+fn one_pod_per_node_anti_affinity_with_surge_is_fatal_with_the_surge_free_fix() {
+    let d = diagnose(&load("anti_affinity"));
+    assert_eq!(kinds(&d), vec![FindingKind::PodAffinity], "{d:#?}");
+    let f = &d.findings[0];
+    assert!(f.fatal, "every node has room, but waiting can't help");
+    assert_eq!(
+        f.summary,
+        "No node is left for a new pod under its required pod anti-affinity (one pod with app=web per node): 3 of 3 nodes already run a pod it excludes, 3 of them this rollout's old pods, which leave only after new pods are available"
+    );
+    assert_eq!(
+        f.fixes,
+        vec![
+            "roll with max_surge: 0 and max_unavailable: 1: removing an old pod first (web-1-a on node-a) frees its node for a new pod; the cost is one pod of headroom (at least 2 of 3 pods available during the rollout)",
+            "or add a node with room (each new pod needs a node of its own)",
+            "or make the rule preferredDuringSchedulingIgnoredDuringExecution if pods may share a node",
+        ]
+    );
+    assert!(f
+        .evidence
+        .contains(&"old pod web-1-b holds node-b".to_string()));
+    assert!(!d
+        .findings
+        .iter()
+        .any(|f| f.summary.contains("it will retry")));
+}
+
+#[test]
+fn anti_affinity_waits_while_a_pod_in_the_way_is_terminating() {
+    let mut s = load("anti_affinity");
+    s.old_pods[0].metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            "2024-05-01T10:00:00Z".parse().unwrap(),
+        ));
+    let d = diagnose(&s);
+    assert!(!d.is_fatal(), "{d:#?}");
+    assert!(d.findings[0]
+        .evidence
+        .contains(&"pod web-1-a on node-a is terminating and may free its place".to_string()));
+}
+
+#[test]
+fn host_ports_spread_and_volumes_each_get_a_finding() {
+    let mut s = load("anti_affinity");
+    let spec = s.new_pods[0].spec.as_mut().unwrap();
+    spec.affinity = None;
+    spec.containers[0].ports = Some(vec![serde_yaml::from_str(
+        "{containerPort: 8080, hostPort: 80}",
+    )
+    .unwrap()]);
+    for p in &mut s.old_pods {
+        p.spec.as_mut().unwrap().containers[0].ports = Some(vec![serde_yaml::from_str(
+            "{containerPort: 8080, hostPort: 80}",
+        )
+        .unwrap()]);
+    }
+    let msg =
+        "0/3 nodes are available: 3 node(s) didn't have free ports for the requested pod ports.";
+    set_message(&mut s, msg);
+    let d = diagnose(&s);
+    assert_eq!(kinds(&d), vec![FindingKind::HostPort], "{d:#?}");
+    assert!(d.is_fatal());
+    assert_eq!(
+        d.headline(),
+        Some("Host port 80/TCP is already taken on 3 of 3 nodes (this rollout's old pods hold it until new pods are available)")
+    );
+    assert!(d.findings[0].fixes[0].starts_with("roll with max_surge: 0 and max_unavailable: 1: removing an old pod first (web-1-a on node-a) frees its host port"));
+
+    let spread = "0/3 nodes are available: 3 node(s) didn't match pod topology spread constraints.";
+    set_message(&mut s, spread);
+    s.new_pods[0].spec.as_mut().unwrap().topology_spread_constraints = Some(vec![serde_yaml::from_str(
+        "{maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: web}}}",
+    ).unwrap()]);
+    let d = diagnose(&s);
+    assert_eq!(kinds(&d), vec![FindingKind::TopologySpread], "{d:#?}");
+    assert!(d.is_fatal());
+    assert_eq!(
+        d.headline(),
+        Some("The topology spread constraint (maxSkew 1 per zone, whenUnsatisfiable: DoNotSchedule) rules out 3 of 3 nodes")
+    );
+
+    // A claim still being bound may resolve itself: named, but the deadline decides.
+    let unbound = "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.";
+    set_message(&mut s, unbound);
+    let d = diagnose(&s);
+    assert_eq!(kinds(&d), vec![FindingKind::Volume], "{d:#?}");
+    assert_eq!(
+        d.headline(),
+        Some("The new pods' PersistentVolumeClaims are not bound yet")
+    );
+    assert!(!d.is_fatal());
+
+    let conflict = "0/3 nodes are available: 3 node(s) didn't match PersistentVolume's node affinity. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.";
+    set_message(&mut s, conflict);
+    let d = diagnose(&s);
+    assert_eq!(kinds(&d), vec![FindingKind::Volume], "{d:#?}");
+    assert!(d.is_fatal());
+    assert_eq!(
+        d.headline(),
+        Some("The new pods' PersistentVolume can't be used on 3 of 3 nodes: its node affinity (usually a zone) places it elsewhere")
+    );
+}
+
+#[test]
+fn a_reason_nothing_models_is_passed_on_and_left_to_the_deadline() {
+    let mut s = load("anti_affinity");
+    s.new_pods[0].spec.as_mut().unwrap().affinity = None;
+    let msg = "0/3 nodes are available: 3 node(s) had something new.";
+    set_message(&mut s, msg);
+    let d = diagnose(&s);
+    assert_eq!(
+        d.headline(),
+        Some("The scheduler cannot place the new pods: 3 node(s) had something new")
+    );
+    assert!(!d.is_fatal());
+}
+
+#[test]
+fn a_rerun_is_not_judged_by_failed_creates_of_an_earlier_rc_of_the_same_name() {
+    // The first run's web-2 hit the quota and was deleted; the quota was raised; the re-run's web-2 (a new uid)
+    // creates its pods. The hour-old FailedCreate events still name web-2.
+    let mut s = load("quota");
+    let rc = s.new_rc.as_mut().unwrap();
+    rc.status = None;
+    rc.metadata.uid = Some("second-run".into());
+    rc.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        "2024-05-01T11:00:00Z".parse().unwrap(),
+    ));
+    s.events[0].involved_object.uid = Some("first-run".into());
+    s.events[0].last_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        "2024-05-01T10:00:00Z".parse().unwrap(),
+    ));
+    let d = diagnose(&s);
+    assert!(d.findings.is_empty(), "{d:#?}");
+
+    // Without a uid on the event, its time decides: older than the RC is not about it.
+    s.events[0].involved_object.uid = None;
+    assert!(diagnose(&s).findings.is_empty());
+
+    // The re-run's own FailedCreate still counts.
+    s.events[0].involved_object.uid = Some("second-run".into());
+    let d = diagnose(&s);
+    assert_eq!(kinds(&d), vec![FindingKind::Quota], "{d:#?}");
+    assert!(d.is_fatal());
+}
+
+fn at(t: &str) -> Option<k8s_openapi::jiff::Timestamp> {
+    Some(t.parse().unwrap())
+}
+
+#[test]
+fn an_autoscaler_gets_its_cadence_before_a_full_cluster_is_called_stuck() {
+    // The seed's first FailedScheduling is at 10:00:30 (count 3; the condition has no transition time).
+    let mut s = load("seed");
+    s.events[0].first_timestamp = s.events[0].last_timestamp.clone();
+    s.autoscaler_status = Some("Cluster-autoscaler status at 2024-05-01 10:00:30".into());
+    s.now = at("2024-05-01T10:00:42Z");
+    let d = diagnose(&s);
+    assert!(!d.is_fatal(), "{d:#?}");
+    assert_eq!(
+        kinds(&d),
+        vec![
+            FindingKind::InsufficientResources,
+            FindingKind::ScaleUpPending
+        ]
+    );
+    assert_eq!(
+        d.findings[1].summary,
+        "Waiting for the autoscaler: cluster-autoscaler runs in this cluster and has not answered for the new pods yet (unschedulable for 12 s; it answers within 30 s)"
+    );
+
+    // Silent past its cadence: stuck, and said so.
+    s.now = at("2024-05-01T10:01:05Z");
+    let d = diagnose(&s);
+    assert!(d.is_fatal());
+    assert!(d.findings[0].evidence.contains(&"cluster-autoscaler runs in this cluster but gave no verdict for the new pods in 30 s (unschedulable for 35 s): it is not adding a node for them".to_string()), "{:?}", d.findings[0].evidence);
+
+    // A refusal within the cadence ends the wait at once, named.
+    s.now = at("2024-05-01T10:00:42Z");
+    s.events.extend(events(
+        r#"
+- involvedObject: {kind: Pod, name: web-2-x7k2p, namespace: prod}
+  reason: FailedScaleUp
+  type: Warning
+  message: "Node scale up in zones us-central1-a associated with this pod failed: GCE out of resources. Pod is at risk of not being scheduled."
+  lastTimestamp: "2024-05-01T10:00:41Z"
+"#,
+    ));
+    let d = diagnose(&s);
+    assert!(d.is_fatal());
+    assert_eq!(
+        d.findings[1].summary,
+        "The cluster autoscaler won't add a node for the new pods: Node scale up in zones us-central1-a associated with this pod failed: GCE out of resources. Pod is at risk of not being scheduled."
+    );
+}
+
+#[test]
+fn karpenter_nodes_or_its_nomination_mean_wait() {
+    let mut s = load("seed");
+    s.events[0].first_timestamp = s.events[0].last_timestamp.clone();
+    s.now = at("2024-05-01T10:00:40Z");
+    assert!(diagnose(&s).is_fatal(), "no autoscaler: stuck");
+    s.nodes[0]
+        .metadata
+        .labels
+        .get_or_insert_with(Default::default)
+        .insert("karpenter.sh/nodepool".into(), "default".into());
+    let d = diagnose(&s);
+    assert!(!d.is_fatal(), "{d:#?}");
+    assert!(d.findings[1]
+        .summary
+        .starts_with("Waiting for the autoscaler: Karpenter runs in this cluster"));
+    s.now = at("2024-05-01T10:02:00Z");
+    assert!(diagnose(&s).is_fatal(), "silent past its cadence");
+    s.events.extend(events(
+        r#"
+- involvedObject: {kind: Pod, name: web-2-x7k2p, namespace: prod}
+  reason: Nominated
+  type: Normal
+  source: {component: karpenter}
+  message: "Pod should schedule on: nodeclaim/default-x8k2c"
+  lastTimestamp: "2024-05-01T10:01:50Z"
+"#,
+    ));
+    let d = diagnose(&s);
+    assert!(!d.is_fatal());
+    assert_eq!(
+        d.findings[1].summary,
+        "Karpenter is adding a node: Pod should schedule on: nodeclaim/default-x8k2c"
+    );
+}
+
+#[test]
+fn a_crashing_init_container_is_named_as_one() {
+    let mut s = load("crashloop");
+    let pod = &mut s.new_pods[0];
+    let spec = pod.spec.as_mut().unwrap();
+    let mut init = spec.containers[0].clone();
+    init.name = "migrate".into();
+    spec.init_containers = Some(vec![init]);
+    let status = pod.status.as_mut().unwrap();
+    let mut cs = status.container_statuses.as_ref().unwrap()[0].clone();
+    cs.name = "migrate".into();
+    status.init_container_statuses = Some(vec![cs]);
+    status.container_statuses = None;
+    s.logs = [(
+        ("web-2-a".to_string(), "migrate".to_string()),
+        "ERROR: relation \"users\" does not exist".to_string(),
+    )]
+    .into();
+    let d = diagnose(&s);
+    assert_eq!(kinds(&d), vec![FindingKind::CrashLoop], "{d:#?}");
+    assert_eq!(
+        d.findings[0].summary,
+        "Init container migrate keeps crashing: exit code 1, 3 restarts"
+    );
+    assert_eq!(
+        d.findings[0].logs,
+        vec!["ERROR: relation \"users\" does not exist"]
+    );
+    assert_eq!(
+        d.findings[0].fixes,
+        vec!["the log of init container migrate shows why it exits: fix the image or its configuration and roll again"]
+    );
+}
+
+#[test]
+fn a_readiness_event_without_a_container_never_prints_an_empty_name() {
+    let mut s = load("never_ready");
+    for p in &mut s.new_pods {
+        for c in &mut p.spec.as_mut().unwrap().containers {
+            c.readiness_probe = None;
+        }
+    }
+    for e in &mut s.events {
+        e.involved_object.field_path = None;
+    }
+    let d = diagnose(&s);
+    let f = &d.findings[0];
+    assert_eq!(
+        f.summary,
+        "Readiness probe of a container keeps failing (its probe): 12 failures"
+    );
+    assert!(!f.summary.contains("container  "), "{}", f.summary);
+}
+
+#[test]
+fn extended_resources_keep_their_names_and_units_without_node_access() {
+    let mut s = load("seed");
+    s.nodes.clear();
+    s.unreadable = vec!["nodes: forbidden".into()];
+    let c = &mut s.new_pods[0].spec.as_mut().unwrap().containers[0];
+    let requests = c.resources.as_mut().unwrap().requests.as_mut().unwrap();
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+    requests.insert("nvidia.com/gpu".into(), Quantity("1".into()));
+    requests.insert("hugepages-2Mi".into(), Quantity("64Mi".into()));
+    set_message(&mut s, "0/4 nodes are available: 1 Insufficient hugepages-2Mi, 3 Insufficient nvidia.com/gpu. preemption: 0/4 nodes are available: 4 No preemption victims found for incoming pod.");
+    let d = diagnose(&s);
+    let summaries: Vec<&str> = d.findings.iter().map(|f| f.summary.as_str()).collect();
+    assert_eq!(
+        summaries,
+        vec![
+            "Insufficient hugepages-2Mi on 1 of 4 nodes (the scheduler's count): a new pod needs 64Mi; free capacity per node is unknown",
+            "Insufficient nvidia.com/gpu on 3 of 4 nodes (the scheduler's count): a new pod needs 1; free capacity per node is unknown",
+        ]
+    );
+    assert!(d.is_fatal());
 }

@@ -4,12 +4,18 @@
 //! scheduler's own verdict (PodScheduled=False / FailedScheduling), recompute the per-node numbers behind it,
 //! and state a fix only after checking, with the same numbers, that it would let a new pod in. The same view
 //! decides whether waiting can help: a terminating pod, a node that now has room or a cluster autoscaler that
-//! is adding nodes all mean the state can change on its own; otherwise the rollout is stuck.
+//! is adding nodes (or has not answered yet) all mean the state can change on its own; otherwise the rollout is
+//! stuck. "A node has room" counts only when our model checks every reason the scheduler gave; the pod's own
+//! rules (anti-affinity, ports, spread, volumes) are placement.rs's findings. Findings come in the order a reader
+//! should act on them (capacity, the pod's rules, labels, cordons, taints), never the scheduler's alphabetical
+//! order, and a toleration is offered only for a taint that is named and meant to be tolerated.
 
 use k8s_openapi::api::core::v1::{Pod, PodSpec};
 
+use super::autoscaler;
 use super::capacity::{self, Capacity, Exclusion, NodeFit};
 use super::events;
+use super::placement;
 use super::quantity::{ceil_div, format};
 use super::resources;
 use super::scheduler_message::{self, ReasonKind, SchedulerMessage};
@@ -17,17 +23,7 @@ use super::{Finding, FindingKind, Snapshot};
 
 /// The scheduler's message for a pod it could not place, if it said so.
 fn unschedulable_message(snapshot: &Snapshot, pod: &Pod) -> Option<String> {
-    let condition = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-        .find(|c| {
-            c.type_ == "PodScheduled"
-                && c.status == "False"
-                && c.reason.as_deref() == Some("Unschedulable")
-        });
+    let condition = resources::unschedulable_condition(pod);
     let event = events::for_pod(snapshot, pod, "FailedScheduling")
         .last()
         .map(|e| events::message(e).to_string());
@@ -82,14 +78,6 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
-    fn desired(&self) -> i32 {
-        if self.snapshot.desired_replicas > 0 {
-            self.snapshot.desired_replicas
-        } else {
-            self.snapshot.old_pods.len() as i32
-        }
-    }
-
     /// One line per short resource.
     fn short_line(&self, r: &str) -> String {
         let need = self.cap.need(r);
@@ -154,7 +142,7 @@ impl Context<'_> {
                     )
                 })
                 .collect();
-            let desired = self.desired();
+            let desired = self.snapshot.desired();
             return Some(format!(
                 "roll with max_surge: 0 and max_unavailable: 1: removing an old pod first ({} on {}, {}) frees enough for a new pod there; the cost is one pod of headroom (at least {} of {desired} pods available during the rollout)",
                 resources::name(old),
@@ -416,32 +404,44 @@ pub fn findings(snapshot: &Snapshot) -> Vec<Finding> {
         unschedulable: unschedulable.len(),
     };
 
-    // Autoscaler: the latest verdict wins.
+    // Autoscaler: the latest verdict wins; none yet, within its cadence, means wait.
     let unsched_pods: Vec<&Pod> = unschedulable.iter().map(|(p, _)| *p).collect();
-    let about = |reason: &str| {
-        let mut v: Vec<_> = unsched_pods
-            .iter()
-            .flat_map(|p| events::for_pod(snapshot, p, reason))
-            .collect();
-        v.sort_by_key(|e| events::last_seen(e));
-        v
-    };
-    let triggered = about("TriggeredScaleUp");
-    let not_triggered = about("NotTriggerScaleUp");
-    let scale_up_pending = match (triggered.last(), not_triggered.last()) {
-        (Some(t), Some(n)) => events::last_seen(t) >= events::last_seen(n),
-        (Some(_), None) => true,
-        _ => false,
-    };
+    let verdict = autoscaler::verdict(snapshot, spec, &unsched_pods);
+    let scale_up_pending = verdict.scale_up_pending();
 
-    let relief = ctx.relief();
+    // "It will retry" only when the capacity model checks every reason the scheduler gave: a node with room
+    // means nothing to a pod whose anti-affinity, host port or volume rules that node out.
+    let all_modeled = parsed.reasons.iter().all(|r| placement::modeled(&r.kind));
+    let mut relief = ctx.relief();
+    if !all_modeled {
+        relief.extend(
+            capacity::known_pods(snapshot)
+                .into_iter()
+                .filter(|p| resources::is_terminating(p) && !resources::is_terminated(p))
+                .filter_map(|p| {
+                    let node = resources::node_of(p)?;
+                    let line = format!(
+                        "pod {} on {node} is terminating and may free its place",
+                        resources::name(p)
+                    );
+                    (!relief.contains(&line)).then_some(line)
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    // A reason that may go away by itself (a claim being bound, one we don't know) leaves it to the deadline.
+    let may_resolve = parsed.reasons.iter().any(placement::may_resolve);
     // Without every namespace's pods, node usage is a lower bound: when it claims room the scheduler denied,
     // believe the scheduler.
     let pods_partial = snapshot.unreadable.iter().any(|u| u.starts_with("pods"));
     let use_numbers = nodes_known && !(pods_partial && ctx.cap.any_fits());
-    let fits_now = use_numbers && ctx.cap.any_fits();
-    let fatal =
-        unschedulable.len() == pending.len() && relief.is_empty() && !scale_up_pending && !fits_now;
+    let fits_now = use_numbers && ctx.cap.any_fits() && all_modeled;
+    let fatal = unschedulable.len() == pending.len()
+        && relief.is_empty()
+        && !scale_up_pending
+        && verdict.awaiting.is_none()
+        && !fits_now
+        && !may_resolve;
 
     let mut evidence: Vec<String> = vec![];
     for (_, m) in &unschedulable {
@@ -458,10 +458,11 @@ pub fn findings(snapshot: &Snapshot) -> Vec<Finding> {
     ));
     evidence.extend(relief);
     evidence.extend(
-        events::collapse(not_triggered.iter().copied())
+        events::collapse(verdict.refused.iter().copied())
             .into_iter()
             .map(|l| format!("cluster autoscaler: {l}")),
     );
+    evidence.extend(verdict.silent.clone());
     if !nodes_known {
         let why = snapshot
             .unreadable
@@ -500,16 +501,39 @@ pub fn findings(snapshot: &Snapshot) -> Vec<Finding> {
         message_only_findings(&ctx, &parsed, &base, &mut out);
     }
     if scale_up_pending {
+        let last = verdict.pending.last().copied();
+        let who = match last.map(events::reason) {
+            Some("Nominated") => "Karpenter is adding a node",
+            _ => "The cluster autoscaler is adding nodes",
+        };
         let mut f = finding(
             FindingKind::ScaleUpPending,
+            format!("{who}: {}", last.map(events::message).unwrap_or("")),
+            &base,
+        );
+        f.evidence = events::collapse(verdict.pending.iter().copied());
+        f.fatal = false;
+        out.push(f);
+    }
+    if let Some(waiting) = &verdict.awaiting {
+        let mut f = finding(
+            FindingKind::ScaleUpPending,
+            format!("Waiting for the autoscaler: {waiting}"),
+            &base,
+        );
+        f.fatal = false;
+        out.push(f);
+    }
+    if let Some(refusal) = verdict.refusal() {
+        let mut f = finding(
+            FindingKind::ScaleUpRefused,
             format!(
-                "The cluster autoscaler is adding nodes: {}",
-                triggered.last().map(|e| events::message(e)).unwrap_or("")
+                "The cluster autoscaler won't add a node for the new pods: {}",
+                events::message(refusal)
             ),
             &base,
         );
-        f.evidence = events::collapse(triggered.iter().copied());
-        f.fatal = false;
+        f.fixes.push("raise the node group's maximum, or make a node group able to run these pods (its machine size, labels, taints, zone)".into());
         out.push(f);
     }
     out
@@ -543,91 +567,18 @@ fn known_node_findings(
         out.push(f);
         return;
     }
-    if ctx.cap.candidates().next().is_some() {
+    // Capacity first, then the pod's own placement rules, then labels, cordons and taints: the order a reader
+    // should act in, not the scheduler's alphabetical one.
+    if ctx.cap.candidates().next().is_some() && !ctx.cap.any_fits() {
         out.push(ctx.capacity_finding(base));
     }
-
-    // Taints, grouped by taint.
-    let mut taints: Vec<(k8s_openapi::api::core::v1::Taint, Vec<&NodeFit>)> = vec![];
-    for n in &ctx.cap.nodes {
-        if let Some(Exclusion::Taint(t)) = &n.excluded {
-            match taints.iter_mut().find(|(tt, _)| {
-                tt == t || (tt.key == t.key && tt.value == t.value && tt.effect == t.effect)
-            }) {
-                Some((_, v)) => v.push(n),
-                None => taints.push((t.clone(), vec![n])),
-            }
-        }
-    }
-    if !taints.is_empty() {
-        let tainted: usize = taints.iter().map(|(_, v)| v.len()).sum();
-        let parts: Vec<String> = taints
-            .iter()
-            .map(|(t, ns)| {
-                format!(
-                    "{} ({})",
-                    capacity::taint_text(t),
-                    ns.iter()
-                        .map(|n| n.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })
-            .collect();
-        // Count among the nodes the pod's selector allows: the others were never an option.
-        let eligible = ctx
-            .cap
-            .nodes
-            .iter()
-            .filter(|n| !matches!(n.excluded, Some(Exclusion::Selector(_))))
-            .count();
-        let of = if eligible < total {
-            format!(
-                "{} matching the pod's node selector",
-                if eligible == 1 { "node" } else { "nodes" }
-            )
-        } else if total == 1 {
-            "node".to_string()
-        } else {
-            "nodes".to_string()
-        };
-        let mut f = finding(
-            FindingKind::Taint,
-            format!(
-                "{tainted} of {eligible} {of} {} a taint the new pods don't tolerate: {}",
-                if tainted == 1 { "has" } else { "have" },
-                parts.join("; ")
-            ),
-            base,
-        );
-        for (t, ns) in &taints {
-            let text = capacity::taint_text(t);
-            if t.key.starts_with("node.kubernetes.io/") {
-                f.fixes.push(format!(
-                    "{text} is set by Kubernetes for a node condition: make {} healthy rather than tolerating it",
-                    ns[0].name
-                ));
-                continue;
-            }
-            f.fixes.push(format!(
-                "if the pods may run on {}, add this toleration to the pod template:\n{}",
-                ns[0].name,
-                capacity::toleration_yaml(&t.key, t.value.as_deref(), Some(&t.effect))
-            ));
-            f.fixes.push(format!(
-                "or remove the taint: kubectl taint nodes {} {text}-",
-                ns[0].name
-            ));
-            let roomy = ns.iter().any(|n| n.fits(&ctx.cap.need));
-            if !roomy {
-                f.evidence.push(format!(
-                    "even tolerated, {} has too little free room for a new pod",
-                    ns[0].name
-                ));
-            }
-        }
-        out.push(f);
-    }
+    out.extend(placement::findings(
+        ctx.snapshot,
+        ctx.spec,
+        parsed,
+        base,
+        Some(ctx.cap.allowed() as u32),
+    ));
 
     let selector: Vec<&NodeFit> = ctx
         .cap
@@ -700,20 +651,97 @@ fn known_node_findings(
         out.push(f);
     }
 
-    if out.is_empty() {
-        // Nothing we model explains it: pass the scheduler's words on.
-        other_reasons(parsed, base, out, true);
-    } else {
-        other_reasons(parsed, base, out, false);
+    taint_findings(ctx, base, out);
+    other_reasons(parsed, base, out, out.is_empty());
+}
+
+/// Untolerated taints, grouped by taint, with a toleration only for a taint that is meant to be tolerated.
+fn taint_findings(ctx: &Context, base: &Finding, out: &mut Vec<Finding>) {
+    let total = ctx.cap.nodes.len();
+    let mut taints: Vec<(k8s_openapi::api::core::v1::Taint, Vec<&NodeFit>)> = vec![];
+    for n in &ctx.cap.nodes {
+        if let Some(Exclusion::Taint(t)) = &n.excluded {
+            match taints.iter_mut().find(|(tt, _)| {
+                tt == t || (tt.key == t.key && tt.value == t.value && tt.effect == t.effect)
+            }) {
+                Some((_, v)) => v.push(n),
+                None => taints.push((t.clone(), vec![n])),
+            }
+        }
+    }
+    if !taints.is_empty() {
+        let tainted: usize = taints.iter().map(|(_, v)| v.len()).sum();
+        let parts: Vec<String> = taints
+            .iter()
+            .map(|(t, ns)| {
+                format!(
+                    "{} ({})",
+                    capacity::taint_text(t),
+                    ns.iter()
+                        .map(|n| n.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect();
+        // Count among the nodes the pod's selector allows: the others were never an option.
+        let eligible = ctx.cap.allowed();
+        let of = if eligible < total {
+            format!(
+                "{} matching the pod's node selector",
+                if eligible == 1 { "node" } else { "nodes" }
+            )
+        } else if total == 1 {
+            "node".to_string()
+        } else {
+            "nodes".to_string()
+        };
+        let mut f = finding(
+            FindingKind::Taint,
+            format!(
+                "{tainted} of {eligible} {of} {} a taint the new pods don't tolerate: {}",
+                if tainted == 1 { "has" } else { "have" },
+                parts.join("; ")
+            ),
+            base,
+        );
+        for (t, ns) in &taints {
+            let text = capacity::taint_text(t);
+            if let Some(why) = capacity::system_taint(&t.key) {
+                f.evidence.push(format!("{text} on {}: {why}", ns[0].name));
+                continue;
+            }
+            let Some(toleration) =
+                capacity::toleration_yaml(&t.key, t.value.as_deref(), Some(&t.effect))
+            else {
+                continue;
+            };
+            f.fixes.push(format!(
+                "if the pods may run on {}, add this toleration to the pod template:\n{toleration}",
+                ns[0].name,
+            ));
+            f.fixes.push(format!(
+                "or remove the taint: kubectl taint nodes {} {text}-",
+                ns[0].name
+            ));
+            let roomy = ns.iter().any(|n| n.fits(&ctx.cap.need));
+            if !roomy {
+                f.evidence.push(format!(
+                    "even tolerated, {} has too little free room for a new pod",
+                    ns[0].name
+                ));
+            }
+        }
+        out.push(f);
     }
 }
 
-/// Scheduler reasons we do not model (affinity, volumes, ...), passed on as they are.
+/// Scheduler reasons nothing else explains, passed on as they are.
 fn other_reasons(parsed: &SchedulerMessage, base: &Finding, out: &mut Vec<Finding>, always: bool) {
     let texts: Vec<String> = parsed
         .reasons
         .iter()
-        .filter(|r| always || matches!(r.kind, ReasonKind::Affinity | ReasonKind::Other))
+        .filter(|r| always || r.kind == ReasonKind::Other)
         .map(|r| {
             if r.nodes > 0 {
                 format!("{} {}", r.nodes, r.text)
@@ -734,68 +762,156 @@ fn other_reasons(parsed: &SchedulerMessage, base: &Finding, out: &mut Vec<Findin
     }
 }
 
+/// "1 of 5 nodes", "3 nodes", "the nodes".
+fn of_total(parsed: &SchedulerMessage, n: u32) -> String {
+    match parsed.total {
+        Some(t) => format!("{n} of {t} nodes"),
+        None if n > 0 => plural(n as usize, "node", "nodes"),
+        None => "the nodes".into(),
+    }
+}
+
+fn has_have(n: u32) -> &'static str {
+    if n == 1 {
+        "has"
+    } else {
+        "have"
+    }
+}
+
+/// A taint known only from the scheduler's words. A toleration is offered only for a taint the scheduler named
+/// and that is meant to be tolerated: an unnamed one (1.34.2+) would need `operator: Exists` without a key,
+/// which tolerates every taint, control plane and broken nodes included.
+fn message_taint(
+    parsed: &SchedulerMessage,
+    reason: &scheduler_message::Reason,
+    base: &Finding,
+) -> Finding {
+    let nodes = of_total(parsed, reason.nodes);
+    let has = has_have(reason.nodes);
+    let ReasonKind::Taint(named) = &reason.kind else {
+        unreachable!("called for taints")
+    };
+    let mut f = finding(FindingKind::Taint, String::new(), base);
+    match named {
+        None => {
+            f.summary = format!(
+                "{nodes} {has} a taint the new pods don't tolerate (the scheduler doesn't say which)"
+            );
+            f.fixes.push("find the taint (kubectl get nodes -o custom-columns=NAME:.metadata.name,TAINTS:.spec.taints, with node read access) and tolerate it only if it is meant for these pods, by its key; never tolerate control-plane or node-condition taints".into());
+        }
+        Some(t) => {
+            let shown = if t.value.is_empty() {
+                t.key.clone()
+            } else {
+                format!("{}={}", t.key, t.value)
+            };
+            f.summary = format!("{nodes} {has} a taint the new pods don't tolerate: {shown}");
+            match capacity::system_taint(&t.key) {
+                Some(why) => f.evidence.push(format!("{shown}: {why}")),
+                None => {
+                    if let Some(y) = capacity::toleration_yaml(&t.key, Some(&t.value), None) {
+                        f.fixes.push(format!(
+                            "if the pods may run there, add this toleration to the pod template:\n{y}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    f
+}
+
+/// How soon a reader should act on a message-only reason: resources first, then the pod's own rules, then
+/// labels and cordons, taints last (a control-plane taint is the scheduler's alphabetical first, never the cause).
+fn rank(kind: &ReasonKind) -> u8 {
+    match kind {
+        ReasonKind::Insufficient(_) | ReasonKind::TooManyPods => 0,
+        ReasonKind::NodeSelector | ReasonKind::PreFiltered | ReasonKind::Cordoned => 2,
+        ReasonKind::Taint(Some(t)) if capacity::system_taint(&t.key).is_none() => 3,
+        ReasonKind::Taint(_) => 4,
+        _ => 1,
+    }
+}
+
 fn message_only_findings(
     ctx: &Context,
     parsed: &SchedulerMessage,
     base: &Finding,
     out: &mut Vec<Finding>,
 ) {
-    let of_total = |n: u32| match parsed.total {
-        Some(t) => format!("{n} of {t} nodes"),
-        None if n > 0 => plural(n as usize, "node", "nodes"),
-        None => "the nodes".into(),
-    };
     let need_of = |r: &str| ctx.cap.need.get(r).copied().unwrap_or(0);
-    for reason in &parsed.reasons {
+    let mut reasons: Vec<&scheduler_message::Reason> = parsed.reasons.iter().collect();
+    reasons.sort_by_key(|r| rank(&r.kind));
+    let mut placed = false;
+    let mut aside: Vec<String> = vec![];
+    for reason in reasons {
         let f = match &reason.kind {
             ReasonKind::Insufficient(r) => finding(
                 FindingKind::InsufficientResources,
                 format!(
                     "Insufficient {r} on {} (the scheduler's count): a new pod needs {}; free capacity per node is unknown",
-                    of_total(reason.nodes),
+                    of_total(parsed, reason.nodes),
                     format(r, need_of(r))
                 ),
                 base,
             ),
             ReasonKind::TooManyPods => finding(
                 FindingKind::TooManyPods,
-                format!("Too many pods on {} (the scheduler's count): they are at their pod limit", of_total(reason.nodes)),
+                format!("Too many pods on {} (the scheduler's count): they are at their pod limit", of_total(parsed, reason.nodes)),
                 base,
             ),
-            ReasonKind::Taint(t) => {
-                let (key, value) = t.split_once(':').map(|(k, v)| (k.trim(), v.trim())).unwrap_or((t.trim(), ""));
+            ReasonKind::Taint(_) => message_taint(parsed, reason, base),
+            ReasonKind::NodeSelector | ReasonKind::PreFiltered
+                if parsed.total.is_some_and(|t| reason.nodes < t) =>
+            {
+                // Nodes outside the selector were never candidates: context, not a cause.
+                aside.push(format!(
+                    "{} {} outside the pod's node selector or affinity ({}): never candidates",
+                    of_total(parsed, reason.nodes),
+                    if reason.nodes == 1 { "is" } else { "are" },
+                    reason.text
+                ));
+                continue;
+            }
+            ReasonKind::NodeSelector | ReasonKind::PreFiltered => {
+                let wanted: Vec<String> = ctx.spec.node_selector.iter().flatten().map(|(k, v)| format!("{k}={v}")).collect();
                 let mut f = finding(
-                    FindingKind::Taint,
-                    format!("{} {} a taint the new pods don't tolerate: {}", of_total(reason.nodes), if reason.nodes == 1 { "has" } else { "have" }, if value.is_empty() { key.to_string() } else { format!("{key}={value}") }),
+                    FindingKind::NodeSelector,
+                    format!("{} didn't match the pod's node selector or affinity {}", of_total(parsed, reason.nodes), wanted.join(",")).trim_end().to_string(),
                     base,
                 );
-                f.fixes.push(format!(
-                    "if the pods may run there, add this toleration to the pod template:\n{}",
-                    capacity::toleration_yaml(key, Some(value), None)
-                ));
+                f.fixes.push("label a node with room to match, or change the nodeSelector or node affinity in the pod template".into());
                 f
             }
-            ReasonKind::NodeSelector => {
-                let wanted: Vec<String> = ctx.spec.node_selector.iter().flatten().map(|(k, v)| format!("{k}={v}")).collect();
-                finding(
-                    FindingKind::NodeSelector,
-                    format!("{} didn't match the pod's node selector {}", of_total(reason.nodes), wanted.join(",")),
+            ReasonKind::Cordoned => {
+                let mut f = finding(
+                    FindingKind::Unschedulable,
+                    format!("{} {} cordoned (unschedulable)", of_total(parsed, reason.nodes), if reason.nodes == 1 { "is" } else { "are" }),
                     base,
-                )
+                );
+                f.fixes.push("kubectl uncordon the nodes once their maintenance is done, or add nodes".into());
+                f
             }
-            _ => finding(
-                FindingKind::Unschedulable,
-                format!("The scheduler cannot place the new pods: {} {}", reason.nodes, reason.text),
-                base,
-            ),
+            _ => {
+                if !placed {
+                    placed = true;
+                    out.extend(placement::findings(ctx.snapshot, ctx.spec, parsed, base, None));
+                }
+                continue;
+            }
         };
         out.push(f);
     }
+    other_reasons(parsed, base, out, false);
     if out.is_empty() {
         out.push(finding(
             FindingKind::Unschedulable,
             "The scheduler cannot place the new pods".into(),
             base,
         ));
+    }
+    if let Some(first) = out.first_mut() {
+        first.evidence.extend(aside);
     }
 }

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Event, Node, Pod, ReplicationController, ResourceQuota};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Event, Node, Pod, ReplicationController, ResourceQuota,
+};
 use kube::api::{Api, ListParams, LogParams};
 
 use super::availability::selector_matches;
@@ -47,22 +49,22 @@ where
 }
 
 fn crashing_containers(pod: &Pod) -> Vec<String> {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .map(|cs| {
-            cs.iter()
-                .filter(|c| {
-                    c.restart_count > 0
-                        || c.last_state
-                            .as_ref()
-                            .and_then(|l| l.terminated.as_ref())
-                            .is_some()
-                })
-                .map(|c| c.name.clone())
-                .collect()
+    let status = pod.status.as_ref();
+    // Init containers first: one that keeps failing is why the others never start.
+    status
+        .and_then(|s| s.init_container_statuses.as_ref())
+        .into_iter()
+        .chain(status.and_then(|s| s.container_statuses.as_ref()))
+        .flatten()
+        .filter(|c| {
+            c.restart_count > 0
+                || c.last_state
+                    .as_ref()
+                    .and_then(|l| l.terminated.as_ref())
+                    .is_some()
         })
-        .unwrap_or_default()
+        .map(|c| c.name.clone())
+        .collect()
 }
 
 /// Reads pods, nodes, events, quotas and the logs of crashing containers.
@@ -128,6 +130,26 @@ pub async fn gather(
     )
     .await;
 
+    // A cluster autoscaler's status ConfigMap says one runs (and how long to wait for it), which matters only for
+    // new pods without a node. Optional: most credentials can't read kube-system, and its absence is no finding.
+    let unplaced = new_pods
+        .iter()
+        .any(|p| p.spec.as_ref().is_some_and(|s| s.node_name.is_none()));
+    let autoscaler_status = if unplaced {
+        Api::<ConfigMap>::namespaced(client.clone(), "kube-system")
+            .get_opt("cluster-autoscaler-status")
+            .await
+            .ok()
+            .flatten()
+            .map(|cm| {
+                cm.data
+                    .and_then(|d| d.get("status").cloned())
+                    .unwrap_or_default()
+            })
+    } else {
+        None
+    };
+
     let mut logs = BTreeMap::new();
     let pods_api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     for pod in new_pods.iter().take(3) {
@@ -170,5 +192,7 @@ pub async fn gather(
         max_surge: limits.max_surge,
         max_unavailable: limits.max_unavailable,
         desired_replicas: limits.desired,
+        now: Some(k8s_openapi::jiff::Timestamp::now()),
+        autoscaler_status,
     }
 }

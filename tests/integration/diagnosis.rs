@@ -26,6 +26,10 @@ struct ApiRc {
     /// Pin the pods to the namespace's dedicated nodes (nodeSelector and toleration).
     dedicated: bool,
     readiness_probe: bool,
+    /// Required pod anti-affinity: one `name=api-pods` pod per node.
+    one_per_node: bool,
+    /// A hostPort for node-api-container's port 3000.
+    host_port: Option<u16>,
 }
 
 impl Default for ApiRc {
@@ -37,6 +41,8 @@ impl Default for ApiRc {
             memory: None,
             dedicated: false,
             readiness_probe: false,
+            one_per_node: false,
+            host_port: None,
         }
     }
 }
@@ -61,11 +67,14 @@ impl ApiRc {
         } else {
             ""
         };
-        let dedicated = if self.dedicated {
+        let mut dedicated = if self.dedicated {
             dedicated_spec(ns, 6)
         } else {
             String::new()
         };
+        if self.one_per_node {
+            dedicated.push_str("      affinity:\n        podAntiAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n          - labelSelector:\n              matchLabels:\n                name: api-pods\n            topologyKey: kubernetes.io/hostname\n");
+        }
         format!(
             r#"apiVersion: v1
 kind: ReplicationController
@@ -87,7 +96,7 @@ spec:
       - name: node-api-container
         image: registry.local/node-api:1.0
         ports:
-        - containerPort: 3000
+        - containerPort: 3000{host_port}
         resources:
           requests:
             cpu: {cpu}{memory}
@@ -107,6 +116,10 @@ spec:
 "#,
             replicas = self.replicas,
             delay = self.ready_delay_ms,
+            host_port = self
+                .host_port
+                .map(|p| format!("\n          hostPort: {p}"))
+                .unwrap_or_default(),
             cpu = self.cpu,
         )
     }
@@ -610,4 +623,468 @@ async fn pending_autoscaler_scale_up_is_waited_for_not_reported_as_stuck() {
         r.took
     );
     assert_eq!(ready_count(&ns, "name=api-pods,version=v2").await, 3);
+}
+
+/// Polls the namespace's events until the scheduler reports a new pod (`api-rc-v2-*`) it cannot place; returns
+/// when it first saw one.
+async fn first_failed_scheduling(ns: &TestNs) -> Option<Instant> {
+    let events: Api<Event> = Api::namespaced(ns.client.clone(), &ns.name);
+    wait_for(Duration::from_secs(120), || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("FailedScheduling")
+                    && e.involved_object
+                        .name
+                        .as_deref()
+                        .is_some_and(|n| n.starts_with("api-rc-v2-"))
+            })
+            .then(Instant::now)
+    })
+    .await
+}
+
+/// Rolls to v2 with surge 1 and a 5m deadline while watching for the scheduler's first FailedScheduling; asserts
+/// the run failed and returns its environment, the run and how long after that FailedScheduling it ended.
+async fn roll_surge_timed(ns: &TestNs, what: &str) -> (BTreeMap<String, String>, Timed, Duration) {
+    let surge = env(
+        ns,
+        "registry.local/node-api:2.0",
+        "v2",
+        &[("INPUT_PROGRESS_DEADLINE", "5m")],
+    );
+    let (r, first) = tokio::join!(roll(&surge), first_failed_scheduling(ns));
+    let first = first.expect("the scheduler reported the surge pod unschedulable");
+    let after_first = Instant::now().saturating_duration_since(first);
+    println!(
+        "{what}: run took {:?}, ended {after_first:?} after the first FailedScheduling",
+        r.took
+    );
+    assert_eq!(r.run.code, 1, "{}", r.out());
+    (surge, r, after_first)
+}
+
+/// The fix the diagnosis offered: rolling to v2 with max_surge 0 and max_unavailable 1 succeeds.
+async fn surge_free_roll_succeeds(ns: &TestNs, replicas: usize) {
+    let no_surge = env(
+        ns,
+        "registry.local/node-api:2.0",
+        "v2",
+        &[
+            ("INPUT_MAX_SURGE", "0"),
+            ("INPUT_MAX_UNAVAILABLE", "1"),
+            ("INPUT_PROGRESS_DEADLINE", "1m"),
+        ],
+    );
+    let ok = roll(&no_surge).await;
+    assert_eq!(ok.run.code, 0, "{}", ok.out());
+    assert_eq!(ready_count(ns, "name=api-pods,version=v2").await, replicas);
+}
+
+/// Issue 13: one pod per node by required anti-affinity, every node taken, max_surge 1. Every node has room, so
+/// "it will retry" kept the run waiting for the whole deadline; the 1.20 scheduler enforces the rule, the old pods
+/// only leave after new ones are available, so nothing can change: fail fast and offer rolling without surge.
+#[tokio::test]
+async fn one_pod_per_node_anti_affinity_with_surge_fails_fast_with_the_surge_free_fix() {
+    let ns = support::namespace("diag-anti").await;
+    let a = support::dedicated_node(&ns, "2", "4Gi").await;
+    let b = support::dedicated_node(&ns, "2", "4Gi").await;
+    ApiRc {
+        replicas: 2,
+        dedicated: true,
+        one_per_node: true,
+        ..Default::default()
+    }
+    .seed(&ns)
+    .await;
+    let (surge, r, after_first) = roll_surge_timed(&ns, "anti-affinity").await;
+    r.says("Stopping early: No node is left for a new pod under its required pod anti-affinity (one pod with name=api-pods per node): 2 of the 2 nodes its node selector allows already run a pod it excludes, 2 of them this rollout's old pods, which leave only after new pods are available");
+    r.says("didn't match pod anti-affinity rules"); // the scheduler's own words, as evidence
+    r.says("roll with max_surge: 0 and max_unavailable: 1: removing an old pod first (api-rc-");
+    r.says("frees its node for a new pod");
+    assert!(
+        !r.out().contains("it will retry"),
+        "room on a node is not a reason to wait here"
+    );
+    assert!(
+        after_first <= Duration::from_secs(30),
+        "ended {after_first:?} after the first FailedScheduling: not failing fast"
+    );
+    // The old pods are where they were: one per node.
+    let pods: Api<Pod> = Api::namespaced(ns.client.clone(), &ns.name);
+    let mut nodes: Vec<String> = pods
+        .list(&ListParams::default().labels("name=api-pods"))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter_map(|p| p.spec.as_ref()?.node_name.clone())
+        .collect();
+    nodes.sort();
+    let mut want = vec![a, b];
+    want.sort();
+    assert_eq!(nodes, want);
+
+    // With the README's Role only (no nodes), the scheduler's words and the namespace's pods say the same.
+    let user = format!("rolling-update-ci-{}", ns.name);
+    crate::rbac::bind_readme_role(&ns, &user).await;
+    let mut role_env = surge.clone();
+    role_env.insert("INPUT_KUBECONFIG".into(), crate::rbac::as_user(&user));
+    let role = roll(&role_env).await;
+    assert_failed_fast(&role, Duration::from_secs(120));
+    role.says("could not read nodes");
+    role.says("Stopping early: No node is left for a new pod under its required pod anti-affinity (one pod with name=api-pods per node)");
+    role.says("frees its node for a new pod");
+
+    // The fix the diagnosis offered works.
+    surge_free_roll_succeeds(&ns, 2).await;
+}
+
+/// Issue 13: a run that hit a full pod quota is rolled back (its RC deleted); after the quota is raised, the
+/// re-run creates an RC of the same name. The first run's FailedCreate events (kept for an hour) name it too;
+/// they are about the deleted RC, not this one, and must not stop the re-run.
+#[tokio::test]
+async fn a_rerun_after_raising_a_full_pod_quota_succeeds() {
+    let ns = support::namespace("diag-requota").await;
+    // New pods take 10 s to become ready, so the re-run is diagnosed while it waits (after 2 s without progress)
+    // and a fatal verdict would hold for the 6 s fail-fast grace before any progress.
+    ApiRc {
+        replicas: 2,
+        ready_delay_ms: 10_000,
+        ..Default::default()
+    }
+    .seed(&ns)
+    .await;
+    let quota = "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: pod-count\nspec:\n  hard:\n    pods: \"2\"\n";
+    support::apply_yaml(&ns, quota).await;
+    let quotas: Api<ResourceQuota> = Api::namespaced(ns.client.clone(), &ns.name);
+    let counted = |used: &'static str, hard: &'static str| {
+        let quotas = quotas.clone();
+        async move {
+            let status = quotas.get("pod-count").await.ok()?.status?;
+            let ok = status.used?.get("pods").is_some_and(|p| p.0 == used)
+                && status.hard?.get("pods").is_some_and(|p| p.0 == hard);
+            ok.then_some(())
+        }
+    };
+    assert!(
+        wait_for(Duration::from_secs(30), || counted("2", "2"))
+            .await
+            .is_some(),
+        "the quota controller did not count the pods"
+    );
+    let run_env = env(&ns, "registry.local/node-api:2.0", "v2", &[]);
+    let first = roll(&run_env).await;
+    assert_failed_fast(&first, Duration::from_secs(120));
+    first.says("ResourceQuota pod-count is full: pods: a new pod requests 1, 2 of 2 is used");
+    assert_eq!(
+        crate::seeds::rc_names(&ns).await,
+        vec!["api-rc".to_string()],
+        "the first run's api-rc-v2 was rolled back and deleted"
+    );
+
+    let raised = json!({"spec": {"hard": {"pods": "10"}}});
+    quotas
+        .patch("pod-count", &PatchParams::default(), &Patch::Merge(&raised))
+        .await
+        .expect("raise the quota");
+    assert!(
+        wait_for(Duration::from_secs(30), || counted("2", "10"))
+            .await
+            .is_some(),
+        "the quota status did not follow"
+    );
+    let events: Api<Event> = Api::namespaced(ns.client.clone(), &ns.name);
+    let stale = events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.reason.as_deref() == Some("FailedCreate")
+                && e.involved_object.name.as_deref() == Some("api-rc-v2")
+        })
+        .count();
+    assert!(
+        stale > 0,
+        "the first run's FailedCreate events are still there"
+    );
+
+    let second = roll(&run_env).await;
+    assert_eq!(second.run.code, 0, "the re-run succeeds:\n{}", second.out());
+    assert!(!second.out().contains("ResourceQuota pod-count is full"));
+    assert_eq!(ready_count(&ns, "name=api-pods,version=v2").await, 2);
+}
+
+/// Two dedicated nodes for the pods: a worker of 1 CPU, full (670m filler + 3 old pods of 100m), and a
+/// control-plane node of 4 CPU with room but the `node-role.kubernetes.io/control-plane` taint. Returns both names
+/// and the seeded RC.
+async fn full_worker_and_control_plane(ns: &TestNs) -> (String, String, ApiRc) {
+    let worker = support::dedicated_node(ns, "1", "4Gi").await;
+    let control_plane = support::dedicated_node(ns, "4", "8Gi").await;
+    let nodes: Api<Node> = Api::all(ns.client.clone());
+    let taints = json!({"spec": {"taints": [
+        {"key": DEDICATED_LABEL, "value": ns.name, "effect": "NoSchedule"},
+        {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"},
+    ]}});
+    nodes
+        .patch(
+            &control_plane,
+            &PatchParams::default(),
+            &Patch::Merge(&taints),
+        )
+        .await
+        .expect("taint the control-plane node");
+    filler(ns, "670m").await;
+    let rc = ApiRc {
+        cpu: "100m",
+        dedicated: true,
+        ..Default::default()
+    };
+    rc.seed(ns).await;
+    (worker, control_plane, rc)
+}
+
+/// No toleration without a key, none for the control-plane taint, no advice to remove that taint.
+fn assert_no_harmful_toleration(r: &Timed) {
+    let out = r.out();
+    assert!(!out.contains("key: \"\""), "a keyless toleration:\n{out}");
+    assert!(
+        !out.contains("- key: \"node-role.kubernetes.io"),
+        "a toleration for the control-plane taint:\n{out}"
+    );
+    assert!(
+        !out.contains("kubectl taint nodes"),
+        "removing the control-plane taint is not a fix:\n{out}"
+    );
+}
+
+/// Issue 13: the pods' two nodes are a full worker and a control-plane node (room, but its taint). The headline
+/// is the cpu shortage, not the taint the scheduler sorts first; no toleration is offered for the control-plane
+/// taint, with admin credentials (numbers per node) and with the README's Role only (the scheduler's words only).
+#[tokio::test]
+async fn control_plane_taint_is_never_the_headline_nor_tolerated_with_or_without_node_access() {
+    let ns = support::namespace("diag-cp").await;
+    let (worker, control_plane, _) = full_worker_and_control_plane(&ns).await;
+
+    let admin = roll(&env(&ns, "registry.local/node-api:2.0", "v2", &[])).await;
+    assert_failed_fast(&admin, Duration::from_secs(120));
+    admin.says(&format!(
+        "Stopping early: Insufficient cpu: a new pod needs 100m; the most free on any node is 30m ({worker}: 970m of 1000m requested)"
+    ));
+    admin.says(&format!("1 of 2 nodes matching the pod's node selector has a taint the new pods don't tolerate: node-role.kubernetes.io/control-plane:NoSchedule ({control_plane})"));
+    admin.says("keeps workloads off control-plane nodes");
+    admin.says("that the pod didn't tolerate"); // the scheduler's 1.20 words are in the evidence
+    assert_no_harmful_toleration(&admin);
+
+    let user = format!("rolling-update-ci-{}", ns.name);
+    crate::rbac::bind_readme_role(&ns, &user).await;
+    let mut role_env = env(&ns, "registry.local/node-api:2.0", "v2", &[]);
+    role_env.insert("INPUT_KUBECONFIG".into(), crate::rbac::as_user(&user));
+    let role = roll(&role_env).await;
+    assert_failed_fast(&role, Duration::from_secs(120));
+    role.says("could not read nodes");
+    role.says("Stopping early: Insufficient cpu on 1 of ");
+    role.says("(the scheduler's count): a new pod needs 100m; free capacity per node is unknown");
+    role.says("a taint the new pods don't tolerate: node-role.kubernetes.io/control-plane");
+    assert_no_harmful_toleration(&role);
+}
+
+/// Issue 13 end to end with kube-scheduler 1.34.2+'s wording (the stand-in scheduler writes the condition and
+/// the event; tests/integration/stand_in.rs): the unnamed taint, DRA's "no new claims to deallocate" and the
+/// preemption sentence go through the product's real reading path, with admin credentials and with the README's
+/// Role only. The headline is the cpu shortage; no toleration is offered for a taint nobody named.
+#[tokio::test]
+async fn newer_scheduler_wording_is_read_right_with_and_without_node_access() {
+    let ns = support::namespace("diag-134").await;
+    let (worker, control_plane, rc) = full_worker_and_control_plane(&ns).await;
+    // The new version, scheduled by the stand-in.
+    let manifest = rc
+        .yaml(&ns)
+        .split("---")
+        .next()
+        .unwrap()
+        .replace("registry.local/node-api:1.0", "registry.local/node-api:2.0")
+        .replace(
+            "      terminationGracePeriodSeconds: 1\n",
+            &format!(
+                "      terminationGracePeriodSeconds: 1\n      schedulerName: {}\n",
+                crate::stand_in::STAND_IN_1_34
+            ),
+        );
+    assert!(manifest.contains("schedulerName"), "{manifest}");
+    let path = std::env::temp_dir().join(format!("{}-v2.yaml", ns.name));
+    std::fs::write(&path, &manifest).unwrap();
+    let mut run_env = action_env(
+        &ns,
+        &[
+            ("INPUT_VERSION", "v2"),
+            ("INPUT_MAX_SURGE", "1"),
+            ("INPUT_MAX_UNAVAILABLE", "0"),
+            ("INPUT_PROGRESS_DEADLINE", "2m"),
+        ],
+    );
+    run_env.insert("INPUT_MANIFEST".into(), path.display().to_string());
+    let stand_in = crate::stand_in::start(&ns);
+
+    let admin = roll(&run_env).await;
+    assert_failed_fast(&admin, Duration::from_secs(120));
+    admin.says("node(s) had untolerated taint(s)"); // the 1.34 words reached the diagnosis
+    admin.says("no new claims to deallocate, preemption: 0/");
+    admin.says(&format!(
+        "Stopping early: Insufficient cpu: a new pod needs 100m; the most free on any node is 30m ({worker}: 970m of 1000m requested)"
+    ));
+    admin.says(&format!("1 of 2 nodes matching the pod's node selector has a taint the new pods don't tolerate: node-role.kubernetes.io/control-plane:NoSchedule ({control_plane})"));
+
+    let user = format!("rolling-update-ci-{}", ns.name);
+    crate::rbac::bind_readme_role(&ns, &user).await;
+    run_env.insert("INPUT_KUBECONFIG".into(), crate::rbac::as_user(&user));
+    let role = roll(&run_env).await;
+    stand_in.abort();
+    assert_failed_fast(&role, Duration::from_secs(120));
+    role.says("could not read nodes");
+    role.says("Stopping early: Insufficient cpu on 1 of ");
+    role.says("a taint the new pods don't tolerate (the scheduler doesn't say which)");
+    for r in [&admin, &role] {
+        assert_no_harmful_toleration(r);
+        let out = r.out();
+        assert!(
+            !out.contains("operator: \"Exists\""),
+            "a bare Exists toleration:\n{out}"
+        );
+        assert!(
+            !out.contains("Insufficient cpu. no new claims"),
+            "a DRA clause glued to a reason:\n{out}"
+        );
+        for line in out.lines().filter(|l| l.contains("Stopping early")) {
+            assert!(!line.contains("deallocate"), "{line}");
+        }
+    }
+}
+
+/// Labels the namespace's dedicated node as one of Karpenter's (`karpenter.sh/nodepool: default`).
+async fn karpenter_label(ns: &TestNs, node: &str) {
+    let nodes: Api<Node> = Api::all(ns.client.clone());
+    let label = json!({"metadata": {"labels": {"karpenter.sh/nodepool": "default"}}});
+    nodes
+        .patch(node, &PatchParams::default(), &Patch::Merge(&label))
+        .await
+        .expect("label the node");
+}
+
+/// The second seed's full node (970m of 1000m requested), as one of Karpenter's.
+async fn full_karpenter_node(ns: &TestNs) {
+    let node = support::dedicated_node(ns, "1", "4Gi").await;
+    karpenter_label(ns, &node).await;
+    filler(ns, "670m").await;
+    ApiRc {
+        cpu: "100m",
+        dedicated: true,
+        ..Default::default()
+    }
+    .seed(ns)
+    .await;
+}
+
+/// Issue 13: with Karpenter running (its nodes carry `karpenter.sh/nodepool`), a full cluster is not called stuck
+/// ~9 s after the first FailedScheduling: Karpenter gets its cadence (30 s) to nominate a node. Silent past it,
+/// the run fails and says so.
+#[tokio::test]
+async fn karpenter_gets_its_cadence_then_silence_is_fatal() {
+    let ns = support::namespace("diag-karp").await;
+    full_karpenter_node(&ns).await;
+    let run_env = env(&ns, "registry.local/node-api:2.0", "v2", &[]);
+    let (r, first) = tokio::join!(roll(&run_env), first_failed_scheduling(&ns));
+    let after_first = Instant::now().saturating_duration_since(first.expect("a FailedScheduling"));
+    println!(
+        "karpenter: run took {:?}, ended {after_first:?} after the first FailedScheduling",
+        r.took
+    );
+    assert_failed_fast(&r, Duration::from_secs(120));
+    assert!(
+        after_first >= Duration::from_secs(30),
+        "ended {after_first:?} after the first FailedScheduling, before Karpenter's cadence"
+    );
+    r.says("Karpenter runs in this cluster but gave no verdict for the new pods in 30 s");
+    r.says("Insufficient cpu: a new pod needs 100m");
+}
+
+/// Issue 13: Karpenter nominates a node claim, and the node comes: the rollout waits for it and finishes.
+#[tokio::test]
+async fn karpenter_nomination_is_waited_for() {
+    let ns = support::namespace("diag-karp-nom").await;
+    full_karpenter_node(&ns).await;
+    let run_env = env(
+        &ns,
+        "registry.local/node-api:2.0",
+        "v2",
+        &[("INPUT_PROGRESS_DEADLINE", "2m")],
+    );
+    let karpenter = async {
+        // Like Karpenter: nominate after a batch window, bring the node up later.
+        first_failed_scheduling(&ns).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let pods: Api<Pod> = Api::namespaced(ns.client.clone(), &ns.name);
+        let pending = pods
+            .list(&ListParams::default().labels("name=api-pods,version=v2"))
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_none())
+            .expect("a pending new pod");
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let event: Event = serde_json::from_value(json!({
+            "metadata": {"generateName": "nominated-"},
+            "involvedObject": {"kind": "Pod", "namespace": ns.name, "name": pending.metadata.name,
+                               "uid": pending.metadata.uid, "apiVersion": "v1"},
+            "reason": "Nominated",
+            "message": "Pod should schedule on: nodeclaim/default-x8k2c",
+            "type": "Normal",
+            "source": {"component": "karpenter"},
+            "firstTimestamp": now.to_string(),
+            "lastTimestamp": now.to_string(),
+            "count": 1,
+        }))
+        .unwrap();
+        Api::<Event>::namespaced(ns.client.clone(), &ns.name)
+            .create(&PostParams::default(), &event)
+            .await
+            .expect("record Nominated");
+        tokio::time::sleep(Duration::from_secs(25)).await;
+        let added = support::dedicated_node(&ns, "1", "4Gi").await;
+        karpenter_label(&ns, &added).await;
+    };
+    let (r, ()) = tokio::join!(roll(&run_env), karpenter);
+    assert_eq!(r.run.code, 0, "{}", r.out());
+    assert!(!r.out().contains("Stopping early"));
+    assert!(r.took >= Duration::from_secs(30), "took {:?}", r.took);
+    assert_eq!(ready_count(&ns, "name=api-pods,version=v2").await, 3);
+}
+
+/// Issue 13: a hostPort allows one pod per node; with every node taken and max_surge 1 the surge pod has nowhere
+/// to go while the old pods keep the port. Fail fast, name the port, offer rolling without surge, which works.
+#[tokio::test]
+async fn host_port_taken_by_the_old_pods_fails_fast_with_the_surge_free_fix() {
+    let ns = support::namespace("diag-port").await;
+    support::dedicated_node(&ns, "2", "4Gi").await;
+    support::dedicated_node(&ns, "2", "4Gi").await;
+    ApiRc {
+        replicas: 2,
+        dedicated: true,
+        host_port: Some(18080),
+        ..Default::default()
+    }
+    .seed(&ns)
+    .await;
+    let (_, r, after_first) = roll_surge_timed(&ns, "host port").await;
+    assert!(after_first <= Duration::from_secs(30), "{after_first:?}");
+    r.says("Stopping early: Host port 18080/TCP is already taken on 2 of the 2 nodes its node selector allows (this rollout's old pods hold it until new pods are available)");
+    r.says("didn't have free ports for the requested pod ports");
+    r.says("roll with max_surge: 0 and max_unavailable: 1: removing an old pod first (api-rc-");
+    r.says("frees its host port for a new pod");
+    surge_free_roll_succeeds(&ns, 2).await;
 }

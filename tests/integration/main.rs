@@ -11,6 +11,7 @@ mod reporting;
 mod rollout;
 mod secrets;
 mod seeds;
+mod stand_in;
 mod support;
 mod untrusted;
 mod workflows;

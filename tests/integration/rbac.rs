@@ -20,7 +20,7 @@ use crate::seeds::{action_env, rc_names, ready_pods, FloorWatch};
 use crate::support::{self, TestNs};
 
 /// Applies the Role of deploy/rbac.yaml in `ns` and binds it to the user `user`, nothing else.
-async fn bind_readme_role(ns: &TestNs, user: &str) {
+pub(crate) async fn bind_readme_role(ns: &TestNs, user: &str) {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/rbac.yaml"))
         .expect("deploy/rbac.yaml");
     let mut role = None;
@@ -48,7 +48,7 @@ async fn bind_readme_role(ns: &TestNs, user: &str) {
         .unwrap();
 }
 
-fn as_user(user: &str) -> String {
+pub(crate) fn as_user(user: &str) -> String {
     kubeconfig_with(|u| {
         u.insert("as".into(), user.into());
     })
