@@ -6,7 +6,10 @@
 #      payload) and rolls node-api to a new image, the Service keeping 3 endpoints throughout;
 #   4. replays the second seed's capacity failure (one node of 1 CPU, 970m requested) and prints the diagnosis
 #      and the report that would go to the pull request.
+# `scripts/demo.sh capacity` runs only steps 1 and 4's failing run (scripts/screenshot-report.sh uses it).
 set -euo pipefail
+only="${1:-all}"
+case "$only" in all|capacity) ;; *) echo "usage: $0 [capacity]" >&2; exit 2;; esac
 cd "$(dirname "$0")/.."
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -33,6 +36,7 @@ run_action() {
   env -i PATH="$PATH" HOME="$HOME" "${envs[@]}" "$@" "$BIN"
 }
 
+if [ "$only" = all ]; then
 say "Creating the seeds' api-rc (node-api + fluentd, 3 replicas) and api-srv in namespace demo"
 k delete namespace demo --wait=true >/dev/null
 k create namespace demo >/dev/null
@@ -46,6 +50,7 @@ run_action INPUT_NAMESPACE=demo INPUT_RC=api-rc \
   INPUT_IMAGES="node-api-container=registry.local/node-api:2.0" || code=$?
 echo "exit code: $code"
 k -n demo get rc,pods,endpoints
+fi
 
 say "The second seed: one node of 1 CPU with 970m requested, a rollout with max_surge 1"
 k delete namespace demo-capacity --wait=true >/dev/null
@@ -87,6 +92,7 @@ code=0
 run_action INPUT_NAMESPACE=demo-capacity INPUT_RC=small-rc INPUT_PROGRESS_DEADLINE=5m \
   INPUT_IMAGES="node-api-container=registry.local/node-api:2.0" || code=$?
 echo "exit code: $code (1 = the rollout failed, rolled back)"
+[ "$only" = all ] || exit 0
 
 say "The fix it suggested: max_surge 0, max_unavailable 1"
 code=0

@@ -924,8 +924,7 @@ fn no_token_means_no_reporter() {
     assert!(Reporter::new(&settings.github, ReportConfig::new(&settings, "prod")).is_none());
 }
 
-/// The capacity-failure comment a user gets (docs/report-example.png is this markdown rendered; set
-/// REPORT_EXAMPLE_OUT to write it, as scripts/screenshot-report.sh does).
+/// The capacity-failure comment a user gets.
 #[test]
 fn capacity_failure_comment() {
     let outcome = support_github::capacity_failure_outcome();
@@ -945,9 +944,6 @@ fn capacity_failure_comment() {
         markdown::status_description(&outcome),
         "Insufficient cpu: a new pod needs 500m, the most free on any node is 300m"
     );
-    if let Ok(path) = std::env::var("REPORT_EXAMPLE_OUT") {
-        std::fs::write(path, &md).expect("write the example report");
-    }
 }
 
 // ---- Untrusted text in the job log (issue 14) ----

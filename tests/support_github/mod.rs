@@ -85,8 +85,7 @@ pub fn success_outcome() -> Outcome {
     }
 }
 
-/// A typical capacity failure: three nodes, none with room for one more pod, rolled back. The outcome behind
-/// docs/report-example.png.
+/// A typical capacity failure: three nodes, none with room for one more pod, rolled back.
 pub fn capacity_failure_outcome() -> Outcome {
     use rolling_update_action::diagnosis::{CapacityRow, Diagnosis, Finding, FindingKind};
     use rolling_update_action::outcome::AfterFailure;
