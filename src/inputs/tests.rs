@@ -70,6 +70,7 @@ fn defaults() {
     assert_eq!(
         s.images,
         vec![ImageOverride {
+            rc: None,
             container: Some("node-api-container".into()),
             image: "node-api:1.1".into()
         }]
@@ -257,6 +258,7 @@ fn bare_image_form() {
     assert_eq!(
         s.images,
         vec![ImageOverride {
+            rc: None,
             container: None,
             image: "node-api:1.1".into()
         }]

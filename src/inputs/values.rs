@@ -494,6 +494,7 @@ mod tests {
         assert_eq!(
             bare,
             vec![ImageOverride {
+                rc: None,
                 container: None,
                 image: "node-api:1.1".into()
             }]
