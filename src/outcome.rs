@@ -93,6 +93,105 @@ pub struct Outcome {
     pub after_failure: Option<AfterFailure>,
     /// Preview mode: where the preview can be reached.
     pub environment_url: Option<String>,
+    /// One line per RC of the run (output `rollouts`); empty until the run fills it in.
+    pub rollouts: Vec<RolloutLine>,
+}
+
+/// One RC's line of output `rollouts`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RolloutLine {
+    pub rc: String,
+    pub rc_name: String,
+    pub previous_rc_name: Option<String>,
+    pub version: String,
+    pub result: ResultKind,
+    pub duration_seconds: u64,
+}
+
+impl RolloutLine {
+    pub fn of(rc: &str, outcome: &Outcome) -> RolloutLine {
+        RolloutLine {
+            rc: rc.to_string(),
+            rc_name: outcome.rc_name.clone(),
+            previous_rc_name: outcome.previous_rc_name.clone(),
+            version: outcome.version.clone(),
+            result: outcome.result,
+            duration_seconds: outcome.duration.as_secs_f64().round() as u64,
+        }
+    }
+}
+
+impl ResultKind {
+    /// How bad a result is, for the result of several RCs together: the worst one counts.
+    fn severity(self) -> u8 {
+        match self {
+            ResultKind::DryRun => 0,
+            ResultKind::NoOp => 1,
+            ResultKind::Success => 2,
+            ResultKind::Cancelled => 3,
+            ResultKind::Failure => 4,
+            ResultKind::Error => 5,
+        }
+    }
+}
+
+/// One outcome for several RCs, reported once: the worst result; the first RC's names (the outputs single-RC
+/// users read stay the same); the failing RC's diagnosis and after-failure first; every RC's images and timeline,
+/// each line naming its RC; one `rollouts` line per RC.
+pub fn combine(parts: Vec<(String, Outcome)>) -> Outcome {
+    let rollouts: Vec<RolloutLine> = parts.iter().map(|(rc, o)| RolloutLine::of(rc, o)).collect();
+    let worst = parts
+        .iter()
+        .max_by_key(|(_, o)| o.result.severity())
+        .map(|(rc, _)| rc.clone())
+        .unwrap_or_default();
+    let mut first = parts[0].1.clone();
+    let failing = parts
+        .iter()
+        .find(|(rc, _)| *rc == worst)
+        .map(|(_, o)| o.clone());
+    first.result = failing.as_ref().map_or(first.result, |f| f.result);
+    first.summary = parts
+        .iter()
+        .map(|(rc, o)| format!("{rc}: {}", o.summary))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if let Some(f) = &failing {
+        first.diagnosis = f.diagnosis.clone();
+        first.after_failure = parts
+            .iter()
+            .find_map(|(_, o)| o.after_failure.clone().filter(|_| o.result == f.result))
+            .or(f.after_failure.clone());
+    }
+    first.images = parts
+        .iter()
+        .flat_map(|(rc, o)| {
+            o.images.iter().map(move |i| ImageChange {
+                container: format!("{rc}/{}", i.container),
+                ..i.clone()
+            })
+        })
+        .collect();
+    let mut timeline: Vec<TimelineEntry> = parts
+        .iter()
+        .flat_map(|(rc, o)| {
+            o.timeline.iter().map(move |t| TimelineEntry {
+                at: t.at,
+                message: format!("{rc}: {}", t.message),
+            })
+        })
+        .collect();
+    timeline.sort_by_key(|t| t.at);
+    first.timeline = timeline;
+    first.desired_replicas = parts.iter().map(|(_, o)| o.desired_replicas).sum();
+    first.ready_replicas = parts.iter().map(|(_, o)| o.ready_replicas).sum();
+    first.duration = parts
+        .iter()
+        .map(|(_, o)| o.duration)
+        .max()
+        .unwrap_or_default();
+    first.rollouts = rollouts;
+    first
 }
 
 impl Outcome {
@@ -121,6 +220,64 @@ impl Outcome {
             diagnosis: None,
             after_failure: None,
             environment_url: None,
+            rollouts: vec![],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(rc: &str, result: ResultKind, secs: u64) -> (String, Outcome) {
+        let mut o = Outcome::bare(
+            result,
+            "ns",
+            &format!("{rc}-v2"),
+            "v2",
+            format!("{rc} {}", result.as_str()),
+            Duration::from_secs(secs),
+        );
+        o.images = vec![ImageChange {
+            container: "app".into(),
+            old: Some("a:1".into()),
+            new: "a:2".into(),
+        }];
+        o.timeline = vec![TimelineEntry {
+            at: Duration::from_secs(secs),
+            message: "step".into(),
+        }];
+        (rc.to_string(), o)
+    }
+
+    /// Issue 16: one outcome for several RCs, the worst result, every RC named, one `rollouts` line each.
+    #[test]
+    fn several_outcomes_combine_into_the_worst_with_a_line_per_rc() {
+        let c = combine(vec![
+            part("api-rc", ResultKind::Success, 10),
+            part("worker-rc", ResultKind::Failure, 4),
+        ]);
+        assert_eq!(c.result, ResultKind::Failure);
+        assert_eq!(
+            c.rc_name, "api-rc-v2",
+            "the first RC's names stay the outputs'"
+        );
+        assert_eq!(c.duration, Duration::from_secs(10));
+        assert!(
+            c.summary.contains("api-rc: api-rc success")
+                && c.summary.contains("worker-rc: worker-rc failure")
+        );
+        assert_eq!(
+            c.images
+                .iter()
+                .map(|i| i.container.as_str())
+                .collect::<Vec<_>>(),
+            ["api-rc/app", "worker-rc/app"]
+        );
+        assert_eq!(c.timeline[0].message, "worker-rc: step", "sorted by time");
+        assert_eq!(c.rollouts.len(), 2);
+        assert_eq!(c.rollouts[1].result, ResultKind::Failure);
+        let json = serde_json::to_string(&c.rollouts).unwrap();
+        assert!(json.starts_with(r#"[{"rc":"api-rc","rc_name":"api-rc-v2","previous_rc_name":null,"version":"v2","result":"success","duration_seconds":10}"#), "{json}");
     }
 }

@@ -16,13 +16,14 @@ use rolling_update_action::inputs::{
 };
 use serde_yaml::Value;
 
-const OUTPUTS: [&str; 6] = [
+const OUTPUTS: [&str; 7] = [
     "rc_name",
     "previous_rc_name",
     "version",
     "result",
     "duration_seconds",
     "comment_url",
+    "rollouts",
 ];
 
 /// Inputs whose values are secrets: never shown by `Debug`.
@@ -295,7 +296,7 @@ fn action_yml_defaults_are_valid_and_mean_what_the_docs_say() {
 }
 
 #[test]
-fn outputs_are_the_six_the_report_writes() {
+fn outputs_are_the_seven_the_report_writes() {
     let action = action();
     let names: Vec<&str> = action.outputs.iter().map(|o| o.name.as_str()).collect();
     assert_eq!(names, OUTPUTS);

@@ -72,6 +72,7 @@ fn capacity_failure() -> (Outcome, RenderContext) {
             restored_replicas: 3,
         }),
         environment_url: None,
+        rollouts: vec![],
     };
     let ctx = RenderContext::new(
         "ns",

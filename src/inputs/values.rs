@@ -559,4 +559,40 @@ mod tests {
             .to_string()
             .contains("base64-decoded"));
     }
+
+    /// Issue 16: several RCs, and images that name their RC.
+    #[test]
+    fn several_rcs_and_images_for_one_of_them() {
+        assert_eq!(
+            rc_names("api-rc\nworker-rc, cache-rc").unwrap(),
+            ["api-rc", "worker-rc", "cache-rc"]
+        );
+        assert!(rc_names("api-rc\napi-rc")
+            .unwrap_err()
+            .to_string()
+            .contains("`api-rc` is given twice"));
+        assert!(rc_names("api-rc\nBad_Name").is_err());
+        let imgs = images(
+            "worker-rc:worker=registry.local/worker:2\nfluentd=registry.local:5000/fluentd:v2",
+        )
+        .unwrap();
+        assert_eq!(imgs[0].rc.as_deref(), Some("worker-rc"));
+        assert_eq!(imgs[0].container.as_deref(), Some("worker"));
+        assert_eq!(imgs[0].image, "registry.local/worker:2");
+        assert_eq!(imgs[1].rc, None, "a registry port is not an RC prefix");
+        assert_eq!(imgs[1].image, "registry.local:5000/fluentd:v2");
+        assert!(
+            images("api-rc:api=a:1\nworker-rc:api=b:1").is_ok(),
+            "one container name in two RCs"
+        );
+        assert!(images("api-rc:api=a:1\napi-rc:api=b:1").is_err());
+        assert_eq!(
+            order("sequential").unwrap(),
+            crate::inputs::Order::Sequential
+        );
+        assert!(order("random")
+            .unwrap_err()
+            .to_string()
+            .contains("input `order`"));
+    }
 }

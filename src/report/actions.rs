@@ -36,6 +36,10 @@ pub fn outputs(outcome: &Outcome, comment_url: Option<&str>) -> Vec<(&'static st
             outcome.duration.as_secs_f64().round().to_string(),
         ),
         ("comment_url", comment_url.unwrap_or_default().to_string()),
+        (
+            "rollouts",
+            serde_json::to_string(&outcome.rollouts).unwrap_or_default(),
+        ),
     ]
 }
 
@@ -301,6 +305,7 @@ mod tests {
             diagnosis: None,
             after_failure: None,
             environment_url: None,
+            rollouts: vec![],
         }
     }
 
@@ -332,7 +337,8 @@ mod tests {
             Some("line1\nEOF\nfake=injected\nghadelimiter_")
         );
         assert_eq!(get("fake"), None);
-        assert_eq!(parsed.len(), 7);
+        assert_eq!(parsed.len(), 8);
+        assert_eq!(get("rollouts"), Some("[]"));
     }
 
     #[test]

@@ -593,6 +593,7 @@ mod tests {
             diagnosis: None,
             after_failure: None,
             environment_url: None,
+            rollouts: vec![],
         }
     }
 

@@ -223,9 +223,141 @@ pub struct Executed {
 
 /// Runs the plan to its end. The caller holds the lock.
 pub async fn execute(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Executed> {
+    match roll(engine, plan).await? {
+        Rolled::Ended(executed) => Ok(executed),
+        Rolled::Converged(pending) => finish(engine, &pending).await,
+        Rolled::Failed {
+            summary,
+            diagnosis,
+            ready,
+            mut pending,
+        } => {
+            let after = match (&mut pending.from, engine.on_failure) {
+                (None, _) => AfterFailure::Kept {
+                    hint: format!(
+                        "first deploy: nothing to roll back to; {0} is left for inspection (kubectl describe rc {0})",
+                        pending.to.name
+                    ),
+                },
+                (Some(_), OnFailure::Keep) => keep_hint(engine, &pending),
+                (Some(_), OnFailure::Rollback) => undo(engine, &mut pending).await?,
+            };
+            Ok(Executed {
+                result: ResultKind::Failure,
+                summary,
+                ready,
+                diagnosis,
+                after_failure: Some(after),
+                previous_rc_name: pending.from.as_ref().map(|f| f.side.name.clone()),
+            })
+        }
+    }
+}
+
+/// The old side of a rollout still to be settled: its RC as it was (for `mode: rollback`'s record) and what a
+/// rollback restores.
+#[derive(Debug, Clone)]
+pub struct OldSide {
+    pub side: Side,
+    pub rc: ReplicationController,
+    pub restore: resume::Restore,
+}
+
+/// A rollout that reached its end, whose last step is still to take: finishing (record the previous version,
+/// delete the old RC) or undoing it. With several RCs nothing is finished until every RC has converged, so one
+/// failure can still bring every RC back.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub from: Option<OldSide>,
+    pub to: Side,
+    pub desired: i32,
+    pub limits: crate::plan::Limits,
+}
+
+/// Where [`roll`] stopped.
+pub enum Rolled {
+    /// Nothing left to settle: a no-op, a cancellation, `mode: rollback` of a kept update.
+    Ended(Executed),
+    /// Every new pod is available and the old RC is at 0, not yet deleted.
+    Converged(Pending),
+    /// The update cannot finish; nothing was rolled back yet.
+    Failed {
+        summary: String,
+        diagnosis: Option<Diagnosis>,
+        ready: i32,
+        pending: Pending,
+    },
+}
+
+/// Finishes a converged rollout: records the previous version on the new RC, then deletes the old one.
+pub async fn finish(engine: &mut Engine, pending: &Pending) -> anyhow::Result<Executed> {
+    let new_name = pending.to.name.clone();
+    // What `mode: rollback` needs is written before the old RC is deleted: a kill in between loses nothing.
+    finish_new(engine, &new_name, pending.from.as_ref().map(|f| &f.rc)).await?;
+    if let Some(from) = &pending.from {
+        engine.log(format!("Update succeeded. Deleting {}", from.side.name));
+        kube_ops::delete(&engine.rcs, &from.side.name).await?;
+    }
+    Ok(succeeded(
+        engine,
+        &pending.to,
+        &new_name,
+        pending.desired,
+        pending.from.as_ref().map(|f| f.side.name.clone()),
+    ))
+}
+
+/// Undoes a rollout (converged or failed): the old RC back to what it had, the new RC to 0 and deleted. Without
+/// an old RC (a first deploy), the new RC is scaled to 0 and deleted.
+pub async fn undo(engine: &mut Engine, pending: &mut Pending) -> anyhow::Result<AfterFailure> {
+    let deadline = engine.run_deadline();
+    match &mut pending.from {
+        Some(from) => {
+            let restore = from.restore;
+            resume::roll_back(
+                engine,
+                &mut from.side,
+                &mut pending.to,
+                restore,
+                &pending.limits,
+                deadline,
+            )
+            .await
+        }
+        None => {
+            let name = pending.to.name.clone();
+            engine.log(format!("Removing {name}: it was this run's first deploy"));
+            kube_ops::scale(&engine.rcs, &name, 0).await?;
+            kube_ops::delete(&engine.rcs, &name).await?;
+            Ok(AfterFailure::RolledBack {
+                restored_replicas: 0,
+            })
+        }
+    }
+}
+
+/// `on_failure: keep`: both RCs stay; say how to resume or roll back.
+pub fn keep_hint(engine: &mut Engine, pending: &Pending) -> AfterFailure {
+    let from = pending.from.as_ref().map(|f| &f.side);
+    let hint = match from {
+        Some(from) => format!(
+            "both RCs kept for inspection: {} at {}, {} at {}. Re-run the workflow to resume the update, or run it with `mode: rollback` to go back to {}",
+            from.name, from.replicas, pending.to.name, pending.to.replicas, from.name
+        ),
+        None => format!(
+            "{} kept for inspection at {}; re-run the workflow to resume",
+            pending.to.name, pending.to.replicas
+        ),
+    };
+    engine.log(hint.clone());
+    AfterFailure::Kept { hint }
+}
+
+/// Rolls the plan to its end, leaving the last step (finish or undo) to the caller.
+pub async fn roll(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Rolled> {
     let new_name = plan.new_rc.metadata.name.clone().unwrap_or_default();
     if plan.abort_interrupted {
-        return abort_interrupted(engine, plan).await;
+        return Ok(Rolled::Ended(abort_interrupted(engine, plan).await?));
     }
 
     // An interrupted update to another version is rolled back first, then this one proceeds.
@@ -240,7 +372,7 @@ pub async fn execute(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Execute
                 Some(restored) => current = Some(restored),
                 None => {
                     let side = Side::of(old);
-                    return Ok(cancelled(engine, &side, &side.name, &other));
+                    return Ok(Rolled::Ended(cancelled(engine, &side, &side.name, &other)));
                 }
             }
         }
@@ -301,38 +433,32 @@ pub async fn execute(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Execute
         fail_fast: true,
     };
     let ending = converge::converge(engine, Some(&mut from), &mut to, pass).await?;
-    match ending {
-        Ending::Done => {
-            // What `mode: rollback` needs is written before the old RC is deleted: a kill in between loses nothing.
-            finish_new(engine, &new_name, Some(&old)).await?;
-            engine.log(format!("Update succeeded. Deleting {old_name}"));
-            kube_ops::delete(&engine.rcs, &old_name).await?;
-            Ok(succeeded(
-                engine,
-                &to,
-                &new_name,
-                plan.desired,
-                Some(old_name),
-            ))
-        }
-        Ending::Cancelled => Ok(cancelled(engine, &to, &old_name, &new_name)),
-        Ending::Failed { summary, diagnosis } => {
-            let ready = engine.counts(&to).available;
-            let restore = resume::Restore {
+    let pending = Pending {
+        from: Some(OldSide {
+            side: from,
+            rc: old,
+            restore: resume::Restore {
                 replicas: original,
                 available: available_at_start.min(original),
-            };
-            let after = after_failure(engine, &mut from, &mut to, restore, plan).await?;
-            Ok(Executed {
-                result: ResultKind::Failure,
+            },
+        }),
+        to,
+        desired: plan.desired,
+        limits: plan.limits,
+    };
+    Ok(match ending {
+        Ending::Done => Rolled::Converged(pending),
+        Ending::Cancelled => Rolled::Ended(cancelled(engine, &pending.to, &old_name, &new_name)),
+        Ending::Failed { summary, diagnosis } => {
+            let ready = engine.counts(&pending.to).available;
+            Rolled::Failed {
                 summary,
-                ready,
                 diagnosis,
-                after_failure: Some(after),
-                previous_rc_name: Some(old_name),
-            })
+                ready,
+                pending,
+            }
         }
-    }
+    })
 }
 
 /// `mode: rollback` on an update in progress or kept: roll that update back.
@@ -436,7 +562,7 @@ async fn create(
 }
 
 /// No RC serves yet: create the new one and wait until it is available.
-async fn first_deploy(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Executed> {
+async fn first_deploy(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Rolled> {
     let new_name = plan.new_rc.metadata.name.clone().unwrap_or_default();
     let new_rc = match &plan.existing_new {
         Some(existing) => existing.clone(),
@@ -459,7 +585,7 @@ async fn first_deploy(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Execut
             "{new_name} is already deployed with {}/{} available: nothing to do",
             plan.desired, plan.desired
         ));
-        return Ok(Executed {
+        return Ok(Rolled::Ended(Executed {
             result: ResultKind::NoOp,
             summary: format!(
                 "{new_name} already deployed: {}/{} ready",
@@ -469,7 +595,7 @@ async fn first_deploy(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Execut
             diagnosis: None,
             after_failure: None,
             previous_rc_name: None,
-        });
+        }));
     }
     engine.log(format!(
         "Scaling up {new_name} from {} to {}",
@@ -481,26 +607,26 @@ async fn first_deploy(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Execut
         deadline: engine.update_deadline(),
         fail_fast: true,
     };
-    match converge::converge(engine, None, &mut to, pass).await? {
-        Ending::Done => {
-            finish_new(engine, &new_name, None).await?;
-            Ok(succeeded(engine, &to, &new_name, plan.desired, None))
-        }
-        Ending::Cancelled => Ok(cancelled(engine, &to, "(none)", &new_name)),
+    let ending = converge::converge(engine, None, &mut to, pass).await?;
+    let pending = Pending {
+        from: None,
+        to,
+        desired: plan.desired,
+        limits: plan.limits,
+    };
+    Ok(match ending {
+        Ending::Done => Rolled::Converged(pending),
+        Ending::Cancelled => Rolled::Ended(cancelled(engine, &pending.to, "(none)", &new_name)),
         Ending::Failed { summary, diagnosis } => {
-            let ready = engine.counts(&to).available;
-            Ok(Executed {
-                result: ResultKind::Failure,
+            let ready = engine.counts(&pending.to).available;
+            Rolled::Failed {
                 summary,
-                ready,
                 diagnosis,
-                after_failure: Some(AfterFailure::Kept {
-                    hint: format!("first deploy: nothing to roll back to; {new_name} is left for inspection (kubectl describe rc {new_name})"),
-                }),
-                previous_rc_name: None,
-            })
+                ready,
+                pending,
+            }
         }
-    }
+    })
 }
 
 /// The largest previous pod template recorded in an annotation: well under the 256 KiB all annotations share.
@@ -539,28 +665,4 @@ async fn finish_new(
     }
     kube_ops::annotate(&engine.rcs, new_name, &marks).await?;
     Ok(())
-}
-
-/// `on_failure`: roll back (restore the old RC, wait for it, delete the new one) or keep both.
-async fn after_failure(
-    engine: &mut Engine,
-    from: &mut Side,
-    to: &mut Side,
-    restore: resume::Restore,
-    plan: &Plan,
-) -> anyhow::Result<AfterFailure> {
-    match engine.on_failure {
-        OnFailure::Keep => {
-            let hint = format!(
-                "both RCs kept for inspection: {} at {}, {} at {}. Re-run the workflow to resume the update, or run it with `mode: rollback` to go back to {}",
-                from.name, from.replicas, to.name, to.replicas, from.name
-            );
-            engine.log(hint.clone());
-            Ok(AfterFailure::Kept { hint })
-        }
-        OnFailure::Rollback => {
-            let deadline = engine.run_deadline();
-            resume::roll_back(engine, from, to, restore, &plan.limits, deadline).await
-        }
-    }
 }

@@ -8,6 +8,7 @@ mod preview;
 mod progress;
 mod report;
 mod secrets;
+mod several;
 
 use preview::{clean_up, prepare_preview, preview_scope, preview_service, Scope};
 use report::report;
@@ -104,6 +105,10 @@ pub async fn run_with(settings: Settings, cancel: Cancel) -> i32 {
             (error_outcome(&settings, &message, started), exit::ERROR)
         }
     };
+    let mut outcome = outcome;
+    if outcome.rollouts.is_empty() {
+        outcome.rollouts = vec![crate::outcome::RolloutLine::of(&settings.rc, &outcome)];
+    }
     report(&settings, scope.as_ref(), reporter.as_ref(), &outcome).await;
     code
 }
@@ -187,6 +192,9 @@ async fn deploy(
     reporter: Option<&Reporter>,
     started: Instant,
 ) -> Result<Outcome, Stop> {
+    if settings.rcs.len() > 1 {
+        return several::deploy_several(settings, cancel, started).await;
+    }
     actions::group("Connecting to the cluster");
     let cluster = cluster::connect(settings).await.map_err(|e| {
         if e.is_bad_input() {
@@ -409,5 +417,6 @@ fn base_outcome(settings: &Settings, plan: &Plan, started: Instant) -> Outcome {
         diagnosis: None,
         after_failure: None,
         environment_url: None,
+        rollouts: vec![],
     }
 }

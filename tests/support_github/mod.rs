@@ -82,6 +82,7 @@ pub fn success_outcome() -> Outcome {
         diagnosis: None,
         after_failure: None,
         environment_url: None,
+        rollouts: vec![],
     }
 }
 
@@ -162,5 +163,6 @@ pub fn capacity_failure_outcome() -> Outcome {
             restored_replicas: 3,
         }),
         environment_url: None,
+        rollouts: vec![],
     }
 }

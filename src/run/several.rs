@@ -1,0 +1,356 @@
+//! Several ReplicationControllers in one step (an API and its worker): planned together, locked in a fixed
+//! order, rolled at once or one after another, settled all or nothing, reported once.
+//!
+//! Why all or nothing: the RCs of one release depend on each other (the API speaks the worker's new protocol).
+//! So no RC is finished (old RC deleted) until every RC has converged; when one fails, every RC that changed goes
+//! back with `on_failure: rollback`, or all are left resumable with `keep`. Each RC keeps its own floor and
+//! ceiling and is diagnosed on its own. A re-run resumes every RC from its own annotations, as a single-RC run does.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use k8s_openapi::api::core::v1::ReplicationController;
+
+use super::{fence, observe, Stop};
+use crate::cluster::{self, Cluster};
+use crate::inputs::{Mode, OnFailure, Order, Settings};
+use crate::outcome::{self, AfterFailure, Outcome, ResultKind};
+use crate::plan::{self, Observed, Plan};
+use crate::report::actions;
+use crate::rollout::{self, lock, Cancel, Engine, Executed, Rolled};
+
+/// One RC of the run: its settings (scoped by [`Settings::for_rc`]) and its plan.
+struct Part {
+    rc: String,
+    settings: Settings,
+    plan: Plan,
+}
+
+/// The containers of `rc`'s pod template, from its manifest or the live RC it would be built from.
+fn containers_of(rc: &ReplicationController) -> BTreeSet<String> {
+    rc.spec
+        .as_ref()
+        .and_then(|s| s.template.as_ref())
+        .and_then(|t| t.spec.as_ref())
+        .map(|p| p.containers.iter().map(|c| c.name.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// Plans every RC before anything is written: one bad entry refuses the whole run, naming the RC.
+fn plan_all(
+    settings: &Settings,
+    namespace: &str,
+    shared: &Observed,
+    manifests: &[(PathBuf, ReplicationController)],
+) -> Result<Vec<Part>, Stop> {
+    let bad = |rc: &str, e: String| Stop::BadInput(format!("RC `{rc}`: {e}"));
+    for image in &settings.images {
+        if let Some(r) = &image.rc {
+            if !settings.rcs.contains(r) {
+                return Err(Stop::BadInput(format!(
+                    "input `images`: `{r}:{}` names an RC that is not in input `rc` ({}); use one of those names",
+                    image.container.as_deref().unwrap_or_default(),
+                    settings.rcs.join(", ")
+                )));
+            }
+        }
+    }
+    let mut parts = vec![];
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    for rc in &settings.rcs {
+        let manifest = manifests
+            .iter()
+            .find(|(_, m)| m.metadata.name.as_deref() == Some(rc.as_str()));
+        let source = manifest.map(|(_, m)| m.clone()).or_else(|| {
+            plan::current::find(rc, "", &shared.rcs)
+                .ok()
+                .and_then(|f| f.current)
+        });
+        let containers = source.as_ref().map(containers_of).unwrap_or_default();
+        used.extend(containers.iter().cloned());
+        let one = settings.for_rc(rc, manifest.map(|(p, _)| p.clone()), |c| {
+            containers.contains(c)
+        });
+        let observed = Observed {
+            manifest: manifest.map(|(_, m)| m.clone()),
+            ..shared.clone()
+        };
+        let plan = match settings.mode {
+            Mode::Rollback => plan::rollback::build(&one, namespace, &observed)
+                .map_err(|e| bad(rc, e.to_string()))?,
+            _ => plan::build(&one, namespace, &observed).map_err(|e| bad(rc, e.to_string()))?,
+        };
+        parts.push(Part {
+            rc: rc.clone(),
+            settings: one,
+            plan,
+        });
+    }
+    for image in settings.images.iter().filter(|i| i.rc.is_none()) {
+        if let Some(c) = image.container.as_deref().filter(|c| !used.contains(*c)) {
+            return Err(Stop::BadInput(format!(
+                "input `images`: no RC of {} has a container `{c}`; write `<rc>:<container>=<image>` or use a container name they have ({})",
+                settings.rcs.join(", "),
+                used.iter().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    Ok(parts)
+}
+
+/// Takes every RC's lock in name order (two runs over overlapping sets can't deadlock); on a refusal, releases
+/// what it took.
+async fn lock_all(
+    cluster: &Cluster,
+    settings: &Settings,
+    holder: &str,
+) -> Result<Vec<lock::LockGuard>, Stop> {
+    let mut names = settings.rcs.clone();
+    names.sort();
+    let mut guards = vec![];
+    for rc in &names {
+        let refused =
+            match lock::acquire(cluster.client.clone(), &cluster.namespace, rc, holder).await {
+                Ok(Ok(guard)) => {
+                    guards.push(guard);
+                    continue;
+                }
+                Ok(Err(lock::Refused::Held(held))) => Stop::Locked(held),
+                Ok(Err(lock::Refused::NoNamespace)) => Stop::BadInput(format!(
+                    "input `namespace`: namespace `{}` does not exist; create it or fix the input",
+                    cluster.namespace
+                )),
+                Err(e) => Stop::Fault(e),
+            };
+        for guard in guards {
+            guard.release().await;
+        }
+        return Err(refused);
+    }
+    Ok(guards)
+}
+
+pub(super) async fn deploy_several(
+    settings: &Settings,
+    cancel: &Cancel,
+    started: Instant,
+) -> Result<Outcome, Stop> {
+    if matches!(settings.mode, Mode::Preview | Mode::Cleanup) {
+        return Err(Stop::BadInput(format!(
+            "input `mode`: `{}` takes one RC; with several RCs (`rc`: {}) use `deploy` or `rollback`",
+            match settings.mode {
+                Mode::Preview => "preview",
+                _ => "cleanup",
+            },
+            settings.rcs.join(", ")
+        )));
+    }
+    actions::group("Connecting to the cluster");
+    let cluster = cluster::connect(settings).await.map_err(|e| {
+        if e.is_bad_input() {
+            Stop::BadInput(format!("{:#}", anyhow::Error::new(e)))
+        } else {
+            Stop::Fault(e.into())
+        }
+    })?;
+    actions::print_untrusted(&format!(
+        "namespace {}; {} RCs: {}",
+        cluster.namespace,
+        settings.rcs.len(),
+        settings.rcs.join(", ")
+    ));
+    actions::end_group();
+
+    actions::group("Planning");
+    let mut manifests = vec![];
+    for path in &settings.manifests {
+        let m = plan::load_manifest(path).map_err(|e| Stop::BadInput(e.to_string()))?;
+        manifests.push((path.clone(), m));
+    }
+    let mut no_manifest = settings.clone();
+    no_manifest.manifest = None;
+    let shared = observe(&cluster, &no_manifest).await?;
+    let parts = plan_all(settings, &cluster.namespace, &shared, &manifests)?;
+    for part in &parts {
+        if let Some(reason) = &part.plan.current_reason {
+            actions::print_untrusted(&format!("{}: {reason}", part.rc));
+        }
+        for warning in &part.plan.warnings {
+            actions::warning(&format!("{}: {warning}", part.rc));
+        }
+    }
+    actions::end_group();
+    if settings.dry_run {
+        let mut outcomes = vec![];
+        for part in &parts {
+            actions::print_untrusted(&plan::render_dry_run(&part.plan));
+            let mut o = super::base_outcome(&part.settings, &part.plan, started);
+            o.result = ResultKind::DryRun;
+            o.summary = format!("dry run: {} planned, nothing changed", o.rc_name);
+            outcomes.push((part.rc.clone(), o));
+        }
+        return Ok(outcome::combine(outcomes));
+    }
+
+    let holder = lock::identity(
+        settings.github.run_id.as_deref(),
+        settings.github.repository.as_deref(),
+    );
+    let guards = lock_all(&cluster, settings, &holder).await?;
+    let mut fenced = cancel.clone();
+    for guard in &guards {
+        fenced = fence(fenced, guard.lost());
+    }
+    let result = roll_all(&cluster, settings, &parts, &fenced, started).await;
+    for guard in guards {
+        guard.release().await;
+    }
+    result
+}
+
+async fn roll_all(
+    cluster: &Cluster,
+    settings: &Settings,
+    parts: &[Part],
+    cancel: &Cancel,
+    started: Instant,
+) -> Result<Outcome, Stop> {
+    actions::group("Rolling update");
+    let mut engines = vec![];
+    for part in parts {
+        let engine = Engine::start(
+            cluster.client.clone(),
+            &cluster.namespace,
+            &part.settings,
+            cancel.clone(),
+        )
+        .await
+        .map_err(Stop::Fault)?;
+        engines.push(engine);
+    }
+    let rolled: Vec<Option<Rolled>> = match settings.order {
+        Order::Parallel => {
+            let runs = engines
+                .iter_mut()
+                .zip(parts)
+                .map(|(engine, part)| rollout::roll(engine, &part.plan));
+            futures::future::join_all(runs)
+                .await
+                .into_iter()
+                .map(|r| r.map(Some))
+                .collect::<anyhow::Result<_>>()?
+        }
+        Order::Sequential => {
+            let mut out = vec![];
+            let mut stop = false;
+            for (engine, part) in engines.iter_mut().zip(parts) {
+                if stop {
+                    out.push(None);
+                    continue;
+                }
+                let r = rollout::roll(engine, &part.plan).await?;
+                stop = !matches!(
+                    &r,
+                    Rolled::Converged(_)
+                        | Rolled::Ended(Executed {
+                            result: ResultKind::NoOp | ResultKind::Success,
+                            ..
+                        })
+                );
+                out.push(Some(r));
+            }
+            out
+        }
+    };
+    let any_failed = rolled.iter().any(|r| {
+        matches!(r, Some(Rolled::Failed { .. }))
+            || matches!(r, Some(Rolled::Ended(e)) if !matches!(e.result, ResultKind::NoOp | ResultKind::Success))
+    });
+
+    let mut outcomes = vec![];
+    for ((engine, part), r) in engines.iter_mut().zip(parts).zip(rolled) {
+        let executed = match r {
+            None => Executed {
+                result: ResultKind::Cancelled,
+                summary: "not started: an RC before it failed (order: sequential)".into(),
+                ready: 0,
+                diagnosis: None,
+                after_failure: None,
+                previous_rc_name: None,
+            },
+            Some(Rolled::Ended(executed)) => executed,
+            Some(Rolled::Converged(mut pending)) if any_failed => {
+                let after = settle_failed(engine, settings, &mut pending).await?;
+                Executed {
+                    result: ResultKind::Failure,
+                    summary: format!(
+                        "{} converged, but another RC of this release failed",
+                        pending.to.name
+                    ),
+                    ready: engine.counts(&pending.to).available,
+                    diagnosis: None,
+                    after_failure: Some(after),
+                    previous_rc_name: pending.from.as_ref().map(|f| f.side.name.clone()),
+                }
+            }
+            Some(Rolled::Converged(pending)) => rollout::finish(engine, &pending).await?,
+            Some(Rolled::Failed {
+                summary,
+                diagnosis,
+                ready,
+                mut pending,
+            }) => {
+                let after = settle_failed(engine, settings, &mut pending).await?;
+                Executed {
+                    result: ResultKind::Failure,
+                    summary,
+                    ready,
+                    diagnosis,
+                    after_failure: Some(after),
+                    previous_rc_name: pending.from.as_ref().map(|f| f.side.name.clone()),
+                }
+            }
+        };
+        let mut o = super::base_outcome(&part.settings, &part.plan, started);
+        o.result = executed.result;
+        o.summary = executed.summary;
+        o.ready_replicas = executed.ready;
+        o.previous_rc_name = executed.previous_rc_name.or(o.previous_rc_name);
+        o.diagnosis = executed.diagnosis;
+        o.after_failure = executed.after_failure;
+        o.timeline = std::mem::take(&mut engine.timeline);
+        o.duration = started.elapsed();
+        outcomes.push((part.rc.clone(), o));
+    }
+    actions::end_group();
+    // The failing RC's diagnosis first (a stable sort keeps the input's order otherwise).
+    let mut sorted = outcomes;
+    sorted.sort_by_key(|(_, o)| !(o.result == ResultKind::Failure && o.diagnosis.is_some()));
+    let mut combined = outcome::combine(sorted);
+    // The outputs keep describing the first RC of input `rc`, whatever the report's order.
+    if let Some(first) = combined
+        .rollouts
+        .iter()
+        .position(|l| l.rc == settings.rcs[0])
+    {
+        let line = combined.rollouts.remove(first);
+        combined.rc_name = line.rc_name.clone();
+        combined.previous_rc_name = line.previous_rc_name.clone();
+        combined.version = line.version.clone();
+        combined.rollouts.insert(0, line);
+    }
+    Ok(combined)
+}
+
+/// A failed release: every RC that changed goes back (`on_failure: rollback`), or is kept resumable (`keep`).
+async fn settle_failed(
+    engine: &mut Engine,
+    settings: &Settings,
+    pending: &mut rollout::Pending,
+) -> Result<AfterFailure, Stop> {
+    Ok(match settings.on_failure {
+        OnFailure::Rollback => rollout::undo(engine, pending).await?,
+        OnFailure::Keep => rollout::keep_hint(engine, pending),
+    })
+}
