@@ -11,6 +11,7 @@ mod reporting;
 mod rollout;
 mod secrets;
 mod seeds;
+mod several;
 mod stand_in;
 mod support;
 mod untrusted;

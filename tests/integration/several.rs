@@ -1,0 +1,205 @@
+//! Several RCs in one step (issue 16): the seeds' API behind its Service and a worker, rolled together, all or
+//! nothing, on the real control plane.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::ReplicationController;
+use kube::api::Api;
+
+use crate::seeds::{action_env, api_rc_yaml, rc_names, ready_pods, FloorWatch};
+use crate::support::{self, TestNs};
+
+const WORKER: &str = r#"apiVersion: v1
+kind: ReplicationController
+metadata:
+  name: worker-rc
+spec:
+  replicas: 2
+  selector: {app: worker}
+  template:
+    metadata:
+      labels: {app: worker}
+      annotations: {fake-kubelet.rolling-update.github.io/ready-delay-ms: "300"}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: worker, image: "registry.local/worker:1.0"}
+      - {name: fluentd, image: "registry.local/fluentd:v1.16"}
+"#;
+
+async fn seed_both(ns: &TestNs) {
+    support::apply_yaml(ns, &api_rc_yaml(3, 300, "10m", "")).await;
+    support::apply_yaml(ns, WORKER).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ready_pods(ns, "name=api-pods").await.len() < 3
+        || ready_pods(ns, "app=worker").await.len() < 2
+    {
+        assert!(Instant::now() < deadline, "seeds not ready");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn env(
+    ns: &TestNs,
+    images: &str,
+    version: &str,
+    extra: &[(&str, &str)],
+) -> BTreeMap<String, String> {
+    let mut e = action_env(
+        ns,
+        &[
+            ("INPUT_RC", "api-rc\nworker-rc"),
+            ("INPUT_IMAGES", images),
+            ("INPUT_VERSION", version),
+        ],
+    );
+    for (k, v) in extra {
+        e.insert(k.to_string(), v.to_string());
+    }
+    e
+}
+
+async fn replicas(ns: &TestNs, name: &str) -> Option<i32> {
+    Api::<ReplicationController>::namespaced(ns.client.clone(), &ns.name)
+        .get_opt(name)
+        .await
+        .unwrap()
+        .and_then(|r| r.spec)
+        .and_then(|s| s.replicas)
+}
+
+#[tokio::test]
+async fn an_api_and_its_worker_roll_together_with_one_report() {
+    let ns = support::namespace("several-ok").await;
+    seed_both(&ns).await;
+    let watch = FloorWatch::start_at(&ns, 3).await;
+    let images = "node-api-container=registry.local/node-api:2.0\nworker-rc:worker=registry.local/worker:2.0\nfluentd=registry.local/fluentd:v1.17";
+    let run = support::run_action(&env(&ns, images, "v2", &[])).await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(
+        rc_names(&ns).await,
+        vec!["api-rc-v2".to_string(), "worker-rc-v2".to_string()]
+    );
+    let api = ready_pods(&ns, "name=api-pods,version=v2").await;
+    assert_eq!(api.len(), 3);
+    assert!(api
+        .iter()
+        .all(|p| p["fluentd"] == "registry.local/fluentd:v1.17"));
+    let worker = ready_pods(&ns, "app=worker,version=v2").await;
+    assert_eq!(worker.len(), 2);
+    assert!(worker
+        .iter()
+        .all(|p| p["worker"] == "registry.local/worker:2.0"
+            && p["fluentd"] == "registry.local/fluentd:v1.17"));
+    assert!(
+        watch.watched().min_ready_endpoints.unwrap() >= 3,
+        "the API's Service floor held: {:?}",
+        watch.watched()
+    );
+    // One report: the rollouts output has a line per RC, and the classic outputs describe the first RC.
+    assert!(run.stdout.contains("rc_name=api-rc-v2"), "{}", run.stdout);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("rollouts="))
+        .expect("rollouts output");
+    let rollouts: serde_json::Value = serde_json::from_str(&line["rollouts=".len()..]).unwrap();
+    assert_eq!(rollouts.as_array().unwrap().len(), 2);
+    assert_eq!(rollouts[1]["rc"], "worker-rc");
+    assert_eq!(rollouts[1]["rc_name"], "worker-rc-v2");
+    assert_eq!(rollouts[1]["result"], "success");
+}
+
+#[tokio::test]
+async fn a_crashing_worker_brings_both_back_at_full_strength() {
+    let ns = support::namespace("several-fail").await;
+    seed_both(&ns).await;
+    let images = "node-api-container=registry.local/node-api:3.0\nworker-rc:worker=registry.local/worker:crashloop";
+    let run = support::run_action(&env(
+        &ns,
+        images,
+        "v3",
+        &[("INPUT_PROGRESS_DEADLINE", "20s")],
+    ))
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(
+        rc_names(&ns).await,
+        vec!["api-rc".to_string(), "worker-rc".to_string()],
+        "both back on their original RCs"
+    );
+    assert_eq!(replicas(&ns, "api-rc").await, Some(3));
+    assert_eq!(replicas(&ns, "worker-rc").await, Some(2));
+    assert_eq!(ready_pods(&ns, "name=api-pods").await.len(), 3);
+    assert_eq!(ready_pods(&ns, "app=worker").await.len(), 2);
+    assert!(
+        run.stdout.to_lowercase().contains("crash"),
+        "the worker's diagnosis is reported: {}",
+        run.stdout
+    );
+}
+
+#[tokio::test]
+async fn a_bad_entry_for_the_second_rc_changes_nothing() {
+    let ns = support::namespace("several-bad").await;
+    seed_both(&ns).await;
+    let before = rc_names(&ns).await;
+    let images = "node-api-container=registry.local/node-api:4.0\nworker-rc:no-such-container=registry.local/worker:4.0";
+    let run = support::run_action(&env(&ns, images, "v4", &[])).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let text = format!("{}{}", run.stdout, run.stderr);
+    assert!(text.contains("RC `worker-rc`"), "names the RC: {text}");
+    assert!(text.contains("no-such-container"), "{text}");
+    assert_eq!(rc_names(&ns).await, before, "nothing changed");
+    assert_eq!(replicas(&ns, "api-rc").await, Some(3));
+}
+
+#[tokio::test]
+async fn a_sigkill_mid_run_and_a_rerun_finish_both() {
+    let ns = support::namespace("several-kill").await;
+    seed_both(&ns).await;
+    let images = "node-api-container=registry.local/node-api:5.0\nworker-rc:worker=registry.local/worker:5.0";
+    let e = env(&ns, images, "v5", &[]);
+    let mut child = tokio::process::Command::new(support::ACTION_BIN)
+        .env_clear()
+        .envs(&e)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill when both new RCs exist and the API's is under way (chosen by cluster state, not by time).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let landed = loop {
+        let api = replicas(&ns, "api-rc-v5").await;
+        let worker = replicas(&ns, "worker-rc-v5").await;
+        if api.is_some_and(|r| r >= 1) && worker.is_some() {
+            child.start_kill().unwrap();
+            let _ = child.wait().await;
+            break (api, worker, replicas(&ns, "api-rc").await);
+        }
+        assert!(Instant::now() < deadline, "the rollout never got under way");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        landed.2.is_some(),
+        "killed mid-rollout, the old API RC still there: {landed:?}"
+    );
+    let run = support::run_action(&e).await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Continuing update"),
+        "the re-run continued: {}",
+        run.stdout
+    );
+    assert_eq!(
+        rc_names(&ns).await,
+        vec!["api-rc-v5".to_string(), "worker-rc-v5".to_string()]
+    );
+    assert_eq!(ready_pods(&ns, "version=v5").await.len(), 5);
+}
