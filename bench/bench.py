@@ -189,10 +189,14 @@ class Bench:
             succeeded = [t for t, line in run["lines"] if "Update succeeded. Deleting" in line]
             migrating = [t for t, line in run["lines"] if "Adding version=" in line]
             created = [t for t, line in run["lines"] if "] Created api-rc-" in line]
+            # The engine prints a scale step right after its request returns: the first one is the time from
+            # process start to the first scale-up the user waits for.
+            scaled = [t for t, line in run["lines"] if " up to " in line and "] Scaling api-rc-" in line]
             return {
                 "cluster_cpu_s": cluster_cpu,
                 "legacy_migration_s": (created[0] - migrating[0]) if migrating and created else None,
                 "until_new_rc_created_s": (created[0] - run["start"]) if created else None,
+                "until_first_scale_up_s": (scaled[0] - run["start"]) if scaled else None,
                 "namespace": ns, "user": user, "wall_s": run["wall_s"],
                 "until_update_succeeded_s": (succeeded[0] - run["start"]) if succeeded else None,
                 "cpu_s": run["cpu_s"], "cpu_user_s": run["cpu_user_s"], "cpu_sys_s": run["cpu_sys_s"],
