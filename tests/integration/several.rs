@@ -203,3 +203,45 @@ async fn a_sigkill_mid_run_and_a_rerun_finish_both() {
     );
     assert_eq!(ready_pods(&ns, "version=v5").await.len(), 5);
 }
+
+/// `on_failure: keep` leaves every RC resumable (the API's old RC is not deleted though its new one converged),
+/// and `mode: rollback` over the same RCs then brings both back.
+#[tokio::test]
+async fn keep_leaves_both_resumable_and_rollback_brings_both_back() {
+    let ns = support::namespace("several-keep").await;
+    seed_both(&ns).await;
+    let images = "node-api-container=registry.local/node-api:6.0\nworker-rc:worker=registry.local/worker:crashloop";
+    let run = support::run_action(&env(
+        &ns,
+        images,
+        "v6",
+        &[
+            ("INPUT_PROGRESS_DEADLINE", "20s"),
+            ("INPUT_ON_FAILURE", "keep"),
+        ],
+    ))
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(
+        rc_names(&ns).await,
+        vec![
+            "api-rc".to_string(),
+            "api-rc-v6".to_string(),
+            "worker-rc".to_string(),
+            "worker-rc-v6".to_string()
+        ],
+        "all kept: the converged API's old RC too"
+    );
+    let mut e = env(&ns, "", "v6", &[]);
+    e.insert("INPUT_MODE".into(), "rollback".into());
+    e.remove("INPUT_IMAGES");
+    let run = support::run_action(&e).await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(
+        rc_names(&ns).await,
+        vec!["api-rc".to_string(), "worker-rc".to_string()]
+    );
+    assert_eq!(replicas(&ns, "api-rc").await, Some(3));
+    assert_eq!(replicas(&ns, "worker-rc").await, Some(2));
+    assert_eq!(ready_pods(&ns, "name=api-pods").await.len(), 3);
+}
