@@ -21,7 +21,7 @@ use super::{availability, kube_ops, Engine};
 use crate::plan::Migration;
 
 /// How long the RC controller's informer is given to catch up with relabels our watch has seen.
-const INFORMER_MARGIN: std::time::Duration = std::time::Duration::from_millis(500);
+const INFORMER_MARGIN: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Pod relabels in flight at once.
 const RELABEL_CONCURRENCY: usize = 16;
@@ -174,7 +174,7 @@ async fn clean_up_stale(
         .join(",");
     let list_params = ListParams::default().labels(&label_selector);
     let mut removed = 0;
-    for _ in 0..60 {
+    for _ in 0..300 {
         let rc = kube_ops::get(&engine.rcs, &name).await?;
         let status = rc
             .as_ref()
@@ -207,7 +207,7 @@ async fn clean_up_stale(
                 }
             }
         }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     engine.log(format!(
         "{name}'s pods did not settle after its selector changed (15 s); going on, the rollout counts only the pods it controls"
