@@ -717,6 +717,14 @@ async fn progress_updates_the_pending_status_and_the_deployment() {
         .progress("rolling api-rc-1a2b3c4: 2/3 new pods ready")
         .await
         .expect("progress posted");
+    // On the pull request, the sticky comment shows the progress while the rollout runs...
+    let during = fake.comments_on(2);
+    assert_eq!(during.len(), 1, "one sticky comment");
+    assert!(
+        during[0].body.contains("2/3 new pods ready") && during[0].body.contains("Rolling out"),
+        "{}",
+        during[0].body
+    );
     let result = reporter
         .finish(&success_outcome(), &render(&settings, &success_outcome()))
         .await;
@@ -743,6 +751,11 @@ async fn progress_updates_the_pending_status_and_the_deployment() {
         fake.deployments()[0].states,
         ["in_progress", "in_progress", "success"]
     );
+    // ...and the final report replaces it: still one comment, now the report.
+    let after = fake.comments_on(2);
+    assert_eq!(after.len(), 1, "the same comment, updated");
+    assert_eq!(after[0].id, during[0].id);
+    assert!(!after[0].body.contains("Rolling out"), "{}", after[0].body);
 }
 
 #[tokio::test]

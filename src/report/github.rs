@@ -473,12 +473,17 @@ impl Reporter {
         warnings
     }
 
-    /// While the rollout runs: the `pending` status and the Deployment's `in_progress` say how far it got.
+    /// While the rollout runs: the `pending` status, the Deployment's `in_progress` and, where a comment is due,
+    /// the sticky comment say how far it got. The final report replaces the comment.
     pub async fn progress(&self, description: &str) -> Result<()> {
         self.pending(description).await?;
         if let Some(id) = self.deployment_id() {
             self.deployment_status(id, DeploymentState::InProgress, None, description)
                 .await?;
+        }
+        let body = markdown::progress_comment(&self.config.marker, description);
+        for pr in self.comment_targets().await? {
+            self.upsert_comment(pr, &body).await?;
         }
         Ok(())
     }

@@ -50,6 +50,15 @@ impl RenderContext {
 }
 
 /// `<!-- rolling-update: <namespace>/<rc> -->`: one sticky comment per namespace and base RC.
+/// The sticky comment while a rollout runs: the marker (so the final report replaces it) and one line of progress.
+/// `description` is ours (RC name, counts, seconds), escaped all the same.
+pub fn progress_comment(marker: &str, description: &str) -> String {
+    format!(
+        "{marker}\n### ⏳ Rolling out\n\n{}\n\n_Updated as pods become ready; the report replaces this comment when the rollout ends._\n",
+        crate::report::escape::inline(description)
+    )
+}
+
 pub fn marker(namespace: &str, rc: &str) -> String {
     format!(
         "<!-- rolling-update: {}/{} -->",
