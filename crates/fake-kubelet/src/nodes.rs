@@ -225,7 +225,7 @@ async fn untaint(api: &Api<Node>, node: &Node) {
         Ok(_) => {}
         Err(e) if matches!(crate::code(&e), Some(404 | 409)) => {}
         Err(e) => {
-            eprintln!("fake-kubelet: failed to remove the not-ready taint of node {name}: {e}")
+            eprintln!("fake-kubelet: failed to remove the not-ready taint of node {name}: {e}");
         }
     }
 }
@@ -240,7 +240,7 @@ pub async fn watch(client: kube::Client, nodes: NodeSet, port: u16) {
         match event {
             Ok(Event::Init) => listed.clear(),
             Ok(Event::InitDone) => {
-                *nodes.write().expect("node set lock") = std::mem::take(&mut listed)
+                *nodes.write().expect("node set lock") = std::mem::take(&mut listed);
             }
             Ok(Event::Apply(node) | Event::InitApply(node)) => {
                 let name = node.metadata.name.clone().unwrap_or_default();

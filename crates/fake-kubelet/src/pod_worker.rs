@@ -65,7 +65,7 @@ pub async fn run(job: PodJob) {
     let mut was_ready = false;
     let mut last_sent = Value::Null;
     loop {
-        for sim in sims.iter_mut() {
+        for sim in &mut sims {
             let events = sim.advance(Instant::now(), Timestamp::now(), &job.timing);
             for e in events {
                 recorder
