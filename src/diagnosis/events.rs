@@ -122,7 +122,7 @@ mod tests {
 
     #[test]
     fn collapses_repeats_and_drops_routine() {
-        let events: Vec<Event> = serde_yaml::from_str(
+        let events: Vec<Event> = serde_saphyr::from_str(
             r#"
 - {involvedObject: {kind: Pod, name: a}, reason: Scheduled, message: "Successfully assigned"}
 - {involvedObject: {kind: Pod, name: a}, reason: BackOff, message: "Back-off restarting failed container", count: 4}

@@ -35,7 +35,7 @@ fn load(name: &str) -> Snapshot {
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let f: Fixture = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let f: Fixture = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
     Snapshot {
         new_rc: f.new_rc,
         new_pods: f.new_pods,
@@ -57,7 +57,7 @@ fn load(name: &str) -> Snapshot {
 }
 
 fn events(yaml: &str) -> Vec<Event> {
-    serde_yaml::from_str(yaml).unwrap()
+    serde_saphyr::from_str(yaml).unwrap()
 }
 
 fn kinds(d: &Diagnosis) -> Vec<FindingKind> {

@@ -12,7 +12,6 @@ use k8s_openapi::api::core::v1::{Node, ReplicationController};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use serde::Deserialize as _;
 
 use crate::bad_input::kubeconfig_with;
 use crate::faults::seed;
@@ -29,10 +28,9 @@ async fn bind_readme_role_without(ns: &TestNs, user: &str, without: Option<&str>
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/rbac.yaml"))
         .expect("deploy/rbac.yaml");
     let mut role = None;
-    for doc in serde_yaml::Deserializer::from_str(&text) {
-        let value = serde_yaml::Value::deserialize(doc).expect("YAML");
+    for value in serde_saphyr::from_multiple::<serde_json::Value>(&text).expect("YAML") {
         if value["kind"] == "Role" {
-            role = Some(serde_yaml::from_value::<Role>(value).expect("a Role"));
+            role = Some(serde_json::from_value::<Role>(value).expect("a Role"));
         }
     }
     let mut role = role.expect("deploy/rbac.yaml has a Role");

@@ -132,13 +132,18 @@ fn kubelet_port(node: &Node) -> Option<i32> {
 /// taking over the node would register itself.
 async fn claim(api: &Api<Node>, name: &str, port: u16) {
     let patch = json!({ "status": endpoint(name, port) });
+    patch_status(api, name, &patch, "set the kubelet endpoint").await;
+}
+
+/// Merge-patches a node's status; a node deleted meanwhile is no error, others are logged.
+async fn patch_status(api: &Api<Node>, name: &str, patch: &serde_json::Value, what: &str) {
     match api
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
         .await
     {
         Ok(_) => {}
         Err(e) if crate::code(&e) == Some(404) => {}
-        Err(e) => eprintln!("fake-kubelet: failed to set the kubelet endpoint of node {name}: {e}"),
+        Err(e) => eprintln!("fake-kubelet: failed to {what} of node {name}: {e}"),
     }
 }
 
@@ -183,14 +188,7 @@ fn conditions() -> serde_json::Value {
 /// Posts a heartbeat: all conditions healthy with a fresh lastHeartbeatTime.
 async fn heartbeat(api: &Api<Node>, name: &str) {
     let patch = json!({"status": {"conditions": conditions()}});
-    match api
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-    {
-        Ok(_) => {}
-        Err(e) if crate::code(&e) == Some(404) => {}
-        Err(e) => eprintln!("fake-kubelet: failed to post the heartbeat of node {name}: {e}"),
-    }
+    patch_status(api, name, &patch, "post the heartbeat").await;
 }
 
 fn is_ready(node: &Node) -> bool {
