@@ -23,14 +23,14 @@ RUN set -eu; \
         mkdir -p "$(dirname "$f")"; \
         printf 'fn main() {}\n' > "$f"; \
     done; \
-    cargo build --release --locked --bin rolling-update; \
+    cargo build --release --locked -p rolling-update-action --bin rolling-update; \
     rm -rf src
 
 # Our code. COPY keeps the files' modification times, which can be older than the stub build: touch them so cargo
 # rebuilds our crate instead of keeping the stub binary.
 COPY src ./src
 RUN find src -type f -exec touch {} + \
-    && cargo build --release --locked --bin rolling-update \
+    && cargo build --release --locked -p rolling-update-action --bin rolling-update \
     && cp target/release/rolling-update /rolling-update
 
 # Runtime: distroless "cc" is Debian 12 (the builder's glibc) with libgcc, CA certificates and nothing else: no shell,

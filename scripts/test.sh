@@ -38,8 +38,8 @@ export ROLLING_UPDATE_KUBECONFIG
 cleanup() { if [ "$started_here" = 1 ] && [ -z "${KEEP_CLUSTER:-}" ]; then bash scripts/local-cluster.sh down >/dev/null 2>&1 || true; fi; }
 trap cleanup EXIT
 
-# 4. Every suite of every crate (--workspace: the fake kubelet's unit tests too; its integration test makes cargo
-# build the fake-kubelet binary the action's integration tests start). The summary counts what ran, so a suite that
+# 4. Every suite of every crate (--workspace, as the default members already are: the fake kubelet's tests too; its
+# integration test makes cargo build the fake-kubelet binary the action's integration tests start). The summary counts what ran, so a suite that
 # silently ran nothing shows.
 log=$(mktemp)
 status=0

@@ -383,7 +383,9 @@ fn runs_as_a_docker_action_built_from_the_dockerfile() {
         !instructions.iter().any(|l| l.starts_with("USER ")),
         "GitHub requires docker actions to run as the image's default user (root): no USER line"
     );
-    assert!(dockerfile.contains("cargo build --release --locked --bin rolling-update"));
+    // The action alone (`-p`): the workspace's default members include the test bed.
+    assert!(dockerfile
+        .contains("cargo build --release --locked -p rolling-update-action --bin rolling-update"));
     assert!(dockerfile.contains("ENTRYPOINT [\"/usr/local/bin/rolling-update\"]"));
     assert!(
         instructions

@@ -1,4 +1,4 @@
-//! The binary as the cluster script starts it. Having an integration test also makes `cargo test --workspace`
+//! The binary as the cluster script starts it. Having an integration test also makes `cargo test` (workspace)
 //! build `target/<profile>/fake-kubelet`, the binary the action's integration tests hand to the cluster script.
 
 use std::process::Command;

@@ -36,7 +36,7 @@ pub fn kubeconfig() -> PathBuf {
 }
 
 /// The fake kubelet of this build (`target/<profile>/fake-kubelet`, beside this test binary's `deps/`). It is its
-/// own crate, so cargo gives no `CARGO_BIN_EXE_` for it; `cargo test --workspace` (scripts/test.sh) builds it with
+/// own crate, so cargo gives no `CARGO_BIN_EXE_` for it; a plain `cargo test` (its default members) builds it with
 /// this binary. Never a nested cargo: it would wait for the build lock `cargo test` holds while tests run.
 fn fake_kubelet_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("FAKE_KUBELET_BIN").filter(|p| !p.is_empty()) {
@@ -50,7 +50,7 @@ fn fake_kubelet_bin() -> PathBuf {
         .join("fake-kubelet");
     assert!(
         bin.is_file(),
-        "no fake kubelet at {}: run `cargo test --workspace` or `cargo build -p fake-kubelet` first",
+        "no fake kubelet at {}: run `cargo test` or `cargo build -p fake-kubelet` first",
         bin.display()
     );
     bin
