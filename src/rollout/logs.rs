@@ -74,9 +74,7 @@ async fn container_log(
     };
     api.logs(pod, &params).await.map_err(|e| {
         let reason = match &e {
-            kube::Error::Api(s) if s.code == 403 => {
-                super::kube_ops::explain(&e, "get", &format!("pods/{pod}/log"))
-            }
+            kube::Error::Api(s) if s.code == 403 => super::kube_ops::explain(&e, "get", "pods/log"),
             kube::Error::Api(s) => format!("the API server answered {}: {}", s.code, s.message),
             other => other.to_string(),
         };
@@ -159,7 +157,7 @@ mod tests {
         assert_eq!(unreadable.len(), 1);
         assert!(
             unreadable[0].starts_with(
-                "pods/api-1/log (container app): logs unavailable: forbidden: the credentials cannot `get` pods/api-1/log"
+                "pods/api-1/log (container app): logs unavailable: forbidden: the credentials cannot `get` pods/log;"
             ),
             "{}",
             unreadable[0]

@@ -222,7 +222,7 @@ async fn without_pods_log_the_crash_is_still_diagnosed_and_the_log_is_noted_as_u
         "the crash is diagnosed without its log: {out}"
     );
     assert!(
-        out.contains("/log (container node-api-container): logs unavailable: forbidden: the credentials cannot `get` pods/"),
+        out.contains("/log (container node-api-container): logs unavailable: forbidden: the credentials cannot `get` pods/log;"),
         "says the log could not be read, and why: {out}"
     );
     assert!(!out.contains("ECONNREFUSED"), "no log line was read");
