@@ -12,20 +12,25 @@ WORKDIR /build
 # Dependency layer: build every dependency against stub sources. This layer is rebuilt only when Cargo.toml or
 # Cargo.lock change, not when our own code does. Every `path = "..."` target in Cargo.toml gets a stub, because
 # cargo refuses a manifest whose declared targets are missing.
+#
+# The workspace's other member is the test bed (crates/fake-kubelet). Nothing of it is built or shipped here, but
+# cargo cannot load the workspace (nor check Cargo.lock, which lists it) without its manifest, and a manifest needs
+# a target: it gets an empty one, and its sources stay out of the build context.
 COPY Cargo.toml Cargo.lock ./
+COPY crates/fake-kubelet/Cargo.toml crates/fake-kubelet/
 RUN set -eu; \
-    for f in src/lib.rs $(sed -n 's/^path *= *"\([^"]*\)".*/\1/p' Cargo.toml); do \
+    for f in src/lib.rs crates/fake-kubelet/src/main.rs $(sed -n 's/^path *= *"\([^"]*\)".*/\1/p' Cargo.toml); do \
         mkdir -p "$(dirname "$f")"; \
         printf 'fn main() {}\n' > "$f"; \
     done; \
-    cargo build --release --locked --bin rolling-update; \
+    cargo build --release --locked -p rolling-update-action --bin rolling-update; \
     rm -rf src
 
 # Our code. COPY keeps the files' modification times, which can be older than the stub build: touch them so cargo
 # rebuilds our crate instead of keeping the stub binary.
 COPY src ./src
 RUN find src -type f -exec touch {} + \
-    && cargo build --release --locked --bin rolling-update \
+    && cargo build --release --locked -p rolling-update-action --bin rolling-update \
     && cp target/release/rolling-update /rolling-update
 
 # Runtime: distroless "cc" is Debian 12 (the builder's glibc) with libgcc, CA certificates and nothing else: no shell,

@@ -22,8 +22,8 @@ export AUDIT_LOG=1
 
 action_bin="${BENCH_ACTION_BIN:-}"
 if [ -z "$action_bin" ]; then
-  echo "bench: building the release binary (cargo build --release --bin rolling-update)" >&2
-  cargo build --release --quiet --bin rolling-update >&2
+  echo "bench: building the release binary (cargo build --release -p rolling-update-action --bin rolling-update)" >&2
+  cargo build --release --quiet -p rolling-update-action --bin rolling-update >&2
   action_bin="${CARGO_TARGET_DIR:-$ROOT/target}/release/rolling-update"
 fi
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A real Kubernetes 1.20 control plane on loopback for the tests and the benchmark: etcd, kube-apiserver (TLS,
 # token auth, RBAC, ResourceQuota admission), kube-controller-manager, kube-scheduler, and the fake kubelet that
-# registers fake nodes and plays the node agent for pods bound to them (src/bin/fake-kubelet).
+# registers fake nodes, plays the node agent for pods bound to them and serves their logs (crates/fake-kubelet).
 #
 #   scripts/local-cluster.sh up      start (or reuse) the cluster; prints ONLY the kubeconfig path on stdout
 #   scripts/local-cluster.sh status  what runs; exit 0 when everything is up and healthy
@@ -9,8 +9,9 @@
 #
 # Environment: CLUSTER_STATE_DIR (/tmp/rolling-update-cluster), NODES (3), NODE_CPU (2), NODE_MEMORY (4Gi),
 # NODE_PODS (110), AUDIT_LOG=1 (JSON audit log of every request in $CLUSTER_STATE_DIR/audit.log),
-# FAKE_KUBELET_BIN (use this binary instead of `cargo build --bin fake-kubelet`), FAKE_KUBELET_* (see the fake
-# kubelet's docs). Ports: ETCD_PORT (23790), ETCD_PEER_PORT (23800), API_PORT (16443), all on 127.0.0.1.
+# FAKE_KUBELET_BIN (use this binary instead of `cargo build -p fake-kubelet`), FAKE_KUBELET_* (see the fake
+# kubelet's docs). Ports: ETCD_PORT (23790), ETCD_PEER_PORT (23800), API_PORT (16443), KUBELET_PORT (20250: the
+# fake kubelet's log endpoint, which the API server's pods/log requests reach), all on 127.0.0.1.
 # Progress goes to stderr; component logs to $CLUSTER_STATE_DIR/<component>.log.
 set -euo pipefail
 
@@ -19,6 +20,7 @@ STATE="${CLUSTER_STATE_DIR:-/tmp/rolling-update-cluster}"
 ETCD_PORT="${ETCD_PORT:-23790}"
 ETCD_PEER_PORT="${ETCD_PEER_PORT:-23800}"
 API_PORT="${API_PORT:-16443}"
+KUBELET_PORT="${KUBELET_PORT:-20250}"
 API="https://127.0.0.1:$API_PORT"
 KUBECONFIG_PATH="$STATE/kubeconfig"
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler fake-kubelet)
@@ -85,10 +87,21 @@ fake_kubelet_bin() {
 
 build_fake_kubelet() {
   [ -n "${FAKE_KUBELET_BIN:-}" ] && return 0
-  (cd "$ROOT" && cargo build --quiet --bin fake-kubelet >&2)
+  (cd "$ROOT" && cargo build --quiet -p fake-kubelet >&2)
+}
+
+# The fake kubelet's serving certificate, self-signed like a kubelet's without --tls-cert-file. The API server
+# has no --kubelet-certificate-authority, so it does not verify it (nor send a client certificate). Made here, not
+# with the other secrets, so that a cluster started by an older version of this script gets one too.
+kubelet_cert() {
+  [ -s "$STATE/certs/kubelet.crt" ] && [ -s "$STATE/certs/kubelet.key" ] && return 0
+  mkdir -p "$STATE/certs"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj /CN=fake-kubelet \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$STATE/certs/kubelet.key" -out "$STATE/certs/kubelet.crt" 2>/dev/null
 }
 
 start_fake_kubelet() {
+  kubelet_cert
   local names=() i
   for ((i = 1; i <= NODES; i++)); do names+=("node-$i"); done
   local bin; bin=$(fake_kubelet_bin)
@@ -98,7 +111,8 @@ start_fake_kubelet() {
   stat -c %Y "$bin" >"$STATE/fake-kubelet.mtime"
   start fake-kubelet env KUBECONFIG="$KUBECONFIG_PATH" FAKE_KUBELET_NODES="$(IFS=,; echo "${names[*]}")" \
     FAKE_KUBELET_NODE_CPU="$NODE_CPU" FAKE_KUBELET_NODE_MEMORY="$NODE_MEMORY" FAKE_KUBELET_NODE_PODS="$NODE_PODS" \
-    "$STATE/fake-kubelet"
+    FAKE_KUBELET_PORT="$KUBELET_PORT" FAKE_KUBELET_TLS_CERT="$STATE/certs/kubelet.crt" \
+    FAKE_KUBELET_TLS_KEY="$STATE/certs/kubelet.key" "$STATE/fake-kubelet"
 }
 
 write_kubeconfig() {
@@ -219,7 +233,7 @@ EOF
     --service-account-issuer=https://kubernetes.default.svc \
     --enable-admission-plugins=NamespaceLifecycle,LimitRanger,ResourceQuota \
     --disable-admission-plugins=ServiceAccount --service-cluster-ip-range=10.96.0.0/16 \
-    --profiling=false "${audit[@]}"
+    --kubelet-preferred-address-types=InternalIP --profiling=false "${audit[@]}"
   wait_until "the API server certificate" 30 test -s "$STATE/certs/apiserver.crt"
   wait_until "the API server to be ready" 60 api_healthy
   write_kubeconfig

@@ -38,10 +38,12 @@ export ROLLING_UPDATE_KUBECONFIG
 cleanup() { if [ "$started_here" = 1 ] && [ -z "${KEEP_CLUSTER:-}" ]; then bash scripts/local-cluster.sh down >/dev/null 2>&1 || true; fi; }
 trap cleanup EXIT
 
-# 4. Every suite. The summary counts what ran, so a suite that silently ran nothing shows.
+# 4. Every suite of every crate (--workspace, as the default members already are: the fake kubelet's tests too; its
+# integration test makes cargo build the fake-kubelet binary the action's integration tests start). The summary counts what ran, so a suite that
+# silently ran nothing shows.
 log=$(mktemp)
 status=0
-cargo test --locked --all-targets --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
+cargo test --locked --workspace --all-targets --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
 awk '/^     Running / { suite = $2 } /^test result:/ { print "test.sh: " suite ": " $0 }' "$log" >&2
 read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p + 0, f + 0 }' "$log")
 rm -f "$log"

@@ -18,3 +18,4 @@ pub mod plan;
 pub mod report;
 pub mod rollout;
 pub mod run;
+pub mod yaml;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use rolling_update_action::inputs::{
     CommentMode, IntOrPercent, Mode, OnFailure, RawInputs, Settings,
 };
-use serde_yaml::Value;
+use serde_json::Value;
 
 const OUTPUTS: [&str; 7] = [
     "rc_name",
@@ -63,14 +63,44 @@ fn scalar(value: &Value) -> Option<String> {
     }
 }
 
-fn entries(doc: &Value, section: &str) -> Vec<Entry> {
-    let map = doc
-        .get(section)
-        .and_then(Value::as_mapping)
-        .unwrap_or_else(|| panic!("action.yml has no `{section}` mapping"));
-    map.iter()
+/// A YAML mapping in file order (serde_json's map is sorted by key).
+struct InOrder(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for InOrder {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = InOrder;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a mapping")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<InOrder, A::Error> {
+                let mut entries = vec![];
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(InOrder(entries))
+            }
+        }
+        d.deserialize_map(Entries)
+    }
+}
+
+/// The sections of action.yml whose order the docs keep.
+#[derive(serde::Deserialize)]
+struct Sections {
+    inputs: InOrder,
+    outputs: InOrder,
+}
+
+fn entries(section: InOrder) -> Vec<Entry> {
+    section
+        .0
+        .into_iter()
         .map(|(name, body)| {
-            let name = name.as_str().expect("names are strings").to_string();
             let get = |key: &str| body.get(key);
             Entry {
                 description: get("description").and_then(scalar).unwrap_or_default(),
@@ -83,10 +113,13 @@ fn entries(doc: &Value, section: &str) -> Vec<Entry> {
 }
 
 fn action() -> Action {
-    let doc: Value = serde_yaml::from_str(&read("action.yml")).expect("action.yml is valid YAML");
+    let text = read("action.yml");
+    let doc: Value = serde_saphyr::from_str(&text).expect("action.yml is valid YAML");
+    let sections: Sections =
+        serde_saphyr::from_str(&text).expect("action.yml has inputs and outputs");
     Action {
-        inputs: entries(&doc, "inputs"),
-        outputs: entries(&doc, "outputs"),
+        inputs: entries(sections.inputs),
+        outputs: entries(sections.outputs),
         doc,
     }
 }
@@ -351,7 +384,9 @@ fn runs_as_a_docker_action_built_from_the_dockerfile() {
         !instructions.iter().any(|l| l.starts_with("USER ")),
         "GitHub requires docker actions to run as the image's default user (root): no USER line"
     );
-    assert!(dockerfile.contains("cargo build --release --locked --bin rolling-update"));
+    // The action alone (`-p`): the workspace's default members include the test bed.
+    assert!(dockerfile
+        .contains("cargo build --release --locked -p rolling-update-action --bin rolling-update"));
     assert!(dockerfile.contains("ENTRYPOINT [\"/usr/local/bin/rolling-update\"]"));
     assert!(
         instructions
@@ -380,6 +415,26 @@ fn the_docker_build_context_holds_every_file_the_build_reads() {
             ".dockerignore lacks {kept}"
         );
     }
+    // The other workspace member's manifest (cargo loads the whole workspace), and nothing else of it.
+    let dockerfile = read("Dockerfile");
+    let member = "crates/fake-kubelet";
+    assert!(
+        read("Cargo.toml").contains(&format!("\"{member}\"")),
+        "{member} is no longer a workspace member: update this test"
+    );
+    let manifest = format!("{member}/Cargo.toml");
+    assert!(
+        ignore.lines().any(|l| l.trim() == format!("!{manifest}")),
+        ".dockerignore lacks !{manifest}"
+    );
+    assert!(
+        dockerfile.contains(&format!("COPY {manifest} ")),
+        "the Dockerfile does not copy {manifest}"
+    );
+    assert!(
+        !ignore.lines().any(|l| l.trim() == format!("!{member}")),
+        "{member}'s sources are in the build context"
+    );
     // A build script would be outside the context too.
     assert!(
         !root().join("build.rs").exists() || ignore.lines().any(|l| l.trim() == "!build.rs"),
@@ -695,17 +750,17 @@ fn workflows_and_examples_pass_only_declared_inputs_to_the_action() {
     }
     let mut uses_found = 0;
     for path in &files {
-        let doc: Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap())
+        let doc: Value = serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let jobs = doc
             .get("jobs")
-            .and_then(Value::as_mapping)
+            .and_then(Value::as_object)
             .into_iter()
             .flatten();
         for (job_id, job) in jobs {
             let steps = job
                 .get("steps")
-                .and_then(Value::as_sequence)
+                .and_then(Value::as_array)
                 .into_iter()
                 .flatten();
             for step in steps {
@@ -714,11 +769,11 @@ fn workflows_and_examples_pass_only_declared_inputs_to_the_action() {
                     continue;
                 }
                 uses_found += 1;
-                let with = step.get("with").and_then(Value::as_mapping);
+                let with = step.get("with").and_then(Value::as_object);
                 let keys: BTreeSet<&str> = with
                     .into_iter()
                     .flatten()
-                    .filter_map(|(k, _)| k.as_str())
+                    .map(|(k, _)| k.as_str())
                     .collect();
                 let unknown: Vec<_> = keys.difference(&declared).collect();
                 assert!(

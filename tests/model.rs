@@ -127,7 +127,7 @@ impl Cluster {
         let now = self.now;
         let calm = now > self.calm_after;
         for rc in [&mut self.old, &mut self.new] {
-            for p in rc.pods.iter_mut() {
+            for p in &mut rc.pods {
                 if let Some(left) = p.terminating.as_mut() {
                     *left = left.saturating_sub(1);
                     continue;

@@ -364,11 +364,11 @@ mod tests {
     use super::*;
 
     fn node(yaml: &str) -> Node {
-        serde_yaml::from_str(yaml).unwrap()
+        serde_saphyr::from_str(yaml).unwrap()
     }
 
     fn spec(yaml: &str) -> PodSpec {
-        serde_yaml::from_str(yaml).unwrap()
+        serde_saphyr::from_str(yaml).unwrap()
     }
 
     #[test]
@@ -435,7 +435,7 @@ mod tests {
         struct T {
             tolerations: Vec<Toleration>,
         }
-        let t: T = serde_yaml::from_str(&y).unwrap();
+        let t: T = serde_saphyr::from_str(&y).unwrap();
         let taint = Taint {
             key: "dedicated".into(),
             value: Some("gpu".into()),

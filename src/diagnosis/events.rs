@@ -139,7 +139,7 @@ mod tests {
 
     #[test]
     fn collapses_repeats_and_drops_routine() {
-        let events: Vec<Event> = serde_yaml::from_str(
+        let events: Vec<Event> = serde_saphyr::from_str(
             r#"
 - {involvedObject: {kind: Pod, name: a}, reason: Scheduled, message: "Successfully assigned"}
 - {involvedObject: {kind: Pod, name: a}, reason: BackOff, message: "Back-off restarting failed container", count: 4}
@@ -160,7 +160,7 @@ mod tests {
 
     #[test]
     fn events_of_an_older_object_with_the_same_name_are_not_its_own() {
-        let events: Vec<Event> = serde_yaml::from_str(
+        let events: Vec<Event> = serde_saphyr::from_str(
             r#"
 - {involvedObject: {kind: ReplicationController, name: web-v2, uid: old}, reason: FailedCreate, lastTimestamp: "2024-05-01T09:00:00Z"}
 - {involvedObject: {kind: ReplicationController, name: web-v2, uid: new}, reason: FailedCreate, lastTimestamp: "2024-05-01T10:00:05Z"}
@@ -170,7 +170,7 @@ mod tests {
 "#,
         )
         .unwrap();
-        let meta: ObjectMeta = serde_yaml::from_str(
+        let meta: ObjectMeta = serde_saphyr::from_str(
             "{name: web-v2, uid: new, creationTimestamp: '2024-05-01T10:00:00Z'}",
         )
         .unwrap();

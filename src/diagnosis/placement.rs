@@ -531,7 +531,7 @@ mod tests {
 
     #[test]
     fn label_selectors_match_like_the_api() {
-        let s: LabelSelector = serde_yaml::from_str(
+        let s: LabelSelector = serde_saphyr::from_str(
             "{matchLabels: {app: web}, matchExpressions: [{key: tier, operator: NotIn, values: [db]}]}",
         )
         .unwrap();

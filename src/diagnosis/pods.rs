@@ -450,11 +450,11 @@ mod tests {
 
     #[test]
     fn probes_are_described() {
-        let p: Probe = serde_yaml::from_str("{httpGet: {path: /healthz, port: 8080}}").unwrap();
+        let p: Probe = serde_saphyr::from_str("{httpGet: {path: /healthz, port: 8080}}").unwrap();
         assert_eq!(describe_probe(&p), "httpGet /healthz on port 8080");
-        let p: Probe = serde_yaml::from_str("{exec: {command: [cat, /tmp/ready]}}").unwrap();
+        let p: Probe = serde_saphyr::from_str("{exec: {command: [cat, /tmp/ready]}}").unwrap();
         assert_eq!(describe_probe(&p), "exec cat /tmp/ready");
-        let p: Probe = serde_yaml::from_str("{tcpSocket: {port: db}}").unwrap();
+        let p: Probe = serde_saphyr::from_str("{tcpSocket: {port: db}}").unwrap();
         assert_eq!(describe_probe(&p), "tcp port db");
         assert_eq!(
             field_container(Some("spec.containers{app}")),

@@ -333,7 +333,7 @@ mod tests {
             "/tests/fixtures/scheduler/messages.yaml"
         );
         let text = std::fs::read_to_string(path).expect("the corpus");
-        let cases: Vec<Case> = serde_yaml::from_str(&text).expect("corpus YAML");
+        let cases: Vec<Case> = serde_saphyr::from_str(&text).expect("corpus YAML");
         let mut failures = vec![];
         for (i, c) in cases.iter().enumerate() {
             assert!(!c.source.trim().is_empty(), "case {i} has no source");

@@ -37,7 +37,7 @@ fn load(name: &str) -> Snapshot {
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let f: Fixture = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let f: Fixture = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
     Snapshot {
         new_rc: f.new_rc,
         new_pods: f.new_pods,
@@ -61,7 +61,7 @@ fn load(name: &str) -> Snapshot {
 }
 
 fn events(yaml: &str) -> Vec<Event> {
-    serde_yaml::from_str(yaml).unwrap()
+    serde_saphyr::from_str(yaml).unwrap()
 }
 
 fn kinds(d: &Diagnosis) -> Vec<FindingKind> {
@@ -831,12 +831,12 @@ fn host_ports_spread_and_volumes_each_get_a_finding() {
     let mut s = load("anti_affinity");
     let spec = s.new_pods[0].spec.as_mut().unwrap();
     spec.affinity = None;
-    spec.containers[0].ports = Some(vec![serde_yaml::from_str(
+    spec.containers[0].ports = Some(vec![serde_saphyr::from_str(
         "{containerPort: 8080, hostPort: 80}",
     )
     .unwrap()]);
     for p in &mut s.old_pods {
-        p.spec.as_mut().unwrap().containers[0].ports = Some(vec![serde_yaml::from_str(
+        p.spec.as_mut().unwrap().containers[0].ports = Some(vec![serde_saphyr::from_str(
             "{containerPort: 8080, hostPort: 80}",
         )
         .unwrap()]);
@@ -855,7 +855,7 @@ fn host_ports_spread_and_volumes_each_get_a_finding() {
 
     let spread = "0/3 nodes are available: 3 node(s) didn't match pod topology spread constraints.";
     set_message(&mut s, spread);
-    s.new_pods[0].spec.as_mut().unwrap().topology_spread_constraints = Some(vec![serde_yaml::from_str(
+    s.new_pods[0].spec.as_mut().unwrap().topology_spread_constraints = Some(vec![serde_saphyr::from_str(
         "{maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: web}}}",
     ).unwrap()]);
     let d = diagnose(&s);

@@ -82,7 +82,7 @@ pub fn render_dry_run(plan: &Plan) -> String {
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "New ReplicationController:");
-    let yaml = serde_yaml::to_string(&plan.new_rc)
+    let yaml = crate::yaml::to_string(&plan.new_rc)
         .unwrap_or_else(|e| format!("# failed to render as YAML: {e}\n"));
     let _ = write!(out, "---\n{yaml}");
     out

@@ -7,7 +7,6 @@
 use std::path::Path;
 
 use k8s_openapi::api::core::v1::ReplicationController;
-use serde::Deserialize as _;
 
 use super::error::{PlanError, Result};
 
@@ -130,25 +129,18 @@ fn documents(text: &str) -> Result<Vec<serde_json::Value>> {
             }
         });
     }
-    let mut out = vec![];
-    for doc in serde_yaml::Deserializer::from_str(text) {
-        let value = serde_yaml::Value::deserialize(doc).map_err(|e| PlanError::ManifestSyntax {
+    let docs: Vec<serde_json::Value> =
+        crate::yaml::documents(text).map_err(|e| PlanError::ManifestSyntax {
             detail: format!("invalid YAML: {e}"),
         })?;
-        if value.is_null() {
-            continue;
-        }
-        let json = serde_json::to_value(&value).map_err(|e| PlanError::ManifestSyntax {
-            detail: format!("unsupported YAML: {e}"),
-        })?;
-        if !json.is_object() {
-            return Err(PlanError::ManifestSyntax {
-                detail: "a document is not a mapping (expected `apiVersion`, `kind`, `metadata`, `spec`)".into(),
-            });
-        }
-        out.push(json);
+    if docs.iter().any(|doc| !doc.is_object()) {
+        return Err(PlanError::ManifestSyntax {
+            detail:
+                "a document is not a mapping (expected `apiVersion`, `kind`, `metadata`, `spec`)"
+                    .into(),
+        });
     }
-    Ok(out)
+    Ok(docs)
 }
 
 #[cfg(test)]

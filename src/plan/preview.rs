@@ -240,7 +240,7 @@ mod tests {
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap();
-        serde_yaml::from_str(&text).unwrap()
+        serde_saphyr::from_str(&text).unwrap()
     }
 
     #[test]

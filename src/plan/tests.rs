@@ -17,11 +17,11 @@ fn fixture(path: &str) -> String {
 }
 
 fn rc(path: &str) -> ReplicationController {
-    serde_yaml::from_str(&fixture(&format!("rcs/{path}"))).unwrap()
+    serde_saphyr::from_str(&fixture(&format!("rcs/{path}"))).unwrap()
 }
 
 fn service(path: &str) -> Service {
-    serde_yaml::from_str(&fixture(&format!("services/{path}"))).unwrap()
+    serde_saphyr::from_str(&fixture(&format!("services/{path}"))).unwrap()
 }
 
 /// Settings as the runner would give them: the seeds' RC, a push of commit SHA, plus `inputs`.
@@ -598,7 +598,7 @@ fn dry_run_shows_the_rc_and_the_scaling_plan() {
     );
     // The YAML part is the new RC exactly.
     let yaml = text.split("\n---\n").nth(1).unwrap();
-    let back: ReplicationController = serde_yaml::from_str(yaml).unwrap();
+    let back: ReplicationController = serde_saphyr::from_str(yaml).unwrap();
     assert_eq!(back, plan.new_rc);
     assert!(yaml.contains("kind: ReplicationController"), "{yaml}");
 }

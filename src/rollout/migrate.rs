@@ -220,7 +220,7 @@ mod tests {
     use super::*;
 
     fn pod(yaml: &str) -> Pod {
-        serde_yaml::from_str(yaml).unwrap()
+        serde_saphyr::from_str(yaml).unwrap()
     }
 
     /// Issue 12, case 5: stale pods are the old RC's (or released ones) without the new label; a canary RC's pod

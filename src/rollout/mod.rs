@@ -11,6 +11,7 @@ mod converge;
 pub mod decide;
 pub mod kube_ops;
 pub mod lock;
+mod logs;
 mod migrate;
 pub mod preview;
 mod resume;

@@ -1,18 +1,13 @@
 //! Gathers what the diagnosis needs, reading only when a rollout is not progressing. A read we are not
 //! allowed to make (no RBAC on nodes) degrades the diagnosis and is recorded, it never fails the run.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::core::v1::{
     ConfigMap, Event, Node, Pod, ReplicationController, ResourceQuota,
 };
-use kube::api::{Api, ListParams, LogParams};
+use kube::api::{Api, ListParams};
 
 use super::availability::selector_matches;
 use crate::diagnosis::Snapshot;
-
-/// Where the fake kubelet of our test cluster keeps a container's last log lines (it has no log endpoint).
-const FAKE_LOG_ANNOTATION: &str = "fake-kubelet.rolling-update.github.io/log";
 
 /// Objects per list request.
 const LIST_PAGE: u32 = 100;
@@ -46,25 +41,6 @@ where
             }
         }
     }
-}
-
-fn crashing_containers(pod: &Pod) -> Vec<String> {
-    let status = pod.status.as_ref();
-    // Init containers first: one that keeps failing is why the others never start.
-    status
-        .and_then(|s| s.init_container_statuses.as_ref())
-        .into_iter()
-        .chain(status.and_then(|s| s.container_statuses.as_ref()))
-        .flatten()
-        .filter(|c| {
-            c.restart_count > 0
-                || c.last_state
-                    .as_ref()
-                    .and_then(|l| l.terminated.as_ref())
-                    .is_some()
-        })
-        .map(|c| c.name.clone())
-        .collect()
 }
 
 /// Reads pods, nodes, events, quotas and the logs of crashing containers.
@@ -149,35 +125,8 @@ pub async fn gather(
     } else {
         None
     };
-
-    let mut logs = BTreeMap::new();
     let pods_api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    for pod in new_pods.iter().take(3) {
-        let name = pod.metadata.name.clone().unwrap_or_default();
-        for container in crashing_containers(pod) {
-            let params = LogParams {
-                container: Some(container.clone()),
-                previous: true,
-                tail_lines: Some(20),
-                ..Default::default()
-            };
-            let text = match pods_api.logs(&name, &params).await {
-                Ok(text) if !text.is_empty() => Some(text),
-                _ => pod
-                    .metadata
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| {
-                        a.get(&format!("{FAKE_LOG_ANNOTATION}.{container}"))
-                            .or_else(|| a.get(FAKE_LOG_ANNOTATION))
-                    })
-                    .cloned(),
-            };
-            if let Some(text) = text {
-                logs.insert((name.clone(), container), text);
-            }
-        }
-    }
+    let logs = super::logs::of_crashing_containers(&pods_api, &new_pods, &mut unreadable).await;
 
     Snapshot {
         new_rc: Some(new_rc.clone()),

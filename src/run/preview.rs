@@ -124,7 +124,7 @@ pub async fn preview_service(
                     path.display()
                 ))
             })?;
-            Some(serde_yaml::from_str(&text).map_err(|e| {
+            Some(crate::yaml::from_str(&text).map_err(|e| {
                 Stop::BadInput(format!(
                     "input `service_manifest`: {} is not a Service manifest: {e}",
                     path.display()

@@ -64,22 +64,24 @@ fn rc_manifest(containers: &str) -> String {
 }
 
 /// The test kubeconfig with `edit` applied to its only user.
-pub(crate) fn kubeconfig_with(edit: impl FnOnce(&mut serde_yaml::Mapping)) -> String {
+pub(crate) fn kubeconfig_with(
+    edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+) -> String {
     let text = std::fs::read_to_string(support::kubeconfig()).expect("the test kubeconfig");
-    let mut doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("YAML");
-    let user = doc["users"][0]["user"].as_mapping_mut().expect("a user");
+    let mut doc: serde_json::Value = serde_saphyr::from_str(&text).expect("YAML");
+    let user = doc["users"][0]["user"].as_object_mut().expect("a user");
     edit(user);
-    serde_yaml::to_string(&doc).expect("a kubeconfig")
+    serde_saphyr::to_string(&doc).expect("a kubeconfig")
 }
 
 fn kubeconfig_server(server: &str) -> String {
     let text = std::fs::read_to_string(support::kubeconfig()).expect("the test kubeconfig");
-    let mut doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("YAML");
+    let mut doc: serde_json::Value = serde_saphyr::from_str(&text).expect("YAML");
     doc["clusters"][0]["cluster"]
-        .as_mapping_mut()
+        .as_object_mut()
         .expect("a cluster")
         .insert("server".into(), server.into());
-    serde_yaml::to_string(&doc).expect("a kubeconfig")
+    serde_saphyr::to_string(&doc).expect("a kubeconfig")
 }
 
 fn closed_port() -> u16 {

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ContainerStatus, Endpoints, Event, Pod, ReplicationController};
-use kube::api::{Api, DeleteParams, ListParams};
+use kube::api::{Api, DeleteParams, ListParams, LogParams};
 
 use crate::support::{self, apply_yaml, dedicated_node, wait_for, TestNs};
 
@@ -20,12 +20,12 @@ async fn pods(ns: &TestNs, selector: &str) -> Vec<Pod> {
         .unwrap_or_default()
 }
 
+fn pods_api(ns: &TestNs) -> Api<Pod> {
+    Api::namespaced(ns.client.clone(), &ns.name)
+}
+
 async fn pod(ns: &TestNs, name: &str) -> Option<Pod> {
-    Api::<Pod>::namespaced(ns.client.clone(), &ns.name)
-        .get_opt(name)
-        .await
-        .ok()
-        .flatten()
+    pods_api(ns).get_opt(name).await.ok().flatten()
 }
 
 fn condition(pod: &Pod, kind: &str) -> Option<(String, String, String)> {
@@ -290,6 +290,16 @@ async fn an_unpullable_image_shows_errimagepull_then_imagepullbackoff() {
     assert!(pulls.is_some(), "the image pull was not retried");
     assert!(waiting(&pod(&ns, "api").await.unwrap(), "app")
         .is_some_and(|w| w.0 == "ErrImagePull" || w.0 == "ImagePullBackOff"));
+    // No container ever ran, so there is no log: the kubelet's refusal comes back through the API server.
+    match pods_api(&ns).logs("api", &LogParams::default()).await {
+        Err(kube::Error::Api(s)) => assert!(
+            s.code == 400
+                && s.message
+                    .contains("container \"app\" in pod \"api\" is waiting to start"),
+            "{s:?}"
+        ),
+        other => panic!("a log of a container that never ran: {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -327,10 +337,20 @@ async fn a_crashing_container_goes_into_crashloopbackoff_with_growing_restarts()
         Some("Running")
     );
     assert!(!is_ready(&api));
-    let log = api.metadata.annotations.unwrap_or_default();
-    assert!(log
-        .get("fake-kubelet.rolling-update.github.io/log")
-        .is_some_and(|l| l.contains("ECONNREFUSED")));
+    // The log through the API server's pods/log, which asks the (fake) kubelet: `kubectl logs --previous --tail 2`.
+    let previous = LogParams {
+        previous: true,
+        tail_lines: Some(2),
+        ..LogParams::default()
+    };
+    let log = pods_api(&ns)
+        .logs("api", &previous)
+        .await
+        .expect("the previous run's log");
+    assert_eq!(
+        log,
+        "Error: connect ECONNREFUSED 10.0.0.5:5432\n    at TCPConnectWrap.afterConnect [as oncomplete] (net.js:1141:16)\n"
+    );
     let backoffs = wait_event(
         &ns,
         "api",

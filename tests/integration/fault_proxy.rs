@@ -161,14 +161,14 @@ impl FaultProxy {
     pub fn kubeconfig(&self) -> String {
         let text = std::fs::read_to_string(crate::support::kubeconfig())
             .expect("failed to read the test kubeconfig");
-        let mut doc: serde_yaml::Value =
-            serde_yaml::from_str(&text).expect("the test kubeconfig is YAML");
-        for cluster in doc["clusters"].as_sequence_mut().expect("clusters") {
-            let c = cluster["cluster"].as_mapping_mut().expect("cluster");
+        let mut doc: serde_json::Value =
+            serde_saphyr::from_str(&text).expect("the test kubeconfig is YAML");
+        for cluster in doc["clusters"].as_array_mut().expect("clusters") {
+            let c = cluster["cluster"].as_object_mut().expect("cluster");
             c.insert("server".into(), self.url().into());
             c.remove("certificate-authority-data");
         }
-        serde_yaml::to_string(&doc).expect("a kubeconfig")
+        serde_saphyr::to_string(&doc).expect("a kubeconfig")
     }
 }
 

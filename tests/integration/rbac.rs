@@ -12,7 +12,6 @@ use k8s_openapi::api::core::v1::{Node, ReplicationController};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use serde::Deserialize as _;
 
 use crate::bad_input::kubeconfig_with;
 use crate::faults::seed;
@@ -21,17 +20,29 @@ use crate::support::{self, TestNs};
 
 /// Applies the Role of deploy/rbac.yaml in `ns` and binds it to the user `user`, nothing else.
 pub(crate) async fn bind_readme_role(ns: &TestNs, user: &str) {
+    bind_readme_role_without(ns, user, None).await;
+}
+
+/// The same, with the rule for the resource `without` (e.g. "pods/log") taken out of the Role.
+async fn bind_readme_role_without(ns: &TestNs, user: &str, without: Option<&str>) {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/rbac.yaml"))
         .expect("deploy/rbac.yaml");
     let mut role = None;
-    for doc in serde_yaml::Deserializer::from_str(&text) {
-        let value = serde_yaml::Value::deserialize(doc).expect("YAML");
+    for value in serde_saphyr::from_multiple::<serde_json::Value>(&text).expect("YAML") {
         if value["kind"] == "Role" {
-            role = Some(serde_yaml::from_value::<Role>(value).expect("a Role"));
+            role = Some(serde_json::from_value::<Role>(value).expect("a Role"));
         }
     }
     let mut role = role.expect("deploy/rbac.yaml has a Role");
     role.metadata.namespace = Some(ns.name.clone());
+    if let (Some(without), Some(rules)) = (without, role.rules.as_mut()) {
+        let before = rules.len();
+        rules.retain(|r| !r.resources.iter().flatten().any(|res| res == without));
+        assert!(
+            rules.len() < before,
+            "deploy/rbac.yaml has no rule for {without}"
+        );
+    }
     let binding: RoleBinding = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "rolling-update", "namespace": ns.name},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role.metadata.name},
@@ -182,4 +193,37 @@ spec:
         "rolled back"
     );
     assert_eq!(ready_pods(&ns, "name=api-pods").await.len(), 2);
+}
+
+#[tokio::test]
+async fn without_pods_log_the_crash_is_still_diagnosed_and_the_log_is_noted_as_unavailable() {
+    let ns = support::namespace("rbac-logs").await;
+    let user = format!("rolling-update-ci-{}", ns.name);
+    bind_readme_role_without(&ns, &user, Some("pods/log")).await;
+    seed(&ns, 2, 300).await;
+    let mut env = action_env(
+        &ns,
+        &[
+            (
+                "INPUT_IMAGES",
+                "node-api-container=registry.local/node-api:2.0-crashloop",
+            ),
+            ("INPUT_VERSION", "v2"),
+            ("INPUT_MAX_UNAVAILABLE", "0"),
+            ("INPUT_PROGRESS_DEADLINE", "2m"),
+        ],
+    );
+    env.insert("INPUT_KUBECONFIG".into(), as_user(&user));
+    let run = support::run_action(&env).await;
+    let out = format!("{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 1, "a crashing image fails the rollout: {out}");
+    assert!(
+        out.contains("Container node-api-container keeps crashing: exit code 1"),
+        "the crash is diagnosed without its log: {out}"
+    );
+    assert!(
+        out.contains("/log (container node-api-container): logs unavailable: forbidden: the credentials cannot `get` pods/log;"),
+        "says the log could not be read, and why: {out}"
+    );
+    assert!(!out.contains("ECONNREFUSED"), "no log line was read");
 }

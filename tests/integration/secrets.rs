@@ -85,7 +85,7 @@ async fn run_reported(
 
 /// The kubeconfig's credential: the bearer token of its user.
 fn kube_token(kubeconfig: &str) -> String {
-    let doc: serde_yaml::Value = serde_yaml::from_str(kubeconfig).unwrap();
+    let doc: serde_json::Value = serde_saphyr::from_str(kubeconfig).unwrap();
     doc["users"][0]["user"]["token"]
         .as_str()
         .expect("a token")

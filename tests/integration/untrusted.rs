@@ -3,7 +3,8 @@
 //! quoted, and the runner, reading the action's stdout and stderr, runs none of those commands.
 //!
 //! The fake kubelet takes a container's termination message and log lines from pod annotations, set here on the
-//! RC's pod template (a real container would write them to /dev/termination-log and stdout).
+//! RC's pod template (a real container would write them to /dev/termination-log and stdout); the action reads the
+//! lines through the API server's pods/log, which the fake kubelet's log endpoint answers.
 
 use std::time::Duration;
 

@@ -31,12 +31,12 @@ impl Runner {
         sha: &str,
         inputs: &[(&str, &str)],
     ) -> Runner {
-        let action: serde_yaml::Value =
-            serde_yaml::from_str(&std::fs::read_to_string(format!("{ROOT}/action.yml")).unwrap())
+        let action: serde_json::Value =
+            serde_saphyr::from_str(&std::fs::read_to_string(format!("{ROOT}/action.yml")).unwrap())
                 .unwrap();
         let mut env = BTreeMap::new();
-        for (name, spec) in action["inputs"].as_mapping().unwrap() {
-            let name = name.as_str().unwrap();
+        for (name, spec) in action["inputs"].as_object().unwrap() {
+            let name = name.as_str();
             let default = spec["default"].as_str().unwrap_or_default();
             // The runner evaluates `${{ github.token }}`; any token will do against a GitHub that isn't there.
             let value = if default.contains("${{") {

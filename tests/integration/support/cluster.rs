@@ -19,8 +19,7 @@ pub fn kubeconfig() -> PathBuf {
         let out = Command::new("bash")
             .arg(script)
             .arg("up")
-            // The test binary's own build of the fake kubelet: no nested cargo while cargo test runs.
-            .env("FAKE_KUBELET_BIN", env!("CARGO_BIN_EXE_fake-kubelet"))
+            .env("FAKE_KUBELET_BIN", fake_kubelet_bin())
             .stdin(Stdio::null())
             .stderr(Stdio::inherit())
             .output()
@@ -34,6 +33,27 @@ pub fn kubeconfig() -> PathBuf {
         PathBuf::from(path.trim())
     })
     .clone()
+}
+
+/// The fake kubelet of this build (`target/<profile>/fake-kubelet`, beside this test binary's `deps/`). It is its
+/// own crate, so cargo gives no `CARGO_BIN_EXE_` for it; a plain `cargo test` (its default members) builds it with
+/// this binary. Never a nested cargo: it would wait for the build lock `cargo test` holds while tests run.
+fn fake_kubelet_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("FAKE_KUBELET_BIN").filter(|p| !p.is_empty()) {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("a test binary in target/<profile>/deps")
+        .join("fake-kubelet");
+    assert!(
+        bin.is_file(),
+        "no fake kubelet at {}: run `cargo test` or `cargo build -p fake-kubelet` first",
+        bin.display()
+    );
+    bin
 }
 
 /// A new client for the calling test's runtime (clients must not be shared across tokio runtimes).

@@ -3,7 +3,6 @@
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{pinned_kind, Scope};
-use serde::Deserialize;
 
 use super::TestNs;
 
@@ -11,12 +10,9 @@ use super::TestNs;
 /// Panics with the document's kind and name when the API server refuses one.
 pub async fn apply_yaml(ns: &TestNs, yaml: &str) -> Vec<DynamicObject> {
     let mut applied = Vec::new();
-    for document in serde_yaml::Deserializer::from_str(yaml) {
-        let value = serde_yaml::Value::deserialize(document).expect("valid YAML");
-        if value.is_null() {
-            continue;
-        }
-        let mut object: DynamicObject = serde_yaml::from_value(value).expect("a Kubernetes object");
+    let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(yaml).expect("valid YAML");
+    for value in documents {
+        let mut object: DynamicObject = serde_json::from_value(value).expect("a Kubernetes object");
         let types = object.types.clone().expect("apiVersion and kind");
         let gvk = GroupVersionKind::try_from(&types).expect("a valid apiVersion");
         let (resource, caps) = pinned_kind(&ns.client, &gvk)

@@ -88,11 +88,9 @@ pub async fn register(client: &kube::Client, cfg: &Config) -> kube::Result<()> {
         }
         let resources = json!({"cpu": cfg.node_cpu, "memory": cfg.node_memory, "pods": cfg.node_pods,
             "ephemeral-storage": "100Gi"});
-        let status = json!({"status": {
+        let mut status = json!({"status": {
             "capacity": resources,
             "allocatable": resources,
-            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": name}],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
             "nodeInfo": {
                 "machineID": "", "systemUUID": "", "bootID": "", "kernelVersion": "fake", "osImage": "fake-kubelet",
                 "containerRuntimeVersion": "containerd://1.4.3", "kubeletVersion": "v1.20.2",
@@ -100,10 +98,53 @@ pub async fn register(client: &kube::Client, cfg: &Config) -> kube::Result<()> {
             },
             "conditions": conditions(),
         }});
+        status["status"]
+            .as_object_mut()
+            .expect("an object")
+            .extend(endpoint(name, cfg.port));
         api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
             .await?;
     }
     Ok(())
+}
+
+/// Where the API server reaches this node's kubelet: address 127.0.0.1 and our log endpoint's port.
+fn endpoint(name: &str, port: u16) -> serde_json::Map<String, serde_json::Value> {
+    let value = json!({
+        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": name}],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": port}},
+    });
+    match value {
+        serde_json::Value::Object(map) => map,
+        _ => unreachable!("an object literal"),
+    }
+}
+
+fn kubelet_port(node: &Node) -> Option<i32> {
+    node.status
+        .as_ref()
+        .and_then(|s| s.daemon_endpoints.as_ref())
+        .and_then(|d| d.kubelet_endpoint.as_ref())
+        .map(|e| e.port)
+}
+
+/// Makes a node someone else created (a test's dedicated node) reachable at our log endpoint, as a kubelet
+/// taking over the node would register itself.
+async fn claim(api: &Api<Node>, name: &str, port: u16) {
+    let patch = json!({ "status": endpoint(name, port) });
+    patch_status(api, name, &patch, "set the kubelet endpoint").await;
+}
+
+/// Merge-patches a node's status; a node deleted meanwhile is no error, others are logged.
+async fn patch_status(api: &Api<Node>, name: &str, patch: &serde_json::Value, what: &str) {
+    match api
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if crate::code(&e) == Some(404) => {}
+        Err(e) => eprintln!("fake-kubelet: failed to {what} of node {name}: {e}"),
+    }
 }
 
 /// Healthy node conditions with a fresh heartbeat. They never change state, so their transition time is the moment
@@ -147,14 +188,7 @@ fn conditions() -> serde_json::Value {
 /// Posts a heartbeat: all conditions healthy with a fresh lastHeartbeatTime.
 async fn heartbeat(api: &Api<Node>, name: &str) {
     let patch = json!({"status": {"conditions": conditions()}});
-    match api
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-    {
-        Ok(_) => {}
-        Err(e) if crate::code(&e) == Some(404) => {}
-        Err(e) => eprintln!("fake-kubelet: failed to post the heartbeat of node {name}: {e}"),
-    }
+    patch_status(api, name, &patch, "post the heartbeat").await;
 }
 
 fn is_ready(node: &Node) -> bool {
@@ -189,13 +223,13 @@ async fn untaint(api: &Api<Node>, node: &Node) {
         Ok(_) => {}
         Err(e) if matches!(crate::code(&e), Some(404 | 409)) => {}
         Err(e) => {
-            eprintln!("fake-kubelet: failed to remove the not-ready taint of node {name}: {e}")
+            eprintln!("fake-kubelet: failed to remove the not-ready taint of node {name}: {e}");
         }
     }
 }
 
 /// Follows the fake nodes: keeps the set current, readies and untaints new ones.
-pub async fn watch(client: kube::Client, nodes: NodeSet) {
+pub async fn watch(client: kube::Client, nodes: NodeSet, port: u16) {
     let api: Api<Node> = Api::all(client);
     let config = watcher::Config::default().labels(&format!("{FAKE_LABEL}=true"));
     let mut stream = watcher(api.clone(), config).default_backoff().boxed();
@@ -204,7 +238,7 @@ pub async fn watch(client: kube::Client, nodes: NodeSet) {
         match event {
             Ok(Event::Init) => listed.clear(),
             Ok(Event::InitDone) => {
-                *nodes.write().expect("node set lock") = std::mem::take(&mut listed)
+                *nodes.write().expect("node set lock") = std::mem::take(&mut listed);
             }
             Ok(Event::Apply(node) | Event::InitApply(node)) => {
                 let name = node.metadata.name.clone().unwrap_or_default();
@@ -212,6 +246,9 @@ pub async fn watch(client: kube::Client, nodes: NodeSet) {
                 nodes.write().expect("node set lock").insert(name.clone());
                 if !is_ready(&node) {
                     heartbeat(&api, &name).await;
+                }
+                if kubelet_port(&node) != Some(i32::from(port)) {
+                    claim(&api, &name, port).await;
                 }
                 untaint(&api, &node).await;
             }

@@ -1,5 +1,6 @@
 //! Settings from the environment (the cluster script sets them; tests may override them when starting their own).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::container::Timing;
@@ -15,6 +16,10 @@ pub struct Config {
     pub node_cpu: String,
     pub node_memory: String,
     pub node_pods: String,
+    /// The port of the kubelet log endpoint every fake node registers (`daemonEndpoints.kubeletEndpoint.port`).
+    pub port: u16,
+    /// PEM certificate and key of the log endpoint; without them no endpoint is served (log requests then fail).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// Per-pod override of the ready delay, in milliseconds.
@@ -46,6 +51,21 @@ impl Config {
             node_cpu: text("FAKE_KUBELET_NODE_CPU", "2"),
             node_memory: text("FAKE_KUBELET_NODE_MEMORY", "4Gi"),
             node_pods: text("FAKE_KUBELET_NODE_PODS", "110"),
+            port: text("FAKE_KUBELET_PORT", "10250").parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "FAKE_KUBELET_PORT must be a port number, got {:?}",
+                    text("FAKE_KUBELET_PORT", "")
+                )
+            })?,
+            tls: match (
+                std::env::var_os("FAKE_KUBELET_TLS_CERT"),
+                std::env::var_os("FAKE_KUBELET_TLS_KEY"),
+            ) {
+                (Some(cert), Some(key)) if !cert.is_empty() && !key.is_empty() => {
+                    Some((cert.into(), key.into()))
+                }
+                _ => None,
+            },
         })
     }
 }

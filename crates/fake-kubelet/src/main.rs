@@ -31,18 +31,19 @@
 //!
 //! Each container of a multi-container pod follows its own image; the pod is Ready only when all are.
 //!
-//! Logs: there is no kubelet log endpoint (the nodes' address is 127.0.0.1:10250, where nothing listens, so the
-//! API server's log requests fail fast). A crashing container's simulated last log lines are stored in the pod
-//! annotation `fake-kubelet.rolling-update.github.io/log` (and `...log.<container>`). The product reads logs from
-//! the real log API and falls back to this annotation only for such fake pods. A pod annotation
+//! Logs: like a kubelet, it serves `GET /containerLogs/{namespace}/{pod}/{container}` over HTTPS on
+//! `FAKE_KUBELET_PORT` (10250) with `FAKE_KUBELET_TLS_CERT` / `FAKE_KUBELET_TLS_KEY`, and every fake node registers
+//! that port and the address 127.0.0.1, so the API server's `pods/{name}/log` (and `kubectl logs`) reach it
+//! ([`logs`]). A container's log lines come from the pod annotation `fake-kubelet.rolling-update.github.io/log`
+//! (or `...log.<container>`), else a built-in crash log for crashing images. A pod annotation
 //! `fake-kubelet.rolling-update.github.io/termination-message` becomes the `message` of every termination of its
-//! crashing containers (what a real container writes to /dev/termination-log); a `...log` annotation set on the
-//! pod (from its template) is kept instead of the built-in crash log.
+//! crashing containers (what a real container writes to /dev/termination-log).
 
 mod config;
 mod container;
 mod events;
 mod ip_pool;
+mod logs;
 mod nodes;
 mod pod_status;
 mod pod_worker;
@@ -70,6 +71,19 @@ async fn main() -> anyhow::Result<()> {
         .context("failed to load a kubeconfig (set KUBECONFIG)")?;
     let client =
         kube::Client::try_from(kube_config).context("failed to build the Kubernetes client")?;
+    // The log endpoint listens before any node advertises it.
+    match &cfg.tls {
+        Some((cert, key)) => {
+            let tls = logs::acceptor(cert, key)?;
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", cfg.port))
+                .await
+                .with_context(|| format!("failed to listen on 127.0.0.1:{} (FAKE_KUBELET_PORT)", cfg.port))?;
+            tokio::spawn(logs::serve(client.clone(), listener, tls));
+        }
+        None => eprintln!(
+            "fake-kubelet: no FAKE_KUBELET_TLS_CERT/FAKE_KUBELET_TLS_KEY: serving no logs (log requests will fail)"
+        ),
+    }
     let mut attempts = 0;
     while let Err(e) = nodes::register(&client, &cfg).await {
         attempts += 1;
@@ -79,12 +93,13 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     eprintln!(
-        "fake-kubelet: serving nodes labelled {}=true (registered {:?})",
+        "fake-kubelet: serving nodes labelled {}=true (registered {:?}), logs on 127.0.0.1:{}",
         nodes::FAKE_LABEL,
-        cfg.nodes
+        cfg.nodes,
+        cfg.port
     );
     let node_set = nodes::NodeSet::default();
-    tokio::spawn(nodes::watch(client.clone(), node_set.clone()));
+    tokio::spawn(nodes::watch(client.clone(), node_set.clone(), cfg.port));
     tokio::spawn(nodes::heartbeats(
         client.clone(),
         node_set.clone(),

@@ -6,19 +6,11 @@ use std::time::Instant;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::container::{ContainerSim, Seen, State, Timing};
+use crate::container::{ContainerSim, Seen, Timing};
 use crate::events::{Involved, Recorder};
 use crate::pod_status::{all_ready, status_patch, PodFacts};
-use crate::scenario::Behaviour;
-
-/// Annotation where a crashing container's simulated last log lines are kept (there is no kubelet log endpoint).
-pub const LOG_ANNOTATION: &str = "fake-kubelet.rolling-update.github.io/log";
-
-/// What a crashing container "printed" before it exited.
-pub const CRASH_LOG: &str = "> api@2.0.0 start /app\n> node server.js\n\n\
-Error: connect ECONNREFUSED 10.0.0.5:5432\n    at TCPConnectWrap.afterConnect [as oncomplete] (net.js:1141:16)";
 
 /// Everything a worker needs about its pod, extracted once when the pod is first seen.
 pub struct PodJob {
@@ -32,7 +24,6 @@ pub struct PodJob {
     /// startTime of a pod adopted from an earlier run.
     pub start_time: Option<Timestamp>,
     pub scheduled: Option<Value>,
-    pub has_log_annotation: bool,
     /// The termination message crashing containers leave (annotation `...termination-message`).
     pub termination_message: Option<String>,
 }
@@ -73,19 +64,14 @@ pub async fn run(job: PodJob) {
     let mut ready_since = wall_start;
     let mut was_ready = false;
     let mut last_sent = Value::Null;
-    let mut logged = job.has_log_annotation;
     loop {
-        for sim in sims.iter_mut() {
+        for sim in &mut sims {
             let events = sim.advance(Instant::now(), Timestamp::now(), &job.timing);
             for e in events {
                 recorder
                     .record(Some(&sim.name), e.warning, e.reason, &e.message)
                     .await;
             }
-        }
-        if !logged && sims.iter().any(crashed) {
-            logged = true;
-            write_crash_log(&api, &inv.pod, &sims).await;
         }
         let ready = all_ready(&sims);
         if ready != was_ready {
@@ -110,26 +96,5 @@ pub async fn run(job: PodJob) {
             return;
         };
         tokio::time::sleep_until(due.into()).await;
-    }
-}
-
-/// Whether a crashing container has exited at least once, so it has a log to show.
-fn crashed(sim: &ContainerSim) -> bool {
-    sim.behaviour == Behaviour::CrashLoop
-        && (sim.last_state.is_some() || matches!(sim.state, State::Terminated(_)))
-}
-
-async fn write_crash_log(api: &Api<Pod>, pod: &str, sims: &[ContainerSim]) {
-    let mut annotations = serde_json::Map::new();
-    annotations.insert(LOG_ANNOTATION.into(), json!(CRASH_LOG));
-    for sim in sims.iter().filter(|s| s.behaviour == Behaviour::CrashLoop) {
-        annotations.insert(format!("{LOG_ANNOTATION}.{}", sim.name), json!(CRASH_LOG));
-    }
-    let patch = json!({"metadata": {"annotations": annotations}});
-    if let Err(e) = api
-        .patch(pod, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-    {
-        eprintln!("fake-kubelet: failed to annotate the crash log of {pod}: {e}");
     }
 }

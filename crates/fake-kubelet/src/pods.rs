@@ -19,7 +19,7 @@ use crate::container::{Seen, Termination};
 use crate::events::{Involved, Recorder};
 use crate::ip_pool::IpPool;
 use crate::nodes::{kind_of, NodeKind, NodeSet};
-use crate::pod_worker::{self, PodJob, LOG_ANNOTATION};
+use crate::pod_worker::{self, PodJob};
 
 struct Tracked {
     task: JoinHandle<()>,
@@ -203,7 +203,6 @@ impl Pods {
             timing,
             containers,
             scheduled,
-            has_log_annotation: annotations.contains_key(LOG_ANNOTATION),
             termination_message: annotations.get(TERMINATION_MESSAGE_ANNOTATION).cloned(),
             start_time: pod
                 .status
