@@ -319,9 +319,12 @@ async fn handle(
         .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
     let mut fault = pick_fault(&shared, req.method(), is_watch);
     let from_share = fault.is_some();
-    if fault.is_none() && is_watch && matches!(*shared.mode.borrow(), Mode::Faults { .. }) {
-        // Besides the share of faulty requests, every watch is cut after a while (as load balancers and apiserver
-        // restarts do), so a short rollout still has to resume its watches.
+    // Besides the share of faulty requests, every watch that gets through is cut after a while (as load balancers
+    // and apiserver restarts do), a slow one too, so a short rollout still has to resume its watches.
+    let cut = is_watch
+        && matches!(*shared.mode.borrow(), Mode::Faults { .. })
+        && matches!(fault, None | Some(Fault::Slow) | Some(Fault::CutWatch));
+    if fault.is_none() && cut {
         fault = Some(Fault::CutWatch);
     }
     {
@@ -332,6 +335,9 @@ async fn handle(
         }
         if let Some(f) = fault {
             *stats.injected.entry(f).or_default() += 1;
+        }
+        if cut && fault != Some(Fault::CutWatch) {
+            *stats.injected.entry(Fault::CutWatch).or_default() += 1;
         }
     }
     match fault {
@@ -369,7 +375,7 @@ async fn handle(
         ));
     }
     let (parts, body) = response.into_parts();
-    let body = if fault == Some(Fault::CutWatch) {
+    let body = if cut {
         let cut_after = Duration::from_millis(200 + shared.below(1800));
         let deadline = tokio::time::Instant::now() + cut_after;
         // Ends the stream (cleanly, as an apiserver restart or a load balancer timeout would) at the deadline.
