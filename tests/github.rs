@@ -185,6 +185,33 @@ async fn prism_accepts_a_release_deployment_from_start_to_finish() {
     assert!(deactivated >= 1);
 }
 
+/// Deployments for every kind of release, each request checked by Prism: a workflow_dispatch release, a
+/// `mode: rollback` and a pull request's progress (which also updates the sticky comment).
+#[tokio::test]
+async fn prism_accepts_deployments_for_dispatch_rollback_and_pull_request_progress() {
+    let mut rollback = dispatch_run(&prism::url()).settings();
+    rollback.mode = rolling_update_action::inputs::Mode::Rollback;
+    let runs = [
+        dispatch_run(&prism::url()).settings(),
+        rollback,
+        pull_request_run(&prism::url()).settings(),
+    ];
+    for settings in runs {
+        let reporter = reporter(&settings);
+        let warnings = reporter.start("rolling api-rc").await;
+        assert_eq!(warnings, Vec::<String>::new(), "{:?}", settings.mode);
+        assert!(reporter.deployment_id().is_some());
+        reporter
+            .progress("rolling api-rc-1a2b3c4: 2/3 new pods ready · 14 s")
+            .await
+            .expect("progress");
+        let result = reporter
+            .finish(&success_outcome(), &render(&settings, &success_outcome()))
+            .await;
+        assert_eq!(result.warnings, Vec::<String>::new(), "{:?}", settings.mode);
+    }
+}
+
 #[tokio::test]
 async fn prism_accepts_the_user_lookup_and_a_comment_delete() {
     let settings = pull_request_run(&prism::url()).settings();
@@ -750,6 +777,20 @@ async fn progress_updates_the_pending_status_and_the_deployment() {
     assert_eq!(
         fake.deployments()[0].states,
         ["in_progress", "in_progress", "success"]
+    );
+    // The cost of a pull request's release with one progress update, all of it: pending status, Deployment and
+    // its in_progress status (3); the update (status, Deployment status, the token's user, the comment lookup and
+    // its creation: 5, plus one re-list after a creation); the end (status, comment lookup and update, Deployment
+    // status, the environment's earlier Deployments: 5). Each further update costs 4 (no user lookup, no
+    // creation), at most one per 10 s and per change in the ready count.
+    let total = fake.requests().len();
+    assert!(
+        total <= 15,
+        "{total} GitHub requests: {:#?}",
+        fake.requests()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect::<Vec<_>>()
     );
     // ...and the final report replaces it: still one comment, now the report.
     let after = fake.comments_on(2);
