@@ -243,14 +243,27 @@ pub async fn execute(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Execute
                 (Some(_), OnFailure::Keep) => keep_hint(engine, &pending),
                 (Some(_), OnFailure::Rollback) => undo(engine, &mut pending).await?,
             };
-            Ok(Executed {
-                result: ResultKind::Failure,
-                summary,
-                ready,
-                diagnosis,
-                after_failure: Some(after),
-                previous_rc_name: pending.from.as_ref().map(|f| f.side.name.clone()),
-            })
+            Ok(Executed::failed(summary, ready, diagnosis, after, &pending))
+        }
+    }
+}
+
+impl Executed {
+    /// A failed rollout of `pending`, settled by `after`.
+    pub fn failed(
+        summary: String,
+        ready: i32,
+        diagnosis: Option<Diagnosis>,
+        after: AfterFailure,
+        pending: &Pending,
+    ) -> Executed {
+        Executed {
+            result: ResultKind::Failure,
+            summary,
+            ready,
+            diagnosis,
+            after_failure: Some(after),
+            previous_rc_name: pending.from.as_ref().map(|f| f.side.name.clone()),
         }
     }
 }

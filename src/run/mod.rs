@@ -196,13 +196,7 @@ async fn deploy(
         return several::deploy_several(settings, cancel, started).await;
     }
     actions::group("Connecting to the cluster");
-    let cluster = cluster::connect(settings).await.map_err(|e| {
-        if e.is_bad_input() {
-            Stop::BadInput(format!("{:#}", anyhow::Error::new(e)))
-        } else {
-            Stop::Fault(e.into())
-        }
-    })?;
+    let cluster = connect(settings).await?;
     actions::print_untrusted(&format!("namespace {}", cluster.namespace));
     actions::end_group();
 
@@ -242,6 +236,17 @@ async fn deploy(
         guard.release().await;
     }
     result
+}
+
+/// The cluster connection; a wrong `kubeconfig` input is bad input (exit 2), the rest a fault (exit 3).
+async fn connect(settings: &Settings) -> Result<Cluster, Stop> {
+    cluster::connect(settings).await.map_err(|e| {
+        if e.is_bad_input() {
+            Stop::BadInput(format!("{:#}", anyhow::Error::new(e)))
+        } else {
+            Stop::Fault(e.into())
+        }
+    })
 }
 
 /// A cancel signal that turns true when the run is cancelled or the lock is lost.

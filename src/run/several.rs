@@ -13,7 +13,7 @@ use std::time::Instant;
 use k8s_openapi::api::core::v1::ReplicationController;
 
 use super::{fence, observe, Stop};
-use crate::cluster::{self, Cluster};
+use crate::cluster::Cluster;
 use crate::inputs::{Mode, OnFailure, Order, Settings};
 use crate::outcome::{self, AfterFailure, Outcome, ResultKind};
 use crate::plan::{self, Observed, Plan};
@@ -147,13 +147,7 @@ pub(super) async fn deploy_several(
         )));
     }
     actions::group("Connecting to the cluster");
-    let cluster = cluster::connect(settings).await.map_err(|e| {
-        if e.is_bad_input() {
-            Stop::BadInput(format!("{:#}", anyhow::Error::new(e)))
-        } else {
-            Stop::Fault(e.into())
-        }
-    })?;
+    let cluster = super::connect(settings).await?;
     actions::print_untrusted(&format!(
         "namespace {}; {} RCs: {}",
         cluster.namespace,
@@ -282,17 +276,12 @@ async fn roll_all(
             Some(Rolled::Ended(executed)) => executed,
             Some(Rolled::Converged(mut pending)) if any_failed => {
                 let after = settle_failed(engine, settings, &mut pending).await?;
-                Executed {
-                    result: ResultKind::Failure,
-                    summary: format!(
-                        "{} converged, but another RC of this release failed",
-                        pending.to.name
-                    ),
-                    ready: engine.counts(&pending.to).available,
-                    diagnosis: None,
-                    after_failure: Some(after),
-                    previous_rc_name: pending.from.as_ref().map(|f| f.side.name.clone()),
-                }
+                let summary = format!(
+                    "{} converged, but another RC of this release failed",
+                    pending.to.name
+                );
+                let ready = engine.counts(&pending.to).available;
+                Executed::failed(summary, ready, None, after, &pending)
             }
             Some(Rolled::Converged(pending)) => rollout::finish(engine, &pending).await?,
             Some(Rolled::Failed {
@@ -302,14 +291,7 @@ async fn roll_all(
                 mut pending,
             }) => {
                 let after = settle_failed(engine, settings, &mut pending).await?;
-                Executed {
-                    result: ResultKind::Failure,
-                    summary,
-                    ready,
-                    diagnosis,
-                    after_failure: Some(after),
-                    previous_rc_name: pending.from.as_ref().map(|f| f.side.name.clone()),
-                }
+                Executed::failed(summary, ready, diagnosis, after, &pending)
             }
         };
         let mut o = super::base_outcome(&part.settings, &part.plan, started);
