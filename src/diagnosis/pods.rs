@@ -384,17 +384,24 @@ fn missing_object(message: &str) -> Option<(&'static str, String)> {
     None
 }
 
-/// CreateContainerConfigError: a ConfigMap or Secret the template references does not exist.
-pub fn config_error(snapshot: &Snapshot) -> Vec<Finding> {
-    let groups = by_container(snapshot, |cs| {
-        waiting(cs).is_some_and(|(r, _)| r == "CreateContainerConfigError")
-    });
-    groups
+/// New pods' containers waiting with this reason, by container: (name, first pod, the kubelet's message, pods).
+fn waiting_with<'a>(snapshot: &'a Snapshot, reason: &str) -> Vec<(String, &'a Pod, &'a str, Vec<&'a Pod>)> {
+    by_container(snapshot, |cs| waiting(cs).is_some_and(|(r, _)| r == reason))
         .into_iter()
         .map(|(name, hits)| {
             let (pod, cs) = hits[0];
             let (_, message) = waiting(cs).unwrap_or_default();
-            let pods: Vec<&Pod> = hits.iter().map(|(p, _)| *p).collect();
+            let pods = hits.iter().map(|(p, _)| *p).collect();
+            (name, pod, message, pods)
+        })
+        .collect()
+}
+
+/// CreateContainerConfigError: a ConfigMap or Secret the template references does not exist.
+pub fn config_error(snapshot: &Snapshot) -> Vec<Finding> {
+    waiting_with(snapshot, "CreateContainerConfigError")
+        .into_iter()
+        .map(|(name, pod, message, pods)| {
             let namespace = pod.metadata.namespace.as_deref().unwrap_or("the namespace");
             let mut f = new_finding(FindingKind::ContainerConfig, String::new(), true);
             match missing_object(message) {
@@ -418,10 +425,42 @@ pub fn config_error(snapshot: &Snapshot) -> Vec<Finding> {
         .collect()
 }
 
+/// CreateContainerError: the container runtime would not create the container ("failed to reserve container
+/// name", a mount whose source or subPath is wrong). The kubelet retries, but the same template fails the same
+/// way, so it is fatal once it has held (the engine's hold on a fatal diagnosis is the grace).
+pub fn create_error(snapshot: &Snapshot) -> Vec<Finding> {
+    waiting_with(snapshot, "CreateContainerError")
+        .into_iter()
+        .map(|(name, pod, message, pods)| {
+            let first_line = message.lines().next().unwrap_or("").trim();
+            let said = if first_line.is_empty() { "the kubelet gave no message" } else { first_line };
+            let mut f = new_finding(
+                FindingKind::ContainerConfig,
+                format!("{} cannot be created: {said}", label_cap(pod, &name)),
+                true,
+            );
+            if !message.is_empty() {
+                f.evidence.push(message.to_string());
+            }
+            f.evidence.push(pods_line(&pods));
+            let lower = message.to_ascii_lowercase();
+            f.fixes.push(if lower.contains("reserve container name") {
+                format!("the runtime still holds the name of an earlier attempt at {}: delete the pod so it is created afresh, and check the node's container runtime if it comes back", label(pod, &name))
+            } else if lower.contains("subpath") || lower.contains("mount") {
+                format!("fix the volumeMounts of {} in the pod template (the mount path or subPath the message names)", label(pod, &name))
+            } else {
+                format!("fix what the message names in the spec of {} in the pod template (volume mounts, command, security context)", label(pod, &name))
+            });
+            f
+        })
+        .collect()
+}
+
 /// Every pod rule, in a fixed order.
 pub fn findings(snapshot: &Snapshot) -> Vec<Finding> {
     let mut v = image_pull(snapshot);
     v.extend(config_error(snapshot));
+    v.extend(create_error(snapshot));
     v.extend(crash_loop(snapshot));
     v.extend(readiness(snapshot));
     v

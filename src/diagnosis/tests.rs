@@ -1093,3 +1093,74 @@ fn extended_resources_keep_their_names_and_units_without_node_access() {
     );
     assert!(d.is_fatal());
 }
+
+fn set_waiting(s: &mut Snapshot, container: &str, reason: &str, message: &str) {
+    let status = s.new_pods[0].status.as_mut().unwrap();
+    let cs = &mut status.container_statuses.as_mut().unwrap()[0];
+    cs.name = container.into();
+    let w = cs.state.as_mut().unwrap().waiting.as_mut().unwrap();
+    w.reason = Some(reason.into());
+    w.message = Some(message.into());
+}
+
+#[test]
+fn create_container_error_names_the_container_and_the_kubelets_message() {
+    let mut s = load("config_error");
+    // The kubelet's message for a subPath it cannot prepare (pkg/kubelet/kubelet_pods.go makeMounts).
+    set_waiting(
+        &mut s,
+        "web",
+        "CreateContainerError",
+        "failed to prepare subPath for volumeMount \"data\" of container \"web\"",
+    );
+    let d = diagnose(&s);
+    assert_eq!(kinds(&d), vec![FindingKind::ContainerConfig], "{d:#?}");
+    let f = &d.findings[0];
+    assert_eq!(
+        f.summary,
+        "Container web cannot be created: failed to prepare subPath for volumeMount \"data\" of container \"web\""
+    );
+    assert_eq!(
+        f.evidence,
+        vec![
+            "failed to prepare subPath for volumeMount \"data\" of container \"web\"",
+            "affected: web-2-a (1 pod)",
+        ]
+    );
+    assert_eq!(
+        f.fixes,
+        vec!["fix the volumeMounts of container web in the pod template (the mount path or subPath the message names)"]
+    );
+    assert!(f.fatal);
+
+    // containerd's name reservation left by an earlier attempt.
+    set_waiting(
+        &mut s,
+        "web",
+        "CreateContainerError",
+        "failed to reserve container name \"web_web-2-a_prod_1_0\": name \"web_web-2-a_prod_1_0\" is reserved for \"4f2c\"",
+    );
+    let f = &diagnose(&s).findings[0];
+    assert_eq!(
+        f.fixes,
+        vec!["the runtime still holds the name of an earlier attempt at container web: delete the pod so it is created afresh, and check the node's container runtime if it comes back"]
+    );
+    assert!(f.fatal);
+}
+
+#[test]
+fn create_container_error_never_prints_an_empty_container_name_or_message() {
+    let mut s = load("config_error");
+    set_waiting(&mut s, "", "CreateContainerError", "");
+    let d = diagnose(&s);
+    let f = &d.findings[0];
+    assert_eq!(
+        f.summary,
+        "A container cannot be created: the kubelet gave no message"
+    );
+    assert_eq!(f.evidence, vec!["affected: web-2-a (1 pod)"]);
+    assert_eq!(
+        f.fixes,
+        vec!["fix what the message names in the spec of a container in the pod template (volume mounts, command, security context)"]
+    );
+}
