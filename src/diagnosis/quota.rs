@@ -4,6 +4,10 @@
 //! exists, so pod-based tools see nothing at all. The apiserver's message has the numbers
 //! ("requested: requests.cpu=500m, used: requests.cpu=1, limited: requests.cpu=1"); we take them apart, add
 //! the quota's status, and say whether rolling without surge would make room (it frees an old pod's usage first).
+//!
+//! An admission webhook (a policy engine, a mesh injector) refuses in its own words, or cannot be called at all;
+//! either way every pod the RC tries is refused the same way, so the finding is fatal and names the webhook, the
+//! one party that can say what the policy wants.
 
 use std::collections::BTreeMap;
 
@@ -53,6 +57,74 @@ pub fn parse_exceeded(message: &str) -> Option<QuotaExceeded> {
         quota: quota.trim().to_string(),
         resources,
     })
+}
+
+/// An admission webhook's refusal of a pod, taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRefusal {
+    pub webhook: String,
+    /// The webhook's reason, or why it could not be called; empty when it gave none.
+    pub reason: String,
+    /// True when the apiserver could not call the webhook (and its failurePolicy is Fail).
+    pub unreachable: bool,
+}
+
+/// Parses the apiserver's webhook messages, as the RC controller records them ("Error creating: %v",
+/// pkg/controller/controller_utils.go): `admission webhook "X" denied the request: <reason>` (or `... without
+/// explanation`, staging/src/k8s.io/apiserver/pkg/admission/plugin/webhook/errors/statuserror.go) and
+/// `Internal error occurred: failed calling webhook "X": <reason>` (staging/src/k8s.io/apiserver/pkg/util/webhook
+/// /error.go, wrapped in an internal error by the dispatcher).
+pub fn parse_webhook(message: &str) -> Option<WebhookRefusal> {
+    for (needle, unreachable) in [
+        ("admission webhook \"", false),
+        ("failed calling webhook \"", true),
+    ] {
+        let Some(at) = message.find(needle) else { continue };
+        let (webhook, rest) = message[at + needle.len()..].split_once('"')?;
+        if webhook.trim().is_empty() {
+            return None;
+        }
+        let rest = if unreachable {
+            rest
+        } else {
+            rest.strip_prefix(" denied the request")?
+        };
+        let reason = match rest.strip_prefix(':') {
+            Some(reason) => reason.trim(),
+            // "... without explanation", "...; no further details available"
+            None => "",
+        };
+        return Some(WebhookRefusal {
+            webhook: webhook.to_string(),
+            reason: reason.to_string(),
+            unreachable,
+        });
+    }
+    None
+}
+
+fn webhook_finding(w: &WebhookRefusal, message: &str) -> Finding {
+    let said = match w.reason.lines().next().map(str::trim) {
+        Some(line) if !line.is_empty() => format!("\"{line}\""),
+        _ => "no reason given".into(),
+    };
+    let mut f = if w.unreachable {
+        base(
+            format!("The new pods cannot be created: admission webhook {} cannot be called: {said}", w.webhook),
+            message,
+        )
+    } else {
+        base(
+            format!("The new pods cannot be created: admission webhook {} denied them: {said}", w.webhook),
+            message,
+        )
+    };
+    f.fixes.push(if w.unreachable {
+        format!("ask the owner of webhook {}: the apiserver cannot reach it and its failurePolicy refuses every pod it covers until it answers", w.webhook)
+    } else {
+        format!("change the pod template so the policy admits it, or ask the owner of webhook {}", w.webhook)
+    });
+    f
 }
 
 /// The FailedCreate messages for the new RC: its ReplicaFailure condition and its events.
@@ -126,8 +198,14 @@ fn new_pod_spec(snapshot: &Snapshot) -> Option<&PodSpec> {
 pub fn findings(snapshot: &Snapshot) -> Vec<Finding> {
     let messages = failed_create(snapshot);
     let mut out: Vec<Finding> = vec![];
+    let mut webhooks: Vec<String> = vec![];
     for message in &messages {
-        if let Some(q) = parse_exceeded(message) {
+        if let Some(w) = parse_webhook(message) {
+            if !webhooks.contains(&w.webhook) {
+                out.push(webhook_finding(&w, message));
+                webhooks.push(w.webhook);
+            }
+        } else if let Some(q) = parse_exceeded(message) {
             if out.iter().any(|f| {
                 f.kind == FindingKind::Quota
                     && f.summary.contains(&format!("ResourceQuota {} ", q.quota))
@@ -258,5 +336,28 @@ mod tests {
             parse_exceeded("pods \"x\" is forbidden: unable to validate"),
             None
         );
+    }
+
+    #[test]
+    fn parses_webhook_refusals() {
+        assert_eq!(
+            parse_webhook("Error creating: admission webhook \"a.example.com\" denied the request: no"),
+            Some(WebhookRefusal {
+                webhook: "a.example.com".into(),
+                reason: "no".into(),
+                unreachable: false
+            })
+        );
+        assert_eq!(
+            parse_webhook("failed calling webhook \"b.example.com\"; no further details available"),
+            Some(WebhookRefusal {
+                webhook: "b.example.com".into(),
+                reason: String::new(),
+                unreachable: true
+            })
+        );
+        assert_eq!(parse_webhook("admission webhook \"\" denied the request: no"), None);
+        assert_eq!(parse_webhook("admission webhook \"a\" says hello"), None);
+        assert_eq!(parse_webhook("pods \"x\" is forbidden: exceeded quota: q"), None);
     }
 }

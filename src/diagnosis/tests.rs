@@ -1164,3 +1164,72 @@ fn create_container_error_never_prints_an_empty_container_name_or_message() {
         vec!["fix what the message names in the spec of a container in the pod template (volume mounts, command, security context)"]
     );
 }
+
+/// The quota fixture with its refusal replaced: the RC's ReplicaFailure condition carries the apiserver's error
+/// as it is, the FailedCreate event the same error behind "Error creating: " (pkg/controller/controller_utils.go).
+fn refused_by(error: &str) -> Snapshot {
+    let mut s = load("quota");
+    s.quotas.clear();
+    let rc = s.new_rc.as_mut().unwrap();
+    rc.status.as_mut().unwrap().conditions.as_mut().unwrap()[0].message = Some(error.into());
+    s.events[0].message = Some(format!("Error creating: {error}"));
+    s
+}
+
+#[test]
+fn an_admission_webhook_denial_names_the_webhook_and_quotes_its_reason() {
+    // "admission webhook %q denied the request: %s":
+    // staging/src/k8s.io/apiserver/pkg/admission/plugin/webhook/errors/statuserror.go
+    let error = "admission webhook \"validate.kyverno.svc-fail\" denied the request: \n\npolicy Pod/prod/web-2-q8w4z for resource violation: \n\nrequire-run-as-nonroot:\n  run-as-non-root: 'validation error: Running as root is not allowed.'";
+    let d = diagnose(&refused_by(error));
+    assert_eq!(kinds(&d), vec![FindingKind::Other], "{d:#?}");
+    let f = &d.findings[0];
+    assert_eq!(
+        f.summary,
+        "The new pods cannot be created: admission webhook validate.kyverno.svc-fail denied them: \"policy Pod/prod/web-2-q8w4z for resource violation:\""
+    );
+    assert_eq!(f.evidence, vec![error.to_string()], "condition and event are one refusal");
+    assert_eq!(
+        f.fixes,
+        vec!["change the pod template so the policy admits it, or ask the owner of webhook validate.kyverno.svc-fail"]
+    );
+    assert!(f.fatal);
+
+    // Any name, any reason; untrusted text is kept as it is here, like other event messages (the report escapes it).
+    let d = diagnose(&refused_by(
+        "admission webhook \"gatekeeper.example.com\" denied the request: [no-latest] ::error::`image` must be pinned",
+    ));
+    assert_eq!(
+        d.findings[0].summary,
+        "The new pods cannot be created: admission webhook gatekeeper.example.com denied them: \"[no-latest] ::error::`image` must be pinned\""
+    );
+
+    let d = diagnose(&refused_by(
+        "admission webhook \"policy.example.com\" denied the request without explanation",
+    ));
+    assert_eq!(
+        d.findings[0].summary,
+        "The new pods cannot be created: admission webhook policy.example.com denied them: no reason given"
+    );
+    assert!(d.is_fatal());
+}
+
+#[test]
+fn an_admission_webhook_that_cannot_be_called_is_named_and_fatal() {
+    // "failed calling webhook %q: %v" (staging/src/k8s.io/apiserver/pkg/util/webhook/error.go), as an internal
+    // error with failurePolicy Fail.
+    let error = "Internal error occurred: failed calling webhook \"sidecar-injector.istio.io\": failed to call webhook: Post \"https://istiod.istio-system.svc:443/inject?timeout=10s\": dial tcp 10.96.4.7:443: connect: connection refused";
+    let d = diagnose(&refused_by(error));
+    assert_eq!(kinds(&d), vec![FindingKind::Other], "{d:#?}");
+    let f = &d.findings[0];
+    assert_eq!(
+        f.summary,
+        "The new pods cannot be created: admission webhook sidecar-injector.istio.io cannot be called: \"failed to call webhook: Post \"https://istiod.istio-system.svc:443/inject?timeout=10s\": dial tcp 10.96.4.7:443: connect: connection refused\""
+    );
+    assert_eq!(f.evidence, vec![error.to_string()]);
+    assert_eq!(
+        f.fixes,
+        vec!["ask the owner of webhook sidecar-injector.istio.io: the apiserver cannot reach it and its failurePolicy refuses every pod it covers until it answers"]
+    );
+    assert!(f.fatal);
+}
