@@ -385,7 +385,10 @@ fn missing_object(message: &str) -> Option<(&'static str, String)> {
 }
 
 /// New pods' containers waiting with this reason, by container: (name, first pod, the kubelet's message, pods).
-fn waiting_with<'a>(snapshot: &'a Snapshot, reason: &str) -> Vec<(String, &'a Pod, &'a str, Vec<&'a Pod>)> {
+fn waiting_with<'a>(
+    snapshot: &'a Snapshot,
+    reason: &str,
+) -> Vec<(String, &'a Pod, &'a str, Vec<&'a Pod>)> {
     by_container(snapshot, |cs| waiting(cs).is_some_and(|(r, _)| r == reason))
         .into_iter()
         .map(|(name, hits)| {

@@ -79,7 +79,9 @@ pub fn parse_webhook(message: &str) -> Option<WebhookRefusal> {
         ("admission webhook \"", false),
         ("failed calling webhook \"", true),
     ] {
-        let Some(at) = message.find(needle) else { continue };
+        let Some(at) = message.find(needle) else {
+            continue;
+        };
         let (webhook, rest) = message[at + needle.len()..].split_once('"')?;
         if webhook.trim().is_empty() {
             return None;
@@ -108,22 +110,28 @@ fn webhook_finding(w: &WebhookRefusal, message: &str) -> Finding {
         Some(line) if !line.is_empty() => format!("\"{line}\""),
         _ => "no reason given".into(),
     };
-    let mut f = if w.unreachable {
-        base(
-            format!("The new pods cannot be created: admission webhook {} cannot be called: {said}", w.webhook),
-            message,
+    let (what, fix) = if w.unreachable {
+        (
+            "cannot be called",
+            format!("ask the owner of webhook {}: the apiserver cannot reach it and its failurePolicy refuses every pod it covers until it answers", w.webhook),
         )
     } else {
-        base(
-            format!("The new pods cannot be created: admission webhook {} denied them: {said}", w.webhook),
-            message,
+        (
+            "denied them",
+            format!(
+                "change the pod template so the policy admits it, or ask the owner of webhook {}",
+                w.webhook
+            ),
         )
     };
-    f.fixes.push(if w.unreachable {
-        format!("ask the owner of webhook {}: the apiserver cannot reach it and its failurePolicy refuses every pod it covers until it answers", w.webhook)
-    } else {
-        format!("change the pod template so the policy admits it, or ask the owner of webhook {}", w.webhook)
-    });
+    let mut f = base(
+        format!(
+            "The new pods cannot be created: admission webhook {} {what}: {said}",
+            w.webhook
+        ),
+        message,
+    );
+    f.fixes.push(fix);
     f
 }
 
@@ -341,7 +349,9 @@ mod tests {
     #[test]
     fn parses_webhook_refusals() {
         assert_eq!(
-            parse_webhook("Error creating: admission webhook \"a.example.com\" denied the request: no"),
+            parse_webhook(
+                "Error creating: admission webhook \"a.example.com\" denied the request: no"
+            ),
             Some(WebhookRefusal {
                 webhook: "a.example.com".into(),
                 reason: "no".into(),
@@ -356,8 +366,14 @@ mod tests {
                 unreachable: true
             })
         );
-        assert_eq!(parse_webhook("admission webhook \"\" denied the request: no"), None);
+        assert_eq!(
+            parse_webhook("admission webhook \"\" denied the request: no"),
+            None
+        );
         assert_eq!(parse_webhook("admission webhook \"a\" says hello"), None);
-        assert_eq!(parse_webhook("pods \"x\" is forbidden: exceeded quota: q"), None);
+        assert_eq!(
+            parse_webhook("pods \"x\" is forbidden: exceeded quota: q"),
+            None
+        );
     }
 }

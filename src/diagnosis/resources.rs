@@ -263,7 +263,11 @@ initContainers:
 "#,
         );
         assert_eq!(pod_requests(&s)["cpu"], 400);
-        assert_eq!(quota_usage(&s, "limits.cpu"), Some(300), "only the sidecar sets limits");
+        assert_eq!(
+            quota_usage(&s, "limits.cpu"),
+            Some(300),
+            "only the sidecar sets limits"
+        );
     }
 
     #[test]
@@ -279,7 +283,10 @@ overhead: {cpu: 10m}
 "#,
         );
         let r = pod_requests(&s);
-        assert_eq!(r["cpu"], 1010, "the pod-level 1, not the containers' 100m, plus overhead");
+        assert_eq!(
+            r["cpu"], 1010,
+            "the pod-level 1, not the containers' 100m, plus overhead"
+        );
         assert_eq!(
             r["memory"],
             64 * (1 << 20) * 1000,

@@ -1188,7 +1188,11 @@ fn an_admission_webhook_denial_names_the_webhook_and_quotes_its_reason() {
         f.summary,
         "The new pods cannot be created: admission webhook validate.kyverno.svc-fail denied them: \"policy Pod/prod/web-2-q8w4z for resource violation:\""
     );
-    assert_eq!(f.evidence, vec![error.to_string()], "condition and event are one refusal");
+    assert_eq!(
+        f.evidence,
+        vec![error.to_string()],
+        "condition and event are one refusal"
+    );
     assert_eq!(
         f.fixes,
         vec!["change the pod template so the policy admits it, or ask the owner of webhook validate.kyverno.svc-fail"]
