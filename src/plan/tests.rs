@@ -619,3 +619,54 @@ fn dry_run_of_a_first_deploy() {
         "{text}"
     );
 }
+
+/// Issue 12, item 7: `mode: rollback` on an update in progress. When the update is itself a rollback (heading to
+/// the version its source recorded as previous), the next `mode: rollback` finishes it; any other update in
+/// progress (a kept or interrupted deploy) is rolled back.
+#[test]
+fn mode_rollback_finishes_an_interrupted_rollback_and_aborts_an_interrupted_deploy() {
+    let mut current = rc("api-rc-abc1234.yaml");
+    let marks = current
+        .metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new);
+    marks.insert(ann::PREVIOUS_NAME.into(), "api-rc".into());
+    marks.insert(
+        ann::PREVIOUS_TEMPLATE.into(),
+        serde_json::to_string(&current.spec.as_ref().unwrap().template).unwrap(),
+    );
+    let s = settings(&[("mode", "rollback")]);
+
+    // A killed `mode: rollback`: the current RC heads to its recorded previous version.
+    let mut killed = current.clone();
+    let m = killed.metadata.annotations.as_mut().unwrap();
+    m.insert(ann::NEXT.into(), "api-rc".into());
+    m.insert(ann::ORIGINAL_REPLICAS.into(), "3".into());
+    let o = Observed {
+        rcs: vec![killed],
+        ..Observed::default()
+    };
+    let plan = rollback::build(&s, "default", &o).unwrap();
+    assert!(
+        !plan.abort_interrupted,
+        "the interrupted rollback is finished"
+    );
+    assert_eq!(plan.new_rc.metadata.name.as_deref(), Some("api-rc"));
+
+    // A kept deploy: the current RC heads to a new version; `mode: rollback` rolls that back.
+    let mut kept = current.clone();
+    let m = kept.metadata.annotations.as_mut().unwrap();
+    m.insert(ann::NEXT.into(), "api-rc-def5678".into());
+    m.insert(ann::ORIGINAL_REPLICAS.into(), "3".into());
+    let o = Observed {
+        rcs: vec![kept],
+        ..Observed::default()
+    };
+    let plan = rollback::build(&s, "default", &o).unwrap();
+    assert!(plan.abort_interrupted, "the kept deploy is rolled back");
+    assert_eq!(plan.desired, 3, "back to the count it had");
+    assert!(plan
+        .current_reason
+        .unwrap()
+        .contains("api-rc-def5678 removed"));
+}

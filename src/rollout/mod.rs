@@ -156,10 +156,7 @@ impl Engine {
     /// When the update (and an interrupted update's rollback before it) must stop: with `on_failure: rollback`
     /// the last quarter of the timeout is kept for the rollback, so the run reports within its timeout.
     pub fn update_deadline(&self) -> Instant {
-        match self.on_failure {
-            OnFailure::Rollback => self.run_deadline() - rollback_budget(self.timeout),
-            OnFailure::Keep => self.run_deadline(),
-        }
+        self.started + update_budget(self.timeout, self.on_failure)
     }
 
     pub fn is_cancelled(&self) -> bool {
@@ -210,6 +207,23 @@ impl Drop for Engine {
 /// The part of `timeout` kept for a rollback after a failed update: a quarter.
 pub fn rollback_budget(timeout: Duration) -> Duration {
     timeout / 4
+}
+
+/// The part of `timeout` the update (and an interrupted update's rollback before it) may use.
+pub fn update_budget(timeout: Duration, on_failure: OnFailure) -> Duration {
+    match on_failure {
+        OnFailure::Rollback => timeout - rollback_budget(timeout),
+        OnFailure::Keep => timeout,
+    }
+}
+
+/// The previous pod template as recorded for `mode: rollback`, or `Err(size)` when it is too large to record.
+fn previous_template(old: &ReplicationController) -> Result<Option<String>, usize> {
+    let template = old.spec.as_ref().and_then(|s| s.template.as_ref());
+    match template.map(|t| serde_json::to_string(t).unwrap_or_default()) {
+        Some(t) if t.len() > PREVIOUS_TEMPLATE_MAX => Err(t.len()),
+        t => Ok(t),
+    }
 }
 
 /// The result of [`execute`], before reporting.
@@ -661,22 +675,64 @@ async fn finish_new(
             ann::PREVIOUS_SELECTOR,
             selector.map(|s| serde_json::to_string(s).unwrap_or_default()),
         );
-        let template = old.spec.as_ref().and_then(|s| s.template.as_ref());
-        let template = template.map(|t| serde_json::to_string(t).unwrap_or_default());
         // All of an object's annotations share 256 KiB; a template too large to record is left out (and said),
         // rather than making the annotate request fail after a successful rollout.
-        let template = match template {
-            Some(t) if t.len() > PREVIOUS_TEMPLATE_MAX => {
-                engine.log(format!(
-                    "The previous pod template ({} bytes) is too large to record on {new_name} (at most {PREVIOUS_TEMPLATE_MAX}); `mode: rollback` will not be able to rebuild it: deploy the old images with `images` instead",
-                    t.len()
-                ));
-                None
-            }
-            t => t,
-        };
+        let template = previous_template(old).unwrap_or_else(|size| {
+            engine.log(format!(
+                "The previous pod template ({size} bytes) is too large to record on {new_name} (at most {PREVIOUS_TEMPLATE_MAX}); `mode: rollback` will not be able to rebuild it: deploy the old images with `images` instead"
+            ));
+            None
+        });
         marks.insert(ann::PREVIOUS_TEMPLATE, template);
     }
     kube_ops::annotate(&engine.rcs, new_name, &marks).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 12, item 8: one timeout for the whole run; with `on_failure: rollback` the update stops with a
+    /// quarter left for the rollback, so the run reports before the job's own limit.
+    #[test]
+    fn the_update_leaves_the_rollback_a_quarter_of_the_timeout() {
+        let t = Duration::from_secs(1800);
+        assert_eq!(
+            update_budget(t, OnFailure::Rollback),
+            Duration::from_secs(1350)
+        );
+        assert_eq!(
+            update_budget(t, OnFailure::Rollback) + rollback_budget(t),
+            t,
+            "update and rollback together fit the timeout"
+        );
+        assert_eq!(update_budget(t, OnFailure::Keep), t, "nothing to keep back");
+    }
+
+    /// Issue 12, item 9: the previous template is recorded unless it would not fit the annotations' 256 KiB.
+    #[test]
+    fn a_previous_template_too_large_to_record_is_left_out() {
+        let small: ReplicationController = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "api-rc"},
+            "spec": {"template": {"metadata": {"labels": {"name": "api-pods"}}}}
+        }))
+        .unwrap();
+        assert!(previous_template(&small)
+            .unwrap()
+            .unwrap()
+            .contains("api-pods"));
+        let mut big = small.clone();
+        let env: Vec<serde_json::Value> = (0..2000)
+            .map(|i| serde_json::json!({"name": format!("VAR_{i}"), "value": "x".repeat(100)}))
+            .collect();
+        big.spec.as_mut().unwrap().template = Some(
+            serde_json::from_value(serde_json::json!({
+                "spec": {"containers": [{"name": "api", "image": "a:1", "env": env}]}
+            }))
+            .unwrap(),
+        );
+        let size = previous_template(&big).unwrap_err();
+        assert!(size > PREVIOUS_TEMPLATE_MAX, "{size}");
+    }
 }
