@@ -42,7 +42,7 @@ def surge_count(surge, n):
     return int(surge)
 
 
-def pod_template(delay_ms, cpu, extra_spec=None):
+def pod_template(delay_ms, cpu, extra_spec=None, label="api-pods"):
     spec = {
         "terminationGracePeriodSeconds": 1,
         "containers": [
@@ -52,7 +52,7 @@ def pod_template(delay_ms, cpu, extra_spec=None):
         ],
     }
     spec.update(extra_spec or {})
-    return {"metadata": {"labels": {"name": "api-pods"},
+    return {"metadata": {"labels": {"name": label},
                          "annotations": {READY_DELAY_ANNOTATION: str(delay_ms)}},
             "spec": spec}
 
@@ -112,17 +112,38 @@ class Bench:
 
     # ----- our rollout -----
 
-    def seed_rc(self, ns, n, delay_ms, cpu, extra_spec=None):
-        rc = {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "api-rc"},
-              "spec": {"replicas": n, "selector": {"name": "api-pods"},
-                       "template": pod_template(delay_ms, cpu, extra_spec)}}
+    def seed_rc(self, ns, n, delay_ms, cpu, extra_spec=None, name="api-rc", label="api-pods"):
+        rc = {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": name},
+              "spec": {"replicas": n, "selector": {"name": label},
+                       "template": pod_template(delay_ms, cpu, extra_spec, label)}}
         self.kube.create(f"/api/v1/namespaces/{ns}/replicationcontrollers", rc)
-        self.kube.create(f"/api/v1/namespaces/{ns}/services", service())
+        if name == "api-rc":
+            self.kube.create(f"/api/v1/namespaces/{ns}/services", service())
 
         def ready():
-            s = self.kube.get(f"/api/v1/namespaces/{ns}/replicationcontrollers/api-rc").get("status", {})
+            s = self.kube.get(f"/api/v1/namespaces/{ns}/replicationcontrollers/{name}").get("status", {})
             return s.get("availableReplicas", 0) == n and s.get("replicas", 0) == n
-        self.kube.wait_for(f"{n} ready pods of api-rc in {ns}", ready, 120 + n)
+        self.kube.wait_for(f"{n} ready pods of {name} in {ns}", ready, 120 + n)
+
+    def several(self, n=10, delay=1, surge="1"):
+        """Issue 16: an API and a worker of `n` replicas each, rolled in one step, against each rolled alone."""
+        out = {"replicas": n, "ready_delay_s": delay, "surge": surge}
+        runs = {"together": ["api-rc", "worker-rc"], "api_alone": ["api-rc"], "worker_alone": ["worker-rc"]}
+        for key, rcs in runs.items():
+            ns = self.new_namespace(f"several-{key.replace('_', '-')}")
+            try:
+                for rc in rcs:
+                    self.seed_rc(ns, n, int(delay * 1000), self.pod_cpu, name=rc,
+                                 label="api-pods" if rc == "api-rc" else "worker-pods")
+                run = self.run_action(ns, f"bench-action-{ns}", surge, {"INPUT_RC": "\n".join(rcs)})
+                if run["exit_code"] != 0:
+                    out_text = "\n".join(line for _, line in run["lines"])
+                    raise RuntimeError(f"the action failed (exit {run['exit_code']}) in {ns}:\n{out_text}")
+                out[f"{key}_s"] = run["wall_s"]
+            finally:
+                self.delete_namespace(ns)
+        out["ratio_to_slower_alone"] = out["together_s"] / max(out["api_alone_s"], out["worker_alone_s"])
+        return out
 
     def action_kubeconfig(self, user):
         """The cluster's kubeconfig, acting as `user` (in group system:masters) so the audit log names our run."""
@@ -453,6 +474,12 @@ def main():
         case["deployment"] = bench.deployment(case)
         log(f"  deployment {case['deployment']['wall_s']:.2f}s (lower bound {case['lower_bound_s']}s)")
         results["cases"].append(case)
+
+    if os.environ.get("BENCH_SKIP_SEVERAL") != "1":
+        log("several RCs: an API and a worker of 10 replicas in one step, and each alone")
+        results["several"] = bench.several()
+        log(f"  together {results['several']['together_s']:.2f}s, "
+            f"ratio to the slower alone {results['several']['ratio_to_slower_alone']:.2f}")
 
     if os.environ.get("BENCH_SKIP_CAPACITY") != "1":
         log("capacity case")

@@ -76,6 +76,14 @@ def render(r, notes=None):
                    f"{cap['exit_code']}, {cap['requests']['total']} requests, {cap['cpu_s']:.2f} CPU s, "
                    f"{cap['max_rss_mb']:.1f} MB.")
 
+    sev = r.get("several")
+    if sev:
+        out.append("")
+        out.append(f"Several RCs (issue 16): an API and a worker of {sev['replicas']} replicas each, surge {sev['surge']}, "
+                   f"{sev['ready_delay_s']} s ready delay, rolled in one step in **{sev['together_s']:.1f} s**; alone, "
+                   f"{sev['api_alone_s']:.1f} s and {sev['worker_alone_s']:.1f} s: "
+                   f"**{sev['ratio_to_slower_alone']:.2f} x** the slower one alone.")
+
     out.append("\n## Targets\n")
     rows = r["cases"]
     wall_ok = [c for c in rows if c["ours"]["wall_s"] <= wall_target(c)]
