@@ -596,7 +596,8 @@ impl Reporter {
         let mut body = json!({
             "state": state,
             "context": self.config.status_context,
-            "description": description,
+            // GitHub keeps 140 characters of a status description; several RCs' names can make it longer.
+            "description": super::markdown::truncate_plain(description, 140),
         });
         if let Some(url) = &self.run_url {
             body["target_url"] = json!(url);

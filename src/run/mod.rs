@@ -193,7 +193,7 @@ async fn deploy(
     started: Instant,
 ) -> Result<Outcome, Stop> {
     if settings.rcs.len() > 1 {
-        return several::deploy_several(settings, cancel, started).await;
+        return several::deploy_several(settings, cancel, reporter, started).await;
     }
     actions::group("Connecting to the cluster");
     let cluster = connect(settings).await?;

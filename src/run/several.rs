@@ -18,6 +18,7 @@ use crate::inputs::{Mode, OnFailure, Order, Settings};
 use crate::outcome::{self, AfterFailure, Outcome, ResultKind};
 use crate::plan::{self, Observed, Plan};
 use crate::report::actions;
+use crate::report::github::Reporter;
 use crate::rollout::{self, lock, Cancel, Engine, Executed, Rolled};
 
 /// One RC of the run: its settings (scoped by [`Settings::for_rc`]) and its plan.
@@ -134,6 +135,7 @@ async fn lock_all(
 pub(super) async fn deploy_several(
     settings: &Settings,
     cancel: &Cancel,
+    reporter: Option<&Reporter>,
     started: Instant,
 ) -> Result<Outcome, Stop> {
     if matches!(settings.mode, Mode::Preview | Mode::Cleanup) {
@@ -195,6 +197,19 @@ pub(super) async fn deploy_several(
     let mut fenced = cancel.clone();
     for guard in &guards {
         fenced = fence(fenced, guard.lost());
+    }
+    // One pending status and one Deployment for the release; the final report settles both.
+    if let Some(reporter) = reporter {
+        let targets: Vec<String> = parts
+            .iter()
+            .map(|p| p.plan.new_rc.metadata.name.clone().unwrap_or_default())
+            .collect();
+        for warning in reporter
+            .start(&format!("rolling {}", targets.join(", ")))
+            .await
+        {
+            actions::warning(&warning);
+        }
     }
     let result = roll_all(&cluster, settings, &parts, &fenced, started).await;
     for guard in guards {

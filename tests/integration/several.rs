@@ -245,3 +245,45 @@ async fn keep_leaves_both_resumable_and_rollback_brings_both_back() {
     assert_eq!(replicas(&ns, "worker-rc").await, Some(2));
     assert_eq!(ready_pods(&ns, "name=api-pods").await.len(), 3);
 }
+
+/// One report for the release on GitHub: one pending status naming both new RCs, one Deployment that goes
+/// in_progress -> success, one final status.
+#[tokio::test]
+async fn several_rcs_are_one_release_on_github() {
+    use crate::secrets::fake_github::FakeGithub;
+    let ns = support::namespace("several-gh").await;
+    seed_both(&ns).await;
+    let github = FakeGithub::start();
+    let images = "node-api-container=registry.local/node-api:7.0\nworker-rc:worker=registry.local/worker:7.0";
+    let e = env(
+        &ns,
+        images,
+        "v7",
+        &[
+            ("INPUT_GITHUB_TOKEN", "ghs_several_test_token_0123456789"),
+            ("GITHUB_API_URL", &github.url),
+            ("GITHUB_REPOSITORY", "octo/api"),
+        ],
+    );
+    let run = support::run_action(&e).await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let statuses: Vec<serde_json::Value> = github
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.contains("/statuses/"))
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    assert_eq!(statuses.len(), 2, "one pending, one final: {statuses:?}");
+    assert_eq!(statuses[0]["state"], "pending");
+    assert_eq!(
+        statuses[0]["description"],
+        "rolling api-rc-v7, worker-rc-v7"
+    );
+    assert_eq!(statuses[1]["state"], "success");
+    let deployments = github.deployments();
+    assert_eq!(deployments.len(), 1, "one Deployment for the release");
+    assert_eq!(
+        deployments[0].states.last().map(String::as_str),
+        Some("success")
+    );
+}
