@@ -375,7 +375,21 @@ async fn deploy_locked(
     actions::end_group();
     let executed = executed?;
 
-    let mut outcome = base_outcome(settings, &plan, started);
+    let mut outcome = executed_outcome(settings, &plan, started, executed, &mut engine);
+    outcome.environment_url = environment_url;
+    Ok(outcome)
+}
+
+/// The outcome of a plan the engine executed: the plan's names and images, the execution's result, the engine's
+/// timeline.
+fn executed_outcome(
+    settings: &Settings,
+    plan: &Plan,
+    started: Instant,
+    executed: rollout::Executed,
+    engine: &mut Engine,
+) -> Outcome {
+    let mut outcome = base_outcome(settings, plan, started);
     outcome.result = executed.result;
     outcome.summary = executed.summary;
     outcome.ready_replicas = executed.ready;
@@ -384,8 +398,7 @@ async fn deploy_locked(
     outcome.after_failure = executed.after_failure;
     outcome.timeline = std::mem::take(&mut engine.timeline);
     outcome.duration = started.elapsed();
-    outcome.environment_url = environment_url;
-    Ok(outcome)
+    outcome
 }
 
 /// Warnings before any change: surge pods that cannot fit, a quota without room.

@@ -309,15 +309,7 @@ async fn roll_all(
                 Executed::failed(summary, ready, diagnosis, after, &pending)
             }
         };
-        let mut o = super::base_outcome(&part.settings, &part.plan, started);
-        o.result = executed.result;
-        o.summary = executed.summary;
-        o.ready_replicas = executed.ready;
-        o.previous_rc_name = executed.previous_rc_name.or(o.previous_rc_name);
-        o.diagnosis = executed.diagnosis;
-        o.after_failure = executed.after_failure;
-        o.timeline = std::mem::take(&mut engine.timeline);
-        o.duration = started.elapsed();
+        let o = super::executed_outcome(&part.settings, &part.plan, started, executed, engine);
         outcomes.push((part.rc.clone(), o));
     }
     actions::end_group();
