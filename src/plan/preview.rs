@@ -100,16 +100,24 @@ pub fn isolate(
         .unwrap_or_else(|| labels.clone());
     selector.remove(version_label);
 
+    // Rewritten: every label the source's own selector uses (so the production RC, whose controller and whose
+    // deploys look for its pods by that selector, never counts a preview pod, even for a worker no Service
+    // selects), and every label a production Service selects on.
+    let original = labels.clone();
+    let mut keys: Vec<String> = selector.keys().cloned().collect();
     for service in production(services) {
         let sel = selector_of(service);
-        if selector_matches(&sel, &labels) {
-            for key in sel.keys() {
-                let value = suffixed(&labels[key], pr);
-                labels.insert(key.clone(), value.clone());
-                if selector.contains_key(key) {
-                    selector.insert(key.clone(), value);
-                }
-            }
+        if selector_matches(&sel, &original) {
+            keys.extend(sel.into_keys());
+        }
+    }
+    for key in keys {
+        let Some(value) = original.get(&key).map(|v| suffixed(v, pr)) else {
+            continue;
+        };
+        labels.insert(key.clone(), value.clone());
+        if selector.contains_key(&key) {
+            selector.insert(key, value);
         }
     }
     labels.insert(ann::PREVIEW_PR_LABEL.into(), pr.to_string());
@@ -149,7 +157,9 @@ pub fn check_isolated(labels: &Labels, services: &[Service]) -> Result<(), Previ
 }
 
 /// The preview Service: `service_manifest` if given, else a copy of the production Service that selects the
-/// production pods, named `<service>-pr-<N>`, selecting the preview pods by their rewritten labels.
+/// production pods, named `<service>-pr-<N>`, selecting the preview pods by their rewritten labels. None when
+/// production has no Service for these pods (a worker): a preview of it needs no Service either, and a
+/// Service without ports is invalid.
 pub fn service(
     production_labels: &Labels,
     preview_labels: &Labels,
@@ -157,7 +167,7 @@ pub fn service(
     manifest: Option<Service>,
     rc: &str,
     pr: u64,
-) -> Result<Service, PreviewError> {
+) -> Result<Option<Service>, PreviewError> {
     let from_production =
         production(services).find(|s| selector_matches(&selector_of(s), production_labels));
     let (name, base_spec, keys): (String, ServiceSpec, Vec<String>) =
@@ -181,7 +191,7 @@ pub fn service(
                 let keys = selector_of(p).into_keys().collect();
                 (p.metadata.name.clone().unwrap_or_default(), spec, keys)
             }
-            (None, None) => (rc.to_string(), ServiceSpec::default(), vec![]),
+            (None, None) => return Ok(None),
         };
     let mut selector: Labels = keys
         .iter()
@@ -199,7 +209,7 @@ pub fn service(
     });
     let mut labels = Labels::new();
     labels.insert(ann::PREVIEW_PR_LABEL.into(), pr.to_string());
-    Ok(Service {
+    Ok(Some(Service {
         metadata: ObjectMeta {
             name: Some(suffixed(&name, pr)),
             labels: Some(labels),
@@ -212,7 +222,7 @@ pub fn service(
             ..Default::default()
         }),
         status: None,
-    })
+    }))
 }
 
 /// Where the preview is reached inside the cluster: `http://<service>.<namespace>.svc.cluster.local[:port]`.
@@ -288,13 +298,56 @@ mod tests {
             "api-rc",
             7,
         )
-        .unwrap();
+        .unwrap()
+        .expect("production has a Service for these pods");
         assert_eq!(svc.metadata.name.as_deref(), Some("api-srv-pr-7"));
         assert!(selector_matches(&selector_of(&svc), &labels));
         assert!(!selector_matches(&selector_of(&svc), &prod_labels));
         assert_eq!(
             environment_url(&svc, "apps"),
             "http://api-srv-pr-7.apps.svc.cluster.local"
+        );
+    }
+
+    #[test]
+    fn a_worker_preview_is_never_selected_by_the_production_rc_and_gets_no_service() {
+        let worker: ReplicationController = serde_saphyr::from_str(
+            "metadata: {name: worker-rc}\nspec:\n  replicas: 2\n  selector: {app: worker}\n  template:\n    metadata: {labels: {app: worker, tier: jobs}}\n    spec: {containers: [{name: worker, image: w:1}]}\n",
+        )
+        .unwrap();
+        let srv: Service = fixture("services/api-srv.yaml");
+        let preview = isolate(
+            &worker,
+            std::slice::from_ref(&srv),
+            "worker-rc",
+            7,
+            "version",
+            1,
+        )
+        .unwrap();
+        let spec = preview.spec.unwrap();
+        let labels = spec.template.unwrap().metadata.unwrap().labels.unwrap();
+        let production_selector = worker.spec.unwrap().selector.unwrap();
+        assert!(
+            !selector_matches(&production_selector, &labels),
+            "the production RC would count the preview's pods: {labels:?}"
+        );
+        assert_eq!(labels["app"], "worker-pr-7");
+        assert_eq!(labels["tier"], "jobs", "labels nothing selects on are kept");
+        assert!(selector_matches(&spec.selector.unwrap(), &labels));
+        let production_labels: Labels = [("app".to_string(), "worker".to_string())].into();
+        let svc = service(
+            &production_labels,
+            &labels,
+            std::slice::from_ref(&srv),
+            None,
+            "worker-rc",
+            7,
+        )
+        .unwrap();
+        assert!(
+            svc.is_none(),
+            "no production Service, no preview Service: {svc:?}"
         );
     }
 

@@ -48,8 +48,14 @@ pub struct Removed {
     pub pods: usize,
 }
 
-/// Deletes every RC and Service labelled with the PR, then waits (bounded) until their pods are gone.
-pub async fn cleanup(client: &kube::Client, namespace: &str, pr: u64) -> anyhow::Result<Removed> {
+/// Deletes every RC and Service labelled with the PR, then waits (bounded) until their pods are gone. With
+/// `dry_run`, only lists what it would remove.
+pub async fn cleanup(
+    client: &kube::Client,
+    namespace: &str,
+    pr: u64,
+    dry_run: bool,
+) -> anyhow::Result<Removed> {
     let selector = format!("{}={pr}", ann::PREVIEW_PR_LABEL);
     let list = ListParams::default().labels(&selector);
     let delete = DeleteParams::background();
@@ -61,6 +67,26 @@ pub async fn cleanup(client: &kube::Client, namespace: &str, pr: u64) -> anyhow:
     let found = retry(|| rcs.list(&list))
         .await
         .map_err(|e| anyhow::anyhow!(explain(&e, "list", "replicationcontrollers")))?;
+    if dry_run {
+        removed.rcs = found
+            .items
+            .into_iter()
+            .filter_map(|r| r.metadata.name)
+            .collect();
+        removed.services = retry(|| services.list(&list))
+            .await
+            .map_err(|e| anyhow::anyhow!(explain(&e, "list", "services")))?
+            .items
+            .into_iter()
+            .filter_map(|s| s.metadata.name)
+            .collect();
+        removed.pods = retry(|| pods.list(&list))
+            .await
+            .map_err(|e| anyhow::anyhow!(explain(&e, "list", "pods")))?
+            .items
+            .len();
+        return Ok(removed);
+    }
     for rc in found.items {
         let name = rc.metadata.name.unwrap_or_default();
         match retry(|| rcs.delete(&name, &delete)).await {

@@ -10,7 +10,7 @@ mod report;
 mod secrets;
 mod several;
 
-use preview::{clean_up, prepare_preview, preview_scope, preview_service, Scope};
+use preview::{clean_up, plan_service, prepare_preview, preview_scope, put_service, Scope};
 use report::report;
 
 use std::time::Instant;
@@ -193,7 +193,7 @@ async fn deploy(
     started: Instant,
 ) -> Result<Outcome, Stop> {
     if settings.rcs.len() > 1 {
-        return several::deploy_several(settings, cancel, reporter, started).await;
+        return several::deploy_several(settings, scope, cancel, reporter, started).await;
     }
     actions::group("Connecting to the cluster");
     let cluster = connect(settings).await?;
@@ -297,17 +297,10 @@ async fn deploy_locked(
     .map_err(Stop::BadInput)?;
     let mut environment_url = None;
     if let (Some(scope), Some(production_labels)) = (scope, preview_labels) {
-        environment_url = Some(
-            preview_service(
-                settings,
-                scope,
-                cluster,
-                &observed,
-                &plan,
-                &production_labels,
-            )
-            .await?,
-        );
+        if let Some(service) = plan_service(settings, scope, &observed, &plan, &production_labels)?
+        {
+            environment_url = Some(put_service(settings, cluster, &service).await?);
+        }
     }
     if let Some(reason) = &plan.current_reason {
         actions::print_untrusted(reason);

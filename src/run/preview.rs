@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use k8s_openapi::api::core::v1::ReplicationController;
+use k8s_openapi::api::core::v1::{ReplicationController, Service};
 
 use super::Stop;
 use crate::cluster::Cluster;
@@ -43,7 +43,7 @@ pub fn preview_scope(
     Ok((settings, Some(Scope { pr, production_rc })))
 }
 
-type Labels = std::collections::BTreeMap<String, String>;
+pub type Labels = std::collections::BTreeMap<String, String>;
 
 fn template_labels(rc: &ReplicationController) -> Labels {
     rc.spec
@@ -104,15 +104,16 @@ pub fn prepare_preview(
     Ok(production_labels)
 }
 
-/// Checks the planned pods against the live production Services, then creates or updates the preview Service.
-pub async fn preview_service(
+/// Checks the planned pods against the live production Services and derives the preview Service (None for pods
+/// production serves without one). Pure but for reading `service_manifest`: nothing is written yet, so several
+/// RCs' previews are all checked before any is created.
+pub fn plan_service(
     settings: &Settings,
     scope: &Scope,
-    cluster: &Cluster,
     observed: &Observed,
     plan: &Plan,
     production_labels: &Labels,
-) -> Result<String, Stop> {
+) -> Result<Option<Service>, Stop> {
     let labels = template_labels(&plan.new_rc);
     preview::check_isolated(&labels, &observed.services)
         .map_err(|e| Stop::BadInput(e.to_string()))?;
@@ -133,7 +134,7 @@ pub async fn preview_service(
         }
         None => None,
     };
-    let service = preview::service(
+    preview::service(
         production_labels,
         &labels,
         &observed.services,
@@ -141,12 +142,20 @@ pub async fn preview_service(
         &scope.production_rc,
         scope.pr,
     )
-    .map_err(|e| Stop::BadInput(e.to_string()))?;
+    .map_err(|e| Stop::BadInput(e.to_string()))
+}
+
+/// Creates or updates the planned preview Service (not on a dry run); returns the preview's URL.
+pub async fn put_service(
+    settings: &Settings,
+    cluster: &Cluster,
+    service: &Service,
+) -> Result<String, Stop> {
     if settings.dry_run {
-        return Ok(preview::environment_url(&service, &cluster.namespace));
+        return Ok(preview::environment_url(service, &cluster.namespace));
     }
     let service =
-        rollout::preview::ensure_service(&cluster.client, &cluster.namespace, &service).await?;
+        rollout::preview::ensure_service(&cluster.client, &cluster.namespace, service).await?;
     let url = preview::environment_url(&service, &cluster.namespace);
     actions::print_untrusted(&format!(
         "preview Service {} -> {url}",
@@ -163,11 +172,23 @@ pub async fn clean_up(
     started: Instant,
 ) -> Result<Outcome, Stop> {
     actions::group("Removing the preview");
-    let removed = rollout::preview::cleanup(&cluster.client, &cluster.namespace, scope.pr).await?;
+    let removed = rollout::preview::cleanup(
+        &cluster.client,
+        &cluster.namespace,
+        scope.pr,
+        settings.dry_run,
+    )
+    .await?;
     actions::end_group();
     let summary = format!(
-        "preview of PR #{} removed: {} RC(s) ({}), {} pod(s), {} Service(s) ({})",
+        "{}preview of PR #{} {}: {} RC(s) ({}), {} pod(s), {} Service(s) ({})",
+        if settings.dry_run { "dry run: " } else { "" },
         scope.pr,
+        if settings.dry_run {
+            "would be removed (nothing changed)"
+        } else {
+            "removed"
+        },
         removed.rcs.len(),
         removed.rcs.join(", "),
         removed.pods,
@@ -175,8 +196,13 @@ pub async fn clean_up(
         removed.services.join(", ")
     );
     actions::print_untrusted(&summary);
+    let result = if settings.dry_run {
+        ResultKind::DryRun
+    } else {
+        ResultKind::Success
+    };
     let mut outcome = Outcome::bare(
-        ResultKind::Success,
+        result,
         &cluster.namespace,
         &settings.rc,
         &settings.version,

@@ -10,8 +10,9 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use k8s_openapi::api::core::v1::ReplicationController;
+use k8s_openapi::api::core::v1::{ReplicationController, Service};
 
+use super::preview::{clean_up, plan_service, prepare_preview, put_service, Scope};
 use super::{fence, observe, Stop};
 use crate::cluster::Cluster;
 use crate::inputs::{Mode, OnFailure, Order, Settings};
@@ -21,11 +22,21 @@ use crate::report::actions;
 use crate::report::github::Reporter;
 use crate::rollout::{self, lock, Cancel, Engine, Executed, Rolled};
 
-/// One RC of the run: its settings (scoped by [`Settings::for_rc`]) and its plan.
+/// One RC of the run: its settings (scoped by [`Settings::for_rc`], and to its preview's base name in a
+/// preview), its plan, and in a preview the preview Service to put in place before it rolls.
 struct Part {
     rc: String,
     settings: Settings,
     plan: Plan,
+    service: Option<Service>,
+}
+
+/// Names the RC in a refusal, so a list of RCs says which entry is wrong.
+fn for_rc(rc: &str, stop: Stop) -> Stop {
+    match stop {
+        Stop::BadInput(message) => Stop::BadInput(format!("RC `{rc}`: {message}")),
+        other => other,
+    }
 }
 
 /// The containers of `rc`'s pod template, from its manifest or the live RC it would be built from.
@@ -38,14 +49,23 @@ fn containers_of(rc: &ReplicationController) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// Plans every RC before anything is written: one bad entry refuses the whole run, naming the RC.
+/// Plans every RC before anything is written: one bad entry refuses the whole run, naming the RC. With `pr`
+/// (mode `preview`), each RC is planned as its own preview `<rc>-pr-<N>`, isolated from production, and its
+/// preview Service derived; all are checked before any is created.
 fn plan_all(
     settings: &Settings,
+    pr: Option<u64>,
     namespace: &str,
     shared: &Observed,
     manifests: &[(PathBuf, ReplicationController)],
 ) -> Result<Vec<Part>, Stop> {
-    let bad = |rc: &str, e: String| Stop::BadInput(format!("RC `{rc}`: {e}"));
+    let bad = |rc: &str, e: String| for_rc(rc, Stop::BadInput(e));
+    if let (Some(_), Some(_)) = (pr, &settings.service_manifest) {
+        return Err(Stop::BadInput(format!(
+            "input `service_manifest`: it describes one preview Service, but input `rc` names several RCs ({}); remove it (each preview's Service is then derived from the production Service that selects its pods) or use one preview step per RC",
+            settings.rcs.join(", ")
+        )));
+    }
     for image in &settings.images {
         if let Some(r) = &image.rc {
             if !settings.rcs.contains(r) {
@@ -70,22 +90,43 @@ fn plan_all(
         });
         let containers = source.as_ref().map(containers_of).unwrap_or_default();
         used.extend(containers.iter().cloned());
-        let one = settings.for_rc(rc, manifest.map(|(p, _)| p.clone()), |c| {
+        let mut one = settings.for_rc(rc, manifest.map(|(p, _)| p.clone()), |c| {
             containers.contains(c)
         });
-        let observed = Observed {
+        let mut observed = Observed {
             manifest: manifest.map(|(_, m)| m.clone()),
             ..shared.clone()
+        };
+        let preview = match pr {
+            Some(pr) => {
+                let scope = Scope {
+                    pr,
+                    production_rc: rc.clone(),
+                };
+                one.rc = plan::preview::base_name(rc, pr);
+                one.rcs = vec![one.rc.clone()];
+                let labels =
+                    prepare_preview(&one, &scope, &mut observed).map_err(|e| for_rc(rc, e))?;
+                Some((scope, labels))
+            }
+            None => None,
         };
         let plan = match settings.mode {
             Mode::Rollback => plan::rollback::build(&one, namespace, &observed)
                 .map_err(|e| bad(rc, e.to_string()))?,
             _ => plan::build(&one, namespace, &observed).map_err(|e| bad(rc, e.to_string()))?,
         };
+        let service = match &preview {
+            Some((scope, labels)) => {
+                plan_service(&one, scope, &observed, &plan, labels).map_err(|e| for_rc(rc, e))?
+            }
+            None => None,
+        };
         parts.push(Part {
             rc: rc.clone(),
             settings: one,
             plan,
+            service,
         });
     }
     for image in settings.images.iter().filter(|i| i.rc.is_none()) {
@@ -101,13 +142,13 @@ fn plan_all(
 }
 
 /// Takes every RC's lock in name order (two runs over overlapping sets can't deadlock); on a refusal, releases
-/// what it took.
+/// what it took. `names` are the base names the runs lock: the RCs', or their previews'.
 async fn lock_all(
     cluster: &Cluster,
-    settings: &Settings,
+    names: &[String],
     holder: &str,
 ) -> Result<Vec<lock::LockGuard>, Stop> {
-    let mut names = settings.rcs.clone();
+    let mut names = names.to_vec();
     names.sort();
     let mut guards = vec![];
     for rc in &names {
@@ -132,22 +173,24 @@ async fn lock_all(
     Ok(guards)
 }
 
+/// Several RCs; `scope` is the pull request's in a preview or its cleanup.
 pub(super) async fn deploy_several(
     settings: &Settings,
+    scope: Option<&Scope>,
     cancel: &Cancel,
     reporter: Option<&Reporter>,
     started: Instant,
 ) -> Result<Outcome, Stop> {
-    if matches!(settings.mode, Mode::Preview | Mode::Cleanup) {
-        return Err(Stop::BadInput(format!(
-            "input `mode`: `{}` takes one RC; with several RCs (`rc`: {}) use `deploy` or `rollback`",
-            match settings.mode {
-                Mode::Preview => "preview",
-                _ => "cleanup",
-            },
-            settings.rcs.join(", ")
-        )));
-    }
+    let pr = scope.map(|s| s.pr);
+    // What each RC's run locks: its own base name, or its preview's (never the production RC's).
+    let lock_names: Vec<String> = settings
+        .rcs
+        .iter()
+        .map(|rc| match pr {
+            Some(pr) => plan::preview::base_name(rc, pr),
+            None => rc.clone(),
+        })
+        .collect();
     actions::group("Connecting to the cluster");
     let cluster = super::connect(settings).await?;
     actions::print_untrusted(&format!(
@@ -158,6 +201,25 @@ pub(super) async fn deploy_several(
     ));
     actions::end_group();
 
+    if let (Mode::Cleanup, Some(scope)) = (settings.mode, scope) {
+        // Everything a PR's previews made carries its PR label: one cleanup removes every RC's preview, under
+        // every preview's lock so that no preview of this PR is rolling meanwhile.
+        let holder = lock::identity(
+            settings.github.run_id.as_deref(),
+            settings.github.repository.as_deref(),
+        );
+        let guards = if settings.dry_run {
+            vec![]
+        } else {
+            lock_all(&cluster, &lock_names, &holder).await?
+        };
+        let result = clean_up(settings, scope, &cluster, started).await;
+        for guard in guards {
+            guard.release().await;
+        }
+        return result;
+    }
+
     actions::group("Planning");
     let mut manifests = vec![];
     for path in &settings.manifests {
@@ -167,7 +229,7 @@ pub(super) async fn deploy_several(
     let mut no_manifest = settings.clone();
     no_manifest.manifest = None;
     let shared = observe(&cluster, &no_manifest).await?;
-    let parts = plan_all(settings, &cluster.namespace, &shared, &manifests)?;
+    let parts = plan_all(settings, pr, &cluster.namespace, &shared, &manifests)?;
     for part in &parts {
         if let Some(reason) = &part.plan.current_reason {
             actions::print_untrusted(&format!("{}: {reason}", part.rc));
@@ -179,21 +241,28 @@ pub(super) async fn deploy_several(
     actions::end_group();
     if settings.dry_run {
         let mut outcomes = vec![];
+        let mut environment_url = None;
         for part in &parts {
             actions::print_untrusted(&plan::render_dry_run(&part.plan));
             let mut o = super::base_outcome(&part.settings, &part.plan, started);
             o.result = ResultKind::DryRun;
             o.summary = format!("dry run: {} planned, nothing changed", o.rc_name);
+            if let Some(service) = &part.service {
+                let url = put_service(&part.settings, &cluster, service).await?;
+                environment_url.get_or_insert(url);
+            }
             outcomes.push((part.rc.clone(), o));
         }
-        return Ok(outcome::combine(outcomes));
+        let mut combined = outcome::combine(outcomes);
+        combined.environment_url = environment_url;
+        return Ok(combined);
     }
 
     let holder = lock::identity(
         settings.github.run_id.as_deref(),
         settings.github.repository.as_deref(),
     );
-    let guards = lock_all(&cluster, settings, &holder).await?;
+    let guards = lock_all(&cluster, &lock_names, &holder).await?;
     let mut fenced = cancel.clone();
     for guard in &guards {
         fenced = fence(fenced, guard.lost());
@@ -211,7 +280,21 @@ pub(super) async fn deploy_several(
             actions::warning(&warning);
         }
     }
-    let result = roll_all(&cluster, settings, &parts, &fenced, started).await;
+    let result = async {
+        // Previews: every preview Service in place before its pods roll (all were checked when planning). The
+        // release's URL is the first RC's that has one (the API's, not the worker's).
+        let mut environment_url = None;
+        for part in &parts {
+            if let Some(service) = &part.service {
+                let url = put_service(&part.settings, &cluster, service).await?;
+                environment_url.get_or_insert(url);
+            }
+        }
+        let mut outcome = roll_all(&cluster, settings, &parts, &fenced, started).await?;
+        outcome.environment_url = environment_url;
+        Ok(outcome)
+    }
+    .await;
     for guard in guards {
         guard.release().await;
     }

@@ -287,3 +287,128 @@ async fn several_rcs_are_one_release_on_github() {
         Some("success")
     );
 }
+
+/// `mode: preview` and `cleanup` take several RCs as a deploy does: one run gives each RC its isolated preview
+/// `<rc>-pr-<N>` (the API's with a preview Service, the worker's without one, as production has none), with
+/// production untouched and never selecting a preview pod; a dry-run cleanup changes nothing; one cleanup
+/// removes both previews.
+#[tokio::test]
+async fn previews_of_several_rcs_and_their_cleanup() {
+    use crate::workflows::Runner;
+    use k8s_openapi::api::core::v1::{Pod, Service};
+    use kube::api::ListParams;
+
+    let ns = support::namespace("several-preview").await;
+    seed_both(&ns).await;
+    let head = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
+    let opened = Runner::new(
+        &ns,
+        "pull_request",
+        "pull_request.opened.json",
+        "refs/pull/2/merge",
+        "0000000000000000000000000000000000000abc",
+        &[
+            ("rc", "api-rc, worker-rc"),
+            ("mode", "preview"),
+            (
+                "images",
+                "node-api-container=registry.local/node-api:pr-2\nworker-rc:worker=registry.local/worker:pr-2",
+            ),
+        ],
+    );
+    let run = opened.run().await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let out = opened.outputs();
+    assert_eq!(out["rc_name"], "api-rc-pr-2-ec26c3e");
+    let rollouts: serde_json::Value = serde_json::from_str(&out["rollouts"]).unwrap();
+    assert_eq!(rollouts[1]["rc"], "worker-rc");
+    assert_eq!(rollouts[1]["rc_name"], "worker-rc-pr-2-ec26c3e");
+    assert_eq!(
+        rc_names(&ns).await,
+        vec![
+            "api-rc".to_string(),
+            "api-rc-pr-2-ec26c3e".to_string(),
+            "worker-rc".to_string(),
+            "worker-rc-pr-2-ec26c3e".to_string()
+        ]
+    );
+    let preview = ready_pods(&ns, "rolling-update.github.io/pr=2").await;
+    assert_eq!(preview.len(), 2, "one preview pod per RC: {preview:?}");
+    assert!(preview
+        .iter()
+        .any(|p| p.get("worker").map(String::as_str) == Some("registry.local/worker:pr-2")));
+    assert!(preview.iter().any(|p| {
+        p.get("node-api-container").map(String::as_str) == Some("registry.local/node-api:pr-2")
+    }));
+    // Production: untouched, and its selectors never take in a preview pod.
+    assert_eq!(ready_pods(&ns, "name=api-pods").await.len(), 3);
+    assert_eq!(ready_pods(&ns, "app=worker").await.len(), 2);
+    assert_eq!(replicas(&ns, "worker-rc").await, Some(2));
+    let pr = ListParams::default().labels("rolling-update.github.io/pr=2");
+    let svcs: Api<Service> = Api::namespaced(ns.client.clone(), &ns.name);
+    let preview_services: Vec<String> = svcs
+        .list(&pr)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|s| s.metadata.name)
+        .collect();
+    assert_eq!(preview_services, vec!["api-srv-pr-2".to_string()]);
+    let url = format!(
+        "preview Service api-srv-pr-2 -> http://api-srv-pr-2.{}.svc.cluster.local",
+        ns.name
+    );
+    assert!(run.stdout.contains(&url), "{}", run.stdout);
+
+    // A dry-run cleanup says what it would remove and removes nothing.
+    let dry = Runner::new(
+        &ns,
+        "pull_request",
+        "pull_request.closed.json",
+        "refs/pull/2/merge",
+        head,
+        &[
+            ("rc", "api-rc\nworker-rc"),
+            ("mode", "cleanup"),
+            ("dry_run", "true"),
+        ],
+    );
+    let run = dry.run().await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("would be removed (nothing changed)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        ready_pods(&ns, "rolling-update.github.io/pr=2").await.len(),
+        2
+    );
+
+    let closed = Runner::new(
+        &ns,
+        "pull_request",
+        "pull_request.closed.json",
+        "refs/pull/2/merge",
+        head,
+        &[("rc", "api-rc\nworker-rc"), ("mode", "cleanup")],
+    );
+    let run = closed.run().await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("preview of PR #2 removed: 2 RC(s)"),
+        "{}",
+        run.stdout
+    );
+    let rcs: Api<ReplicationController> = Api::namespaced(ns.client.clone(), &ns.name);
+    let pods: Api<Pod> = Api::namespaced(ns.client.clone(), &ns.name);
+    assert!(rcs.list(&pr).await.unwrap().items.is_empty());
+    assert!(svcs.list(&pr).await.unwrap().items.is_empty());
+    assert!(pods.list(&pr).await.unwrap().items.is_empty());
+    assert_eq!(
+        rc_names(&ns).await,
+        vec!["api-rc".to_string(), "worker-rc".to_string()]
+    );
+    assert_eq!(ready_pods(&ns, "app=worker").await.len(), 2);
+}

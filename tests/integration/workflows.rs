@@ -17,13 +17,13 @@ use crate::support::{self, run_action, ActionRun, TestNs};
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// What the runner would set for `with:` = `inputs` on `event` (a file under tests/fixtures/events).
-struct Runner {
-    env: BTreeMap<String, String>,
-    dir: std::path::PathBuf,
+pub(crate) struct Runner {
+    pub(crate) env: BTreeMap<String, String>,
+    pub(crate) dir: std::path::PathBuf,
 }
 
 impl Runner {
-    fn new(
+    pub(crate) fn new(
         ns: &TestNs,
         event_name: &str,
         event_file: &str,
@@ -92,12 +92,12 @@ impl Runner {
         Runner { env, dir }
     }
 
-    async fn run(&self) -> ActionRun {
+    pub(crate) async fn run(&self) -> ActionRun {
         run_action(&self.env).await
     }
 
     /// $GITHUB_OUTPUT parsed with the runner's rules (`name=value` and `name<<DELIMITER` blocks).
-    fn outputs(&self) -> BTreeMap<String, String> {
+    pub(crate) fn outputs(&self) -> BTreeMap<String, String> {
         let text = std::fs::read_to_string(self.dir.join("output")).unwrap();
         let mut out = BTreeMap::new();
         let mut lines = text.lines();
