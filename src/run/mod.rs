@@ -354,8 +354,7 @@ async fn deploy_locked(
                 reporter,
                 cluster.client.clone(),
                 &cluster.namespace,
-                &new_rc,
-                plan.desired,
+                vec![(new_rc, plan.desired)],
             );
             tokio::select! {
                 biased;

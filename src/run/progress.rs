@@ -21,67 +21,87 @@ use crate::report::markdown;
 /// How often the new RC is read.
 pub const INTERVAL: Duration = Duration::from_secs(10);
 
-/// The description to post for each ready count read, when there is news.
+/// The description to post for each ready count read, when there is news. Several RCs (one release) are one
+/// description: their total, then each RC's count.
 #[derive(Debug)]
 pub struct Progress {
-    rc: String,
-    desired: i32,
-    last: Option<i32>,
+    targets: Vec<(String, i32)>,
+    last: Option<Vec<i32>>,
 }
 
 impl Progress {
-    pub fn new(rc: &str, desired: i32) -> Self {
+    /// `targets`: each new RC's name and desired replicas.
+    pub fn new(targets: Vec<(String, i32)>) -> Self {
         Progress {
-            rc: rc.to_string(),
-            desired,
+            targets,
             last: None,
         }
     }
 
-    /// `Some(description)` when `ready` differs from the last count (the first 0 is no news: the `pending`
-    /// status already says the rollout started).
-    pub fn update(&mut self, ready: i32, elapsed: Duration) -> Option<String> {
-        let previous = self.last.replace(ready);
-        if previous == Some(ready) || (previous.is_none() && ready == 0) {
+    /// `Some(description)` when `ready` (one count per target) differs from the last counts (the first all-0
+    /// is no news: the `pending` status already says the rollout started).
+    pub fn update(&mut self, ready: &[i32], elapsed: Duration) -> Option<String> {
+        let previous = self.last.replace(ready.to_vec());
+        if previous.as_deref() == Some(ready)
+            || (previous.is_none() && ready.iter().all(|r| *r == 0))
+        {
             return None;
         }
-        Some(markdown::truncate_plain(
-            &format!(
-                "rolling {}: {ready}/{} new pods ready · {} s",
-                self.rc,
-                self.desired,
+        let text = match self.targets.as_slice() {
+            [(rc, desired)] => format!(
+                "rolling {rc}: {}/{desired} new pods ready · {} s",
+                ready.first().copied().unwrap_or_default(),
                 elapsed.as_secs()
             ),
-            140,
-        ))
+            targets => {
+                let each: Vec<String> = targets
+                    .iter()
+                    .zip(ready)
+                    .map(|((rc, desired), ready)| format!("{rc} {ready}/{desired}"))
+                    .collect();
+                format!(
+                    "rolling: {}/{} new pods ready ({}) · {} s",
+                    ready.iter().sum::<i32>(),
+                    targets.iter().map(|(_, d)| d).sum::<i32>(),
+                    each.join(", "),
+                    elapsed.as_secs()
+                )
+            }
+        };
+        Some(markdown::truncate_plain(&text, 140))
     }
 }
 
-/// Reads the new RC every [`INTERVAL`] and posts its progress; never returns (the caller drops it when the
+/// Reads the new RCs every [`INTERVAL`] and posts their progress; never returns (the caller drops it when the
 /// rollout ends).
 pub async fn watch(
     reporter: &Reporter,
     client: kube::Client,
     namespace: &str,
-    rc: &str,
-    desired: i32,
+    targets: Vec<(String, i32)>,
 ) -> Infallible {
     let api: Api<ReplicationController> = Api::namespaced(client, namespace);
-    let mut progress = Progress::new(rc, desired);
+    let names: Vec<String> = targets.iter().map(|(rc, _)| rc.clone()).collect();
+    let mut progress = Progress::new(targets);
     let began = std::time::Instant::now();
     let mut ticks = tokio::time::interval(INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
-    loop {
+    'tick: loop {
         ticks.tick().await;
-        let Ok(Some(current)) = api.get_opt(rc).await else {
-            continue;
-        };
-        let ready = current
-            .status
-            .and_then(|s| s.ready_replicas)
-            .unwrap_or_default();
-        if let Some(description) = progress.update(ready, began.elapsed()) {
+        let mut ready = vec![];
+        for rc in &names {
+            let Ok(Some(current)) = api.get_opt(rc).await else {
+                continue 'tick;
+            };
+            ready.push(
+                current
+                    .status
+                    .and_then(|s| s.ready_replicas)
+                    .unwrap_or_default(),
+            );
+        }
+        if let Some(description) = progress.update(&ready, began.elapsed()) {
             let _ = reporter.progress(&description).await;
         }
     }
@@ -94,29 +114,51 @@ mod tests {
     #[test]
     fn posts_only_news() {
         let s = Duration::from_secs;
-        let mut p = Progress::new("api-rc-v2", 3);
+        let mut p = Progress::new(vec![("api-rc-v2".into(), 3)]);
         assert_eq!(
-            p.update(0, s(10)),
+            p.update(&[0], s(10)),
             None,
             "the pending status already says it started"
         );
         assert_eq!(
-            p.update(1, s(20)).as_deref(),
+            p.update(&[1], s(20)).as_deref(),
             Some("rolling api-rc-v2: 1/3 new pods ready · 20 s")
         );
-        assert_eq!(p.update(1, s(30)), None);
+        assert_eq!(p.update(&[1], s(30)), None);
         assert_eq!(
-            p.update(3, s(40)).as_deref(),
+            p.update(&[3], s(40)).as_deref(),
             Some("rolling api-rc-v2: 3/3 new pods ready · 40 s")
         );
         // A pod lost is news too.
         assert_eq!(
-            p.update(2, s(50)).as_deref(),
+            p.update(&[2], s(50)).as_deref(),
             Some("rolling api-rc-v2: 2/3 new pods ready · 50 s")
         );
         assert_eq!(
-            Progress::new("x", 2).update(1, s(10)).as_deref(),
+            Progress::new(vec![("x".into(), 2)])
+                .update(&[1], s(10))
+                .as_deref(),
             Some("rolling x: 1/2 new pods ready · 10 s")
         );
+    }
+
+    #[test]
+    fn several_rcs_are_one_line_with_each_count() {
+        let s = Duration::from_secs;
+        let mut p = Progress::new(vec![("api-rc-v2".into(), 3), ("worker-rc-v2".into(), 2)]);
+        assert_eq!(p.update(&[0, 0], s(10)), None);
+        assert_eq!(
+            p.update(&[2, 0], s(20)).as_deref(),
+            Some("rolling: 2/5 new pods ready (api-rc-v2 2/3, worker-rc-v2 0/2) · 20 s")
+        );
+        assert_eq!(p.update(&[2, 0], s(30)), None);
+        assert_eq!(
+            p.update(&[2, 1], s(40)).as_deref(),
+            Some("rolling: 3/5 new pods ready (api-rc-v2 2/3, worker-rc-v2 1/2) · 40 s"),
+            "one RC's news is news"
+        );
+        let long: Vec<(String, i32)> = (0..20).map(|i| (format!("service-{i}-rc-v2"), 3)).collect();
+        let text = Progress::new(long).update(&[1; 20], s(5)).unwrap();
+        assert!(text.chars().count() <= 140, "{text}");
     }
 }

@@ -290,7 +290,31 @@ pub(super) async fn deploy_several(
                 environment_url.get_or_insert(url);
             }
         }
-        let mut outcome = roll_all(&cluster, settings, &parts, &fenced, started).await?;
+        let rolled = roll_all(&cluster, settings, &parts, &fenced, started);
+        let mut outcome = match reporter {
+            // Live progress for the release as a whole, as for one RC (see run/progress.rs).
+            Some(reporter) => {
+                let targets = parts
+                    .iter()
+                    .map(|p| {
+                        let name = p.plan.new_rc.metadata.name.clone().unwrap_or_default();
+                        (name, p.plan.desired)
+                    })
+                    .collect();
+                let watch = super::progress::watch(
+                    reporter,
+                    cluster.client.clone(),
+                    &cluster.namespace,
+                    targets,
+                );
+                tokio::select! {
+                    biased;
+                    outcome = rolled => outcome?,
+                    never = watch => match never {},
+                }
+            }
+            None => rolled.await?,
+        };
         outcome.environment_url = environment_url;
         Ok(outcome)
     }

@@ -21,7 +21,7 @@ spec:
   template:
     metadata:
       labels: {app: worker}
-      annotations: {fake-kubelet.rolling-update.github.io/ready-delay-ms: "300"}
+      annotations: {fake-kubelet.rolling-update.github.io/ready-delay-ms: "WORKER_DELAY_MS"}
     spec:
       terminationGracePeriodSeconds: 1
       containers:
@@ -30,8 +30,17 @@ spec:
 "#;
 
 async fn seed_both(ns: &TestNs) {
+    seed_with_worker_delay(ns, 300).await;
+}
+
+/// The API (3 pods, ready 300 ms after start) and the worker (2 pods, ready `worker_delay_ms` after start).
+async fn seed_with_worker_delay(ns: &TestNs, worker_delay_ms: u64) {
     support::apply_yaml(ns, &api_rc_yaml(3, 300, "10m", "")).await;
-    support::apply_yaml(ns, WORKER).await;
+    support::apply_yaml(
+        ns,
+        &WORKER.replace("WORKER_DELAY_MS", &worker_delay_ms.to_string()),
+    )
+    .await;
     let deadline = Instant::now() + Duration::from_secs(60);
     while ready_pods(ns, "name=api-pods").await.len() < 3
         || ready_pods(ns, "app=worker").await.len() < 2
@@ -246,13 +255,14 @@ async fn keep_leaves_both_resumable_and_rollback_brings_both_back() {
     assert_eq!(ready_pods(&ns, "name=api-pods").await.len(), 3);
 }
 
-/// One report for the release on GitHub: one pending status naming both new RCs, one Deployment that goes
-/// in_progress -> success, one final status.
+/// One report for the release on GitHub: one pending status naming both new RCs, live progress for the release
+/// as a whole while the slow worker rolls (its pods take 12 s to be ready; the progress watch reads every 10 s),
+/// one Deployment that goes in_progress -> success, one final status.
 #[tokio::test]
 async fn several_rcs_are_one_release_on_github() {
     use crate::secrets::fake_github::FakeGithub;
     let ns = support::namespace("several-gh").await;
-    seed_both(&ns).await;
+    seed_with_worker_delay(&ns, 12_000).await;
     let github = FakeGithub::start();
     let images = "node-api-container=registry.local/node-api:7.0\nworker-rc:worker=registry.local/worker:7.0";
     let e = env(
@@ -273,13 +283,28 @@ async fn several_rcs_are_one_release_on_github() {
         .filter(|r| r.method == "POST" && r.path.contains("/statuses/"))
         .map(|r| serde_json::from_str(&r.body).unwrap())
         .collect();
-    assert_eq!(statuses.len(), 2, "one pending, one final: {statuses:?}");
     assert_eq!(statuses[0]["state"], "pending");
     assert_eq!(
         statuses[0]["description"],
         "rolling api-rc-v7, worker-rc-v7"
     );
-    assert_eq!(statuses[1]["state"], "success");
+    let progress: Vec<&str> = statuses[1..statuses.len() - 1]
+        .iter()
+        .filter(|s| s["state"] == "pending")
+        .filter_map(|s| s["description"].as_str())
+        .collect();
+    assert!(
+        progress.iter().any(|d| d.starts_with("rolling: ")
+            && d.contains("/5 new pods ready (api-rc-v7 ")
+            && d.contains(", worker-rc-v7 ")),
+        "no progress of the release among {statuses:?}"
+    );
+    assert_eq!(
+        statuses.len(),
+        2 + progress.len(),
+        "one pending, the progress, one final: {statuses:?}"
+    );
+    assert_eq!(statuses.last().unwrap()["state"], "success");
     let deployments = github.deployments();
     assert_eq!(deployments.len(), 1, "one Deployment for the release");
     assert_eq!(
