@@ -183,18 +183,19 @@ impl Engine {
 
     /// Waits for a pod change, the cancel signal, or `at_most`.
     pub async fn wait_for_change(&mut self, at_most: Duration) {
-        let mut cancel = self.cancel.clone();
-        // A closed channel (its sender gone) never signals again: wait on the rest instead of spinning.
-        let cancelled = async move {
-            if cancel.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        };
         tokio::select! {
             _ = self.changed.notified() => {}
-            _ = cancelled => {}
+            _ = cancel_changed(self.cancel.clone()) => {}
             _ = tokio::time::sleep(at_most) => {}
         }
+    }
+}
+
+/// Resolves when the cancel signal changes. A closed channel (its sender gone) never signals again: it then
+/// never resolves, so a waiting loop waits on the rest instead of spinning.
+async fn cancel_changed(mut cancel: Cancel) {
+    if cancel.changed().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -571,22 +572,32 @@ async fn create(
     engine: &mut Engine,
     rc: &ReplicationController,
 ) -> anyhow::Result<ReplicationController> {
+    let created = create_rc(&engine.rcs, rc).await?;
+    engine.log(format!(
+        "Created {}",
+        rc.metadata.name.as_deref().unwrap_or_default()
+    ));
+    Ok(created)
+}
+
+/// Creates `rc`. A 409 is an answer (the RC exists: a retried create whose first attempt landed), not a fault
+/// to retry: the RC is read instead.
+async fn create_rc(
+    rcs: &Api<ReplicationController>,
+    rc: &ReplicationController,
+) -> anyhow::Result<ReplicationController> {
     let name = rc.metadata.name.clone().unwrap_or_default();
     let params = PostParams::default();
-    // A 409 is an answer (the RC exists: a retried create whose first attempt landed), not a fault to retry.
     let created = kube_ops::retry_if(
-        || engine.rcs.create(&params, rc),
+        || rcs.create(&params, rc),
         |e| kube_ops::is_transient(e) && !matches!(e, kube::Error::Api(s) if s.code == 409),
     )
     .await;
-    let created = match created {
-        Ok(rc) => rc,
-        // A retried create whose first attempt landed.
-        Err(kube::Error::Api(s)) if s.code == 409 => engine.rcs.get(&name).await?,
+    match created {
+        Ok(rc) => Ok(rc),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(rcs.get(&name).await?),
         Err(e) => anyhow::bail!(kube_ops::explain(&e, "create", "replicationcontrollers")),
-    };
-    engine.log(format!("Created {name}"));
-    Ok(created)
+    }
 }
 
 /// No RC serves yet: create the new one and wait until it is available.
@@ -690,49 +701,4 @@ async fn finish_new(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Issue 12, item 8: one timeout for the whole run; with `on_failure: rollback` the update stops with a
-    /// quarter left for the rollback, so the run reports before the job's own limit.
-    #[test]
-    fn the_update_leaves_the_rollback_a_quarter_of_the_timeout() {
-        let t = Duration::from_secs(1800);
-        assert_eq!(
-            update_budget(t, OnFailure::Rollback),
-            Duration::from_secs(1350)
-        );
-        assert_eq!(
-            update_budget(t, OnFailure::Rollback) + rollback_budget(t),
-            t,
-            "update and rollback together fit the timeout"
-        );
-        assert_eq!(update_budget(t, OnFailure::Keep), t, "nothing to keep back");
-    }
-
-    /// Issue 12, item 9: the previous template is recorded unless it would not fit the annotations' 256 KiB.
-    #[test]
-    fn a_previous_template_too_large_to_record_is_left_out() {
-        let small: ReplicationController = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "api-rc"},
-            "spec": {"template": {"metadata": {"labels": {"name": "api-pods"}}}}
-        }))
-        .unwrap();
-        assert!(previous_template(&small)
-            .unwrap()
-            .unwrap()
-            .contains("api-pods"));
-        let mut big = small.clone();
-        let env: Vec<serde_json::Value> = (0..2000)
-            .map(|i| serde_json::json!({"name": format!("VAR_{i}"), "value": "x".repeat(100)}))
-            .collect();
-        big.spec.as_mut().unwrap().template = Some(
-            serde_json::from_value(serde_json::json!({
-                "spec": {"containers": [{"name": "api", "image": "a:1", "env": env}]}
-            }))
-            .unwrap(),
-        );
-        let size = previous_template(&big).unwrap_err();
-        assert!(size > PREVIOUS_TEMPLATE_MAX, "{size}");
-    }
-}
+mod tests;

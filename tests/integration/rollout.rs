@@ -491,13 +491,8 @@ async fn an_interrupted_update_to_another_version_is_rolled_back_first() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    child.start_kill().unwrap();
-    let _ = child.wait().await;
-    assert!(
-        rc_names(&ns).await.contains(&"api-rc-v8".to_string()),
-        "the update to v8 was interrupted mid-way"
-    );
+    // The kill lands mid-way, chosen by the cluster's state: a new pod ready while the old RC still serves.
+    kill_mid_update(&ns, &mut child, "api-rc-v8").await;
 
     let b = images("9.0");
     let r = run(&action_env(
@@ -668,4 +663,108 @@ async fn the_overall_timeout_is_its_own_failure_and_keep_leaves_both_rcs() {
     .await;
     assert_eq!(r.code, 0);
     assert_eq!(rc_names(&ns).await, vec!["api-rc-v12".to_string()]);
+}
+
+/// Spec replicas of RC `name` (None when it does not exist).
+async fn spec_replicas(ns: &TestNs, name: &str) -> Option<i32> {
+    Api::<ReplicationController>::namespaced(ns.client.clone(), &ns.name)
+        .get_opt(name)
+        .await
+        .unwrap()
+        .map(|rc| rc.spec.and_then(|s| s.replicas).unwrap_or_default())
+}
+
+/// SIGKILLs `child` once `new_rc` has a ready pod while `api-rc` still has replicas, and proves it landed there.
+async fn kill_mid_update(ns: &TestNs, child: &mut tokio::process::Child, new_rc: &str) {
+    let version = new_rc.rsplit('-').next().unwrap().to_string();
+    let mid = support::wait_for(Duration::from_secs(60), || {
+        let version = version.clone();
+        async move {
+            !ready_pods(ns, &format!("version={version}"))
+                .await
+                .is_empty()
+                && spec_replicas(ns, "api-rc").await.unwrap_or_default() > 0
+        }
+    })
+    .await;
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+    assert!(mid.is_some(), "{new_rc} never got a ready pod");
+    let (old, new) = (
+        spec_replicas(ns, "api-rc").await.unwrap_or_default(),
+        spec_replicas(ns, new_rc).await.unwrap_or_default(),
+    );
+    assert!(
+        old > 0 && new > 0,
+        "the kill landed mid-update: api-rc at {old}, {new_rc} at {new}"
+    );
+}
+
+/// A cancel (the runner's SIGTERM) while the run rolls back an interrupted update before its own is a
+/// cancellation: exit 4, nothing of its own version created, and the next run finishes both steps.
+#[tokio::test]
+async fn cancelling_the_rollback_of_an_interrupted_update_exits_4_and_resumes() {
+    let ns = support::namespace("roll-cancel-back").await;
+    seed(&ns, 3, 1500).await;
+    let env_a = action_env(
+        &ns,
+        &[("INPUT_IMAGES", &images("11.0")), ("INPUT_VERSION", "v11")],
+    );
+    let mut child = tokio::process::Command::new(BIN)
+        .env_clear()
+        .envs(&env_a)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    kill_mid_update(&ns, &mut child, "api-rc-v11").await;
+    let old_at_kill = spec_replicas(&ns, "api-rc").await.unwrap();
+
+    let env_b = action_env(
+        &ns,
+        &[("INPUT_IMAGES", &images("12.0")), ("INPUT_VERSION", "v12")],
+    );
+    let child = tokio::process::Command::new(BIN)
+        .env_clear()
+        .envs(&env_b)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The moment: the old RC scaled back up (the interrupted update is being rolled back), v11 not yet gone.
+    let rolling_back = support::wait_for(Duration::from_secs(60), || async {
+        spec_replicas(&ns, "api-rc").await.unwrap_or_default() > old_at_kill
+            && spec_replicas(&ns, "api-rc-v11").await.unwrap_or_default() > 0
+    })
+    .await;
+    let pid = child.id().unwrap().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "SIGTERM sent");
+    let out = child.wait_with_output().await.unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    println!("{text}");
+    assert!(
+        rolling_back.is_some(),
+        "the rollback of the interrupted update never started"
+    );
+    assert!(
+        spec_replicas(&ns, "api-rc-v11").await.is_some(),
+        "cancelled before the interrupted update was rolled back"
+    );
+    assert_eq!(out.status.code(), Some(4), "a cancellation exits 4: {text}");
+    assert!(text.contains("re-run"), "says how to resume: {text}");
+    assert_eq!(
+        spec_replicas(&ns, "api-rc-v12").await,
+        None,
+        "nothing of v12 was created"
+    );
+
+    let r = run(&env_b).await;
+    assert_eq!(r.code, 0, "the next run finishes: {}", r.out);
+    assert_eq!(rc_names(&ns).await, vec!["api-rc-v12".to_string()]);
+    assert_eq!(ready_pods(&ns, "version=v12").await.len(), 3);
 }
