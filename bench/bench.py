@@ -42,7 +42,7 @@ def surge_count(surge, n):
     return int(surge)
 
 
-def pod_template(delay_ms, cpu, extra_spec=None, label="api-pods"):
+def pod_template(delay_ms, cpu, extra_spec=None, label="api-pods", version=None):
     spec = {
         "terminationGracePeriodSeconds": 1,
         "containers": [
@@ -52,7 +52,8 @@ def pod_template(delay_ms, cpu, extra_spec=None, label="api-pods"):
         ],
     }
     spec.update(extra_spec or {})
-    return {"metadata": {"labels": {"name": label},
+    labels = {"name": label, **({"version": version} if version else {})}
+    return {"metadata": {"labels": labels,
                          "annotations": {READY_DELAY_ANNOTATION: str(delay_ms)}},
             "spec": spec}
 
@@ -112,13 +113,22 @@ class Bench:
 
     # ----- our rollout -----
 
-    def seed_rc(self, ns, n, delay_ms, cpu, extra_spec=None, name="api-rc", label="api-pods"):
-        rc = {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": name},
-              "spec": {"replicas": n, "selector": {"name": label},
-                       "template": pod_template(delay_ms, cpu, extra_spec, label)}}
+    def seed_rc(self, ns, n, delay_ms, cpu, extra_spec=None, name="api-rc", label="api-pods", versioned=False):
+        """`versioned`: the RC as an earlier release by the action left it (`api-rc-v1`, a `version` label in its
+        selector, the base annotation), so the run measures a release's steady state. Otherwise a hand-made
+        legacy RC, which the first run migrates (relabels its pods) once."""
+        selector = {"name": label}
+        meta = {"name": name}
+        if versioned:
+            selector["version"] = "v1"
+            meta = {"name": f"{name}-v1", "annotations": {"rolling-update.github.io/base": name}}
+        rc = {"apiVersion": "v1", "kind": "ReplicationController", "metadata": meta,
+              "spec": {"replicas": n, "selector": selector,
+                       "template": pod_template(delay_ms, cpu, extra_spec, label, selector.get("version"))}}
         self.kube.create(f"/api/v1/namespaces/{ns}/replicationcontrollers", rc)
-        if name == "api-rc":
+        if label == "api-pods":
             self.kube.create(f"/api/v1/namespaces/{ns}/services", service())
+        name = meta["name"]
 
         def ready():
             s = self.kube.get(f"/api/v1/namespaces/{ns}/replicationcontrollers/{name}").get("status", {})
@@ -187,9 +197,10 @@ class Bench:
 
     def ours(self, case):
         n, surge, delay = case["replicas"], case["surge"], case["ready_delay_s"]
-        ns = self.new_namespace(f"rc-{n}-{surge.replace('%', 'pc')}-{delay}s")
+        legacy = case.get("legacy", False)
+        ns = self.new_namespace(f"rc-{n}-{surge.replace('%', 'pc')}-{delay}s" + ("-legacy" if legacy else ""))
         try:
-            self.seed_rc(ns, n, int(delay * 1000), self.pod_cpu)
+            self.seed_rc(ns, n, int(delay * 1000), self.pod_cpu, versioned=not legacy)
             user = f"bench-action-{ns}"
             cpu_before = self.component_cpu()
             run = self.run_action(ns, user, surge)
@@ -475,6 +486,13 @@ def main():
         log(f"  deployment {case['deployment']['wall_s']:.2f}s (lower bound {case['lower_bound_s']}s)")
         results["cases"].append(case)
 
+    if os.environ.get("BENCH_SKIP_LEGACY") != "1":
+        # Every case above starts from an RC an earlier release of the action made. A hand-made legacy RC costs its
+        # first run a one-time migration (relabel each pod, patch the selector, let the controller settle).
+        log("legacy RC (first run: migration), N=10 surge=1 delay=1s")
+        results["legacy"] = bench.ours({"replicas": 10, "surge": "1", "ready_delay_s": 1, "legacy": True})
+        log(f"  ours {results['legacy']['wall_s']:.2f}s, migration {results['legacy']['legacy_migration_s']}s")
+
     if os.environ.get("BENCH_SKIP_SEVERAL") != "1":
         log("several RCs: an API and a worker of 10 replicas in one step, and each alone")
         results["several"] = bench.several()
@@ -491,11 +509,15 @@ def main():
     users = [c["ours"]["user"] for c in results["cases"]]
     if results["capacity"]:
         users.append(results["capacity"]["user"])
+    if results.get("legacy"):
+        users.append(results["legacy"]["user"])
     counts = count_requests(os.path.join(state_dir, "audit.log"), users)
     for c in results["cases"]:
         c["ours"]["requests"] = counts[c["ours"]["user"]]
     if results["capacity"]:
         results["capacity"]["requests"] = counts[results["capacity"]["user"]]
+    if results.get("legacy"):
+        results["legacy"]["requests"] = counts[results["legacy"]["user"]]
     windows = {}
     for i, c in enumerate(results["cases"]):
         for who in ("ours", "deployment"):

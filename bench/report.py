@@ -76,6 +76,15 @@ def render(r, notes=None):
                    f"{cap['exit_code']}, {cap['requests']['total']} requests, {cap['cpu_s']:.2f} CPU s, "
                    f"{cap['max_rss_mb']:.1f} MB.")
 
+    leg = r.get("legacy")
+    if leg:
+        out.append("")
+        out.append("The cases above start from an RC an earlier release of the action made (`api-rc-v1`, versioned "
+                   "selector). A hand-made legacy RC (no `version` label; 10 replicas, surge 1, 1 s) costs its first run "
+                   f"a one-time migration: **{fmt(leg.get('legacy_migration_s'))} s** of relabelling and settling, "
+                   f"first scale-up {fmt((leg.get('until_first_scale_up_s') or 0) * 1000, 0)} ms after start, "
+                   f"{leg['wall_s']:.1f} s in all, {leg['requests']['total']} requests.")
+
     sev = r.get("several")
     if sev:
         out.append("")
@@ -159,7 +168,7 @@ def render(r, notes=None):
     out.append("CPU seconds used by each process during the rollout (from /proc), and how busy that kept the "
                f"machine's {m['nproc']} CPUs (busy = CPU seconds / (wall x CPUs); `ours` counts the cluster and the action, "
                "`whole machine` every process, other engineers' builds and tests included). `setup` is our time from start "
-               "to the new RC created, of which `migration` relabels the seeds' legacy pods (once per RC, a "
+               "to the new RC created, of which `migration` relabels a legacy RC's pods (once per RC, a "
                "Deployment has no such step).\n")
     comps = ["kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "fake-kubelet"]
     out.append("| N | surge | delay | who | wall | setup (migration) | action | " + " | ".join(comps)
