@@ -13,9 +13,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-# A cluster of its own: the integration tests use /tmp/rolling-update-cluster on 16443/23790/23800.
+# A cluster of its own: the integration tests use /tmp/rolling-update-cluster on 16443/23790/23800/20250.
 export CLUSTER_STATE_DIR="${CLUSTER_STATE_DIR:-/tmp/rolling-update-bench}"
 export API_PORT="${API_PORT:-17443}" ETCD_PORT="${ETCD_PORT:-24790}" ETCD_PEER_PORT="${ETCD_PEER_PORT:-24800}"
+export KUBELET_PORT="${KUBELET_PORT:-21250}"
 # Room for two RCs of 200 pods side by side (and a Deployment's); pods request 10m CPU.
 export NODES="${NODES:-4}" NODE_PODS="${NODE_PODS:-250}" NODE_CPU="${NODE_CPU:-64}" NODE_MEMORY="${NODE_MEMORY:-256Gi}"
 export AUDIT_LOG=1

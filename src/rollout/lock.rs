@@ -71,6 +71,7 @@ pub struct LockGuard {
     holder: String,
     renew: tokio::task::JoinHandle<()>,
     lost: watch::Receiver<bool>,
+    contended: bool,
 }
 
 fn lease_name(rc: &str) -> String {
@@ -141,10 +142,12 @@ pub async fn acquire(
     // The other holder's record as we first saw it, and when (our clock).
     let mut observed: Option<(Record, Instant)> = None;
     let mut last_said: Option<Instant> = None;
+    let mut contended = false;
     loop {
         match retry_if(|| api.create(&post, &fresh), not_conflict).await {
             Ok(_) => break,
             Err(kube::Error::Api(e)) if e.code == 409 => {
+                contended = true;
                 let current = match retry(|| api.get_opt(&name)).await {
                     Ok(Some(current)) => current,
                     // Gone between our create and this read (released, or the 409 was not about it): try again.
@@ -266,6 +269,7 @@ pub async fn acquire(
         holder: holder.to_string(),
         renew,
         lost,
+        contended,
     }))
 }
 
@@ -321,6 +325,12 @@ impl LockGuard {
     /// Turns true when the lock can no longer be trusted: the engine must not write after that.
     pub fn lost(&self) -> watch::Receiver<bool> {
         self.lost.clone()
+    }
+
+    /// True when another holder's Lease was met on the way (we waited for it or took it over): what was read
+    /// before the lock was ours may predate that holder's last writes.
+    pub fn contended(&self) -> bool {
+        self.contended
     }
 
     /// Stops renewing and deletes the Lease, only if we still hold it (precondition on the resourceVersion we

@@ -204,17 +204,32 @@ async fn deploy(
         settings.github.run_id.as_deref(),
         settings.github.repository.as_deref(),
     );
-    let guard = if settings.dry_run {
-        None
-    } else {
-        match lock::acquire(
-            cluster.client.clone(),
-            &cluster.namespace,
-            &settings.rc,
-            &holder,
-        )
-        .await
-        {
+    // The lock and the observation at once (start-up is time users wait before anything moves). The plan is
+    // made from this observation only if the lock was free at once; when another run held it, we look again.
+    let observing = async {
+        match settings.mode {
+            Mode::Cleanup => None,
+            _ => Some(observe(&cluster, settings).await),
+        }
+    };
+    let locking = async {
+        match settings.dry_run {
+            true => None,
+            false => Some(
+                lock::acquire(
+                    cluster.client.clone(),
+                    &cluster.namespace,
+                    &settings.rc,
+                    &holder,
+                )
+                .await,
+            ),
+        }
+    };
+    let (early, locked) = tokio::join!(observing, locking);
+    let guard = match locked {
+        None => None,
+        Some(locked) => match locked {
             Ok(Ok(guard)) => Some(guard),
             Ok(Err(lock::Refused::Held(held))) => return Err(Stop::Locked(held)),
             Ok(Err(lock::Refused::NoNamespace)) => {
@@ -224,14 +239,18 @@ async fn deploy(
                 )));
             }
             Err(e) => return Err(Stop::Fault(e)),
-        }
+        },
+    };
+    let early = match &guard {
+        Some(guard) if guard.contended() => None,
+        _ => early,
     };
     // Fencing: a lost lock stops the engine before its next write, exactly as a cancellation does.
     let fenced = match &guard {
         Some(guard) => fence(cancel.clone(), guard.lost()),
         None => cancel.clone(),
     };
-    let result = deploy_locked(settings, scope, &cluster, &fenced, reporter, started).await;
+    let result = deploy_locked(settings, scope, &cluster, &fenced, reporter, started, early).await;
     if let Some(guard) = guard {
         guard.release().await;
     }
@@ -272,6 +291,7 @@ fn fence(mut cancel: Cancel, mut lost: tokio::sync::watch::Receiver<bool>) -> Ca
     rx
 }
 
+/// The run under its lock. `early`: the observation made while the lock was being taken, if still valid.
 async fn deploy_locked(
     settings: &Settings,
     scope: Option<&Scope>,
@@ -279,12 +299,16 @@ async fn deploy_locked(
     cancel: &Cancel,
     reporter: Option<&Reporter>,
     started: Instant,
+    early: Option<Result<Observed, Stop>>,
 ) -> Result<Outcome, Stop> {
     if let (Mode::Cleanup, Some(scope)) = (settings.mode, scope) {
         return clean_up(settings, scope, cluster, started).await;
     }
     actions::group("Planning");
-    let mut observed = observe(cluster, settings).await?;
+    let mut observed = match early {
+        Some(observed) => observed?,
+        None => observe(cluster, settings).await?,
+    };
     let preview_labels = match scope {
         Some(scope) => Some(prepare_preview(settings, scope, &mut observed)?),
         None => None,
