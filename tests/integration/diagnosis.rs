@@ -1173,3 +1173,40 @@ async fn other_namespaces_pods_are_counted_and_cluster_pods_listed_once_per_run(
         "{ns_pod_lists} lists of the namespace's pods for {snapshots} snapshots:\n{lines:#?}"
     );
 }
+
+/// Issue 13 on the real control plane: a new init container that crashes keeps the pods Pending before any app
+/// container starts; the diagnosis names it as an init container, with its exit code and its last log lines.
+#[tokio::test]
+async fn crashing_init_container_fails_fast_and_is_named() {
+    let ns = support::namespace("diag-init").await;
+    let yaml = ApiRc {
+        replicas: 2,
+        ..Default::default()
+    }
+    .yaml(&ns)
+    .replacen(
+        "      containers:\n",
+        "      initContainers:\n      - name: migrate\n        image: registry.local/migrate:1.0\n      containers:\n",
+        1,
+    );
+    support::apply_yaml(&ns, &yaml).await;
+    wait_ready(&ns, "name=api-pods", 2).await;
+    let r = roll(&env(
+        &ns,
+        "registry.local/node-api:2.0",
+        "v2",
+        &[(
+            "INPUT_IMAGES",
+            "node-api-container=registry.local/node-api:2.0\nmigrate=registry.local/migrate:2.0-crashloop",
+        )],
+    ))
+    .await;
+    assert_failed_fast(&r, Duration::from_secs(120));
+    r.says("Init container migrate keeps crashing: exit code 1");
+    r.says("Error: connect ECONNREFUSED 10.0.0.5:5432"); // the init container's last log lines
+    assert_eq!(
+        ready_count(&ns, "name=api-pods").await,
+        2,
+        "rolled back to the old pods"
+    );
+}

@@ -77,6 +77,8 @@ enum Step {
     Restart,
     Probe,
     RetryConfig,
+    /// An init container's run ends with exit code 0.
+    Complete,
 }
 
 /// The message a registry gives for a tag that does not exist, as containerd reports it.
@@ -112,6 +114,9 @@ pub struct ContainerSim {
     pod_ref: String,
     /// What a crash leaves as the termination message (the pod's termination-message annotation).
     pub termination_message: Option<String>,
+    /// An init container: a healthy one runs to completion (exit 0) instead of staying Ready; a failing one fails
+    /// as an app container would, and keeps the pod initializing.
+    pub init: bool,
 }
 
 impl ContainerSim {
@@ -143,7 +148,26 @@ impl ContainerSim {
             probe_message,
             pod_ref,
             termination_message: None,
+            init: false,
         }
+    }
+
+    /// An init container of the pod (see [`ContainerSim::init`]).
+    pub fn new_init(
+        name: &str,
+        image: &str,
+        start: Instant,
+        timing: &Timing,
+        pod_ref: String,
+    ) -> Self {
+        let mut sim = ContainerSim::new(name, image, start, timing, String::new(), pod_ref);
+        sim.init = true;
+        sim
+    }
+
+    /// An init container that has run to completion.
+    pub fn completed(&self) -> bool {
+        matches!(&self.state, State::Terminated(t) if t.exit_code == 0)
     }
 
     /// Continues from a status an earlier run of the fake kubelet left on the pod, so that restarting the fake
@@ -291,6 +315,21 @@ impl ContainerSim {
                 ));
                 self.next = Some((now + timing.probe_period, Step::Probe));
             }
+            Step::Complete => {
+                let started_at = match &self.state {
+                    State::Running { started_at } => *started_at,
+                    _ => wall,
+                };
+                self.ready = true;
+                self.state = State::Terminated(Termination {
+                    exit_code: 0,
+                    reason: "Completed".into(),
+                    started_at,
+                    finished_at: wall,
+                    message: None,
+                });
+                self.next = None;
+            }
             Step::RetryConfig => {
                 events.push(normal(
                     "Pulled",
@@ -320,6 +359,8 @@ impl ContainerSim {
         self.state = State::Running { started_at: wall };
         self.next = match self.behaviour {
             Behaviour::CrashLoop => Some((now + timing.run_before_crash, Step::Crash)),
+            // Probes don't apply to init containers: anything that starts and does not crash completes.
+            _ if self.init => Some((now + timing.run_before_crash, Step::Complete)),
             Behaviour::NeverReady => Some((self.ready_at.max(now), Step::Probe)),
             _ => Some((self.ready_at.max(now), Step::BecomeReady)),
         };
@@ -393,6 +434,33 @@ mod tests {
 
     fn reasons(events: &[SimEvent]) -> Vec<&str> {
         events.iter().map(|e| e.reason).collect()
+    }
+
+    /// Runs an init container until `until`.
+    fn run_init(image: &str, until: Duration) -> ContainerSim {
+        let t = timing();
+        let start = Instant::now();
+        let mut sim = ContainerSim::new_init("migrate", image, start, &t, "p_ns(u)".into());
+        while let Some(due) = sim.due() {
+            if due > start + until {
+                break;
+            }
+            sim.advance(due, Timestamp::now(), &t);
+        }
+        sim
+    }
+
+    #[test]
+    fn a_healthy_init_container_completes_and_a_crashing_one_backs_off() {
+        let sim = run_init("migrate:v1", Duration::from_millis(1000));
+        assert!(sim.completed(), "{:?}", sim.state);
+        assert_eq!(sim.due(), None);
+        let sim = run_init("migrate:crashloop", Duration::from_millis(700));
+        assert!(!sim.completed());
+        assert!(
+            matches!(&sim.state, State::Waiting { reason, .. } if reason == "CrashLoopBackOff")
+        );
+        assert_eq!(sim.last_state.as_ref().unwrap().exit_code, 1);
     }
 
     #[test]

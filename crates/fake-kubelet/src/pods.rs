@@ -189,6 +189,16 @@ impl Pods {
                     .collect()
             })
             .unwrap_or_default();
+        let init_containers = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.init_containers.as_ref())
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| (c.name.clone(), c.image.clone().unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default();
         let scheduled = pod
             .status
             .as_ref()
@@ -202,6 +212,7 @@ impl Pods {
             pod_ip,
             timing,
             containers,
+            init_containers,
             scheduled,
             termination_message: annotations.get(TERMINATION_MESSAGE_ANNOTATION).cloned(),
             start_time: pod
