@@ -1210,3 +1210,31 @@ async fn crashing_init_container_fails_fast_and_is_named() {
         "rolled back to the old pods"
     );
 }
+
+/// Issue 13 on the real control plane: a container the runtime refuses to create (CreateContainerError) is named
+/// with the runtime's message and the fix it points to.
+#[tokio::test]
+async fn create_container_error_fails_fast_and_names_the_container() {
+    let ns = support::namespace("diag-create").await;
+    ApiRc {
+        replicas: 2,
+        ..Default::default()
+    }
+    .seed(&ns)
+    .await;
+    let r = roll(&env(
+        &ns,
+        "registry.local/node-api:2.0-createerror",
+        "v2",
+        &[],
+    ))
+    .await;
+    assert_failed_fast(&r, Duration::from_secs(120));
+    r.says("Container node-api-container cannot be created: failed to prepare subPath for volumeMount \"data\" of container \"node-api-container\"");
+    r.says("fix the volumeMounts of container node-api-container in the pod template");
+    assert_eq!(
+        ready_count(&ns, "name=api-pods").await,
+        2,
+        "rolled back to the old pods"
+    );
+}

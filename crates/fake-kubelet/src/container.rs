@@ -92,6 +92,11 @@ pub fn pull_error_message(image: &str) -> String {
 /// The ConfigMap every `configerror` container claims is missing.
 pub const MISSING_CONFIG_MESSAGE: &str = "configmap \"app-config\" not found";
 
+/// What the runtime says when a `createerror` container cannot be created (containerd's words for a bad subPath).
+pub fn create_error_message(container: &str) -> String {
+    format!("failed to prepare subPath for volumeMount \"data\" of container \"{container}\"")
+}
+
 /// One container of a pod.
 #[derive(Debug, Clone)]
 pub struct ContainerSim {
@@ -233,15 +238,13 @@ impl ContainerSim {
                     };
                     self.next = Some((now + timing.backoff_base / 2, Step::EnterPullBackOff));
                 }
-                Behaviour::ConfigError => {
+                Behaviour::ConfigError | Behaviour::CreateError => {
+                    let (reason, message) = self.create_failure();
                     events.push(self.pulled_event(timing));
-                    events.push(warning(
-                        "Failed",
-                        format!("Error: {MISSING_CONFIG_MESSAGE}"),
-                    ));
+                    events.push(warning("Failed", format!("Error: {message}")));
                     self.state = State::Waiting {
-                        reason: "CreateContainerConfigError".into(),
-                        message: Some(MISSING_CONFIG_MESSAGE.into()),
+                        reason: reason.into(),
+                        message: Some(message),
                     };
                     let (_, wait) = self.backoff(timing);
                     self.next = Some((now + wait, Step::RetryConfig));
@@ -335,15 +338,24 @@ impl ContainerSim {
                     "Pulled",
                     format!("Container image \"{image}\" already present on machine"),
                 ));
-                events.push(warning(
-                    "Failed",
-                    format!("Error: {MISSING_CONFIG_MESSAGE}"),
-                ));
+                let (_, message) = self.create_failure();
+                events.push(warning("Failed", format!("Error: {message}")));
                 let (_, wait) = self.backoff(timing);
                 self.next = Some((now + wait, Step::RetryConfig));
             }
         }
         events
+    }
+
+    /// The waiting reason and message of a container that cannot be created, by its behaviour.
+    fn create_failure(&self) -> (&'static str, String) {
+        match self.behaviour {
+            Behaviour::CreateError => ("CreateContainerError", create_error_message(&self.name)),
+            _ => (
+                "CreateContainerConfigError",
+                MISSING_CONFIG_MESSAGE.to_string(),
+            ),
+        }
     }
 
     fn pulled_event(&self, timing: &Timing) -> SimEvent {
@@ -461,6 +473,21 @@ mod tests {
             matches!(&sim.state, State::Waiting { reason, .. } if reason == "CrashLoopBackOff")
         );
         assert_eq!(sim.last_state.as_ref().unwrap().exit_code, 1);
+    }
+
+    #[test]
+    fn a_createerror_container_waits_with_the_runtimes_message_and_retries() {
+        let (sim, events) = run("api:createerror", Duration::from_millis(3000));
+        assert!(
+            matches!(&sim.state, State::Waiting { reason, message: Some(m) }
+            if reason == "CreateContainerError" && m == &create_error_message("app"))
+        );
+        let failed: Vec<_> = events.iter().filter(|e| e.reason == "Failed").collect();
+        assert!(failed.len() >= 2, "{events:?}");
+        assert!(failed
+            .iter()
+            .all(|e| e.message == format!("Error: {}", create_error_message("app"))));
+        assert!(!sim.has_run());
     }
 
     #[test]
