@@ -134,11 +134,15 @@ def summarize(requests, namespace):
     snapshots = sum(1 for r in requests
                     if r["method"] == "GET" and r["path"].split("?")[0] == f"/api/v1/namespaces/{namespace}/events")
     snap = [by[c] for c in SNAPSHOT if c in by]
+    pod_pages = [r for r in requests if category(r["method"], r["path"], namespace) == "list cluster pods"]
     return {
         "requests": len(requests),
         "bytes": sum(r["bytes"] for r in requests),
         "snapshots": snapshots,
         "snapshot_requests": sum(b["requests"] for b in snap),
         "snapshot_bytes": sum(b["bytes"] for b in snap),
+        # A full list of the cluster's pods is one first page (no `continue` token) and the pages after it.
+        "cluster_pod_lists": sum(1 for r in pod_pages if "continue=" not in r["path"]),
+        "cluster_pod_pages": len(pod_pages),
         "by_category": dict(sorted(by.items())),
     }

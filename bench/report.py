@@ -61,12 +61,12 @@ def render_cost(cost):
                f"pods (lists and watches), the namespace's pods, events, quotas and logs. Commit `{cost['commit']}`"
                + (f", baseline `{base}`" if base else "") + f", {cost['date']}.\n")
     out.append("| build | rollout | exit | snapshots | requests | bytes | snapshot requests | snapshot bytes "
-               "| per snapshot: requests | bytes | cluster-wide pod lists | wall | peak RSS |")
+               "| per snapshot: requests | bytes | cluster-wide pod lists (pages) | wall | peak RSS |")
     out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for label, runs in cost["binaries"].items():
         for key, run in runs.items():
             n = max(1, run["snapshots"])
-            lists = run["by_category"].get("list cluster pods", {}).get("requests", 0)
+            lists = f"{run['cluster_pod_lists']} ({run['cluster_pod_pages']})"
             out.append(f"| {label} | {key.replace('_', ' ')} | {run['exit_code']} | {run['snapshots']} "
                        f"| {run['requests']} | {mb(run['bytes'])} | {run['snapshot_requests']} "
                        f"| {mb(run['snapshot_bytes'])} | {run['snapshot_requests'] / n:.1f} "

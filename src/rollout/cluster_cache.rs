@@ -19,6 +19,7 @@
 //! started again; a forbidden watch after an allowed list (a ClusterRole written before this cache, `list` only)
 //! falls back to one paged list per diagnosis, the cost of old.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -57,12 +58,13 @@ impl ClusterCache {
 
     /// Every node; empty, with the reason in `unreadable`, when they cannot be read.
     pub async fn nodes(&self, unreadable: &mut Vec<String>) -> Vec<Node> {
-        self.nodes.read(&self.client, unreadable).await
+        let nodes = self.nodes.read(&self.client, unreadable).await;
+        nodes.iter().map(|n| Node::clone(n)).collect()
     }
 
     /// Every pod bound to a node and not finished, in all namespaces, trimmed to what the capacity model reads;
-    /// empty, with the reason in `unreadable`, when they cannot be read.
-    pub async fn pods(&self, unreadable: &mut Vec<String>) -> Vec<Pod> {
+    /// empty, with the reason in `unreadable`, when they cannot be read. Shared with the cache, not copied.
+    pub async fn pods(&self, unreadable: &mut Vec<String>) -> Vec<Arc<Pod>> {
         self.pods.read(&self.client, unreadable).await
     }
 }
@@ -170,7 +172,7 @@ where
         }
     }
 
-    async fn read(&self, client: &kube::Client, unreadable: &mut Vec<String>) -> Vec<K> {
+    async fn read(&self, client: &kube::Client, unreadable: &mut Vec<String>) -> Vec<Arc<K>> {
         let mut state = self.state.lock().await;
         if matches!(*state, State::Unstarted) {
             *state = self.start(Api::all(client.clone()));
@@ -183,17 +185,22 @@ where
         let _ = tokio::time::timeout(FIRST_LIST_WITHIN, health.wait_for(settled)).await;
         let now = health.borrow().clone();
         match now {
-            Health::Ready => store.state().iter().map(|k| K::clone(k)).collect(),
+            Health::Ready => store.state(),
             Health::Denied(why) => {
                 unreadable.push(format!("{}: {why}", self.what));
                 vec![]
             }
             Health::ListOnly => {
                 let api: Api<K> = Api::all(client.clone());
-                let mut items =
+                let items =
                     super::snapshot::list_or_note(api, self.what, self.fields, unreadable).await;
-                items.iter_mut().for_each(self.trim);
                 items
+                    .into_iter()
+                    .map(|mut k| {
+                        (self.trim)(&mut k);
+                        Arc::new(k)
+                    })
+                    .collect()
             }
             Health::Listing(error) => {
                 let why = error.unwrap_or_else(|| {
@@ -273,8 +280,6 @@ pub fn trim_node(node: &mut Node) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    use std::sync::Arc;
 
     use http::{Request, Response};
     use kube::client::Body;

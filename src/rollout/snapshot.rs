@@ -6,6 +6,8 @@
 //! watch when there is one (the pre-flight check runs before it and lists them); events, quotas and the logs of
 //! crashing containers are read each time, they are few and they are the news a diagnosis is made for.
 
+use std::sync::Arc;
+
 use k8s_openapi::api::core::v1::{
     ConfigMap, Event, Node, Pod, ReplicationController, ResourceQuota,
 };
@@ -120,8 +122,8 @@ pub async fn gather(
     let nodes: Vec<Node> = cluster.nodes(&mut unreadable).await;
     let mut cluster_pods_note = vec![];
     let cluster_pods = cluster.pods(&mut cluster_pods_note).await;
-    // The namespace's own pods as read above, whole; the cache's trimmed copies only for the other namespaces.
-    let mut all_pods: Vec<Pod> = ns_pods.clone();
+    // The namespace's own pods as read above, whole; the cache's trimmed ones (shared, not copied) for the others.
+    let mut all_pods: Vec<Arc<Pod>> = ns_pods.iter().cloned().map(Arc::new).collect();
     if cluster_pods_note.is_empty() {
         all_pods.extend(
             cluster_pods
