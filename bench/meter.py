@@ -135,6 +135,17 @@ def summarize(requests, namespace):
                     if r["method"] == "GET" and r["path"].split("?")[0] == f"/api/v1/namespaces/{namespace}/events")
     snap = [by[c] for c in SNAPSHOT if c in by]
     pod_pages = [r for r in requests if category(r["method"], r["path"], namespace) == "list cluster pods"]
+
+    def first_list(kind):
+        """The requests and bytes of the first full list of `kind` (its first page and the pages that follow it)."""
+        pages = [r for r in requests if category(r["method"], r["path"], namespace) == kind]
+        first = []
+        for r in pages:
+            if first and "continue=" not in r["path"]:
+                break
+            first.append(r)
+        return len(first), sum(r["bytes"] for r in first)
+    once = [first_list("list cluster pods"), first_list("list nodes")]
     return {
         "requests": len(requests),
         "bytes": sum(r["bytes"] for r in requests),
@@ -144,5 +155,8 @@ def summarize(requests, namespace):
         # A full list of the cluster's pods is one first page (no `continue` token) and the pages after it.
         "cluster_pod_lists": sum(1 for r in pod_pages if "continue=" not in r["path"]),
         "cluster_pod_pages": len(pod_pages),
+        # What the snapshots cost beyond one list of the cluster's pods and nodes (the least any build must read).
+        "beyond_one_list_requests": sum(b["requests"] for b in snap) - sum(n for n, _ in once),
+        "beyond_one_list_bytes": sum(b["bytes"] for b in snap) - sum(b for _, b in once),
         "by_category": dict(sorted(by.items())),
     }
