@@ -61,6 +61,26 @@ where
     }
 }
 
+/// Every pod the capacity model counts: the namespace's own as read (whole), and, when the cluster-wide read
+/// worked, the cache's trimmed pods of the other namespaces (shared, not copied; the cache's copies of our own
+/// namespace's pods are left out, they would be counted twice).
+fn every_pod(
+    namespace: &str,
+    ns_pods: &[Pod],
+    cluster_pods: Vec<Arc<Pod>>,
+    cluster_readable: bool,
+) -> Vec<Arc<Pod>> {
+    let mut all: Vec<Arc<Pod>> = ns_pods.iter().cloned().map(Arc::new).collect();
+    if cluster_readable {
+        all.extend(
+            cluster_pods
+                .into_iter()
+                .filter(|p| p.metadata.namespace.as_deref() != Some(namespace)),
+        );
+    }
+    all
+}
+
 /// Where a snapshot's reads go.
 pub struct Sources<'a> {
     pub client: &'a kube::Client,
@@ -122,18 +142,14 @@ pub async fn gather(
     let nodes: Vec<Node> = cluster.nodes(&mut unreadable).await;
     let mut cluster_pods_note = vec![];
     let cluster_pods = cluster.pods(&mut cluster_pods_note).await;
-    // The namespace's own pods as read above, whole; the cache's trimmed ones (shared, not copied) for the others.
-    let mut all_pods: Vec<Arc<Pod>> = ns_pods.iter().cloned().map(Arc::new).collect();
-    if cluster_pods_note.is_empty() {
-        all_pods.extend(
-            cluster_pods
-                .into_iter()
-                .filter(|p| p.metadata.namespace.as_deref() != Some(namespace)),
-        );
-    } else {
-        // Without cluster-wide pod reads, the namespace's pods are the best we have: node usage is a lower bound.
-        unreadable.extend(cluster_pods_note);
-    }
+    let all_pods = every_pod(
+        namespace,
+        &ns_pods,
+        cluster_pods,
+        cluster_pods_note.is_empty(),
+    );
+    // Without cluster-wide pod reads, the namespace's pods are the best we have: node usage is a lower bound.
+    unreadable.extend(cluster_pods_note);
     let events: Vec<Event> = list_or_note(
         Api::namespaced(client.clone(), namespace),
         "events",
@@ -186,5 +202,57 @@ pub async fn gather(
         desired_replicas: limits.desired,
         now: Some(k8s_openapi::jiff::Timestamp::now()),
         autoscaler_status,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(namespace: &str, name: &str, image: Option<&str>) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"containers": [{"name": "c", "image": image}]},
+        }))
+        .unwrap()
+    }
+
+    fn names(pods: &[Arc<Pod>]) -> Vec<String> {
+        pods.iter()
+            .map(|p| {
+                let m = &p.metadata;
+                format!(
+                    "{}/{}",
+                    m.namespace.as_deref().unwrap_or(""),
+                    m.name.as_deref().unwrap_or("")
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn our_pods_whole_others_from_the_cache_each_once() {
+        let ours = vec![pod("app", "api-1", Some("api:2"))];
+        // The cache holds trimmed copies of every namespace's pods, ours included.
+        let cache = vec![
+            Arc::new(pod("app", "api-1", None)),
+            Arc::new(pod("batch", "job-1", None)),
+        ];
+        let all = every_pod("app", &ours, cache.clone(), true);
+        assert_eq!(names(&all), ["app/api-1", "batch/job-1"]);
+        assert_eq!(
+            all[0].spec.as_ref().unwrap().containers[0].image.as_deref(),
+            Some("api:2"),
+            "our own pods as read, not the cache's trimmed copy"
+        );
+        assert!(
+            Arc::ptr_eq(&all[1], &cache[1]),
+            "shared with the cache, not copied"
+        );
+        // Unreadable: the namespace's pods only.
+        assert_eq!(
+            names(&every_pod("app", &ours, vec![], false)),
+            ["app/api-1"]
+        );
     }
 }

@@ -170,6 +170,21 @@ impl ContainerSim {
         sim
     }
 
+    /// Continues an init container that an earlier run of the fake kubelet saw complete, so that restarting the
+    /// fake kubelet does not send initialized pods back through their init containers.
+    pub fn adopt_completed(&mut self, started_at: Timestamp, finished_at: Timestamp) {
+        self.created = true;
+        self.ready = true;
+        self.state = State::Terminated(Termination {
+            exit_code: 0,
+            reason: "Completed".into(),
+            started_at,
+            finished_at,
+            message: None,
+        });
+        self.next = None;
+    }
+
     /// An init container that has run to completion.
     pub fn completed(&self) -> bool {
         matches!(&self.state, State::Terminated(t) if t.exit_code == 0)
@@ -473,6 +488,16 @@ mod tests {
             matches!(&sim.state, State::Waiting { reason, .. } if reason == "CrashLoopBackOff")
         );
         assert_eq!(sim.last_state.as_ref().unwrap().exit_code, 1);
+    }
+
+    #[test]
+    fn an_init_container_seen_complete_stays_complete() {
+        let t = timing();
+        let mut sim =
+            ContainerSim::new_init("migrate", "migrate:v1", Instant::now(), &t, "p".into());
+        sim.adopt_completed(Timestamp::now(), Timestamp::now());
+        assert!(sim.completed());
+        assert_eq!(sim.due(), None, "nothing left to run");
     }
 
     #[test]

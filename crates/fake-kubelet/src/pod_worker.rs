@@ -21,13 +21,21 @@ pub struct PodJob {
     pub timing: Timing,
     /// (name, image, what its failing readiness probe reports, what an earlier status said about it)
     pub containers: Vec<(String, String, String, Option<Seen>)>,
-    /// Init containers (name, image), run one after the other before the containers.
-    pub init_containers: Vec<(String, String)>,
+    /// Init containers, run one after the other before the containers.
+    pub init_containers: Vec<InitJob>,
     /// startTime of a pod adopted from an earlier run.
     pub start_time: Option<Timestamp>,
     pub scheduled: Option<Value>,
     /// The termination message crashing containers leave (annotation `...termination-message`).
     pub termination_message: Option<String>,
+}
+
+/// One init container of a pod.
+pub struct InitJob {
+    pub name: String,
+    pub image: String,
+    /// When an earlier status saw it complete (started, finished).
+    pub completed: Option<(Timestamp, Timestamp)>,
 }
 
 pub async fn run(job: PodJob) {
@@ -57,9 +65,18 @@ pub async fn run(job: PodJob) {
     let mut inits: Vec<ContainerSim> = job
         .init_containers
         .iter()
-        .map(|(name, image)| {
-            let mut sim = ContainerSim::new_init(name, image, start, &job.timing, pod_ref.clone());
+        .map(|init| {
+            let mut sim = ContainerSim::new_init(
+                &init.name,
+                &init.image,
+                start,
+                &job.timing,
+                pod_ref.clone(),
+            );
             sim.termination_message = job.termination_message.clone();
+            if let Some((started_at, finished_at)) = &init.completed {
+                sim.adopt_completed(*started_at, *finished_at);
+            }
             sim
         })
         .collect();
