@@ -1238,3 +1238,95 @@ async fn create_container_error_fails_fast_and_names_the_container() {
         "rolled back to the old pods"
     );
 }
+
+/// Issue 13 with a ClusterRole written before the cache (`list` on nodes and pods, no `watch`): the watch is
+/// refused once and not retried, and every diagnosis falls back to a list, so the numbers are still right.
+#[tokio::test]
+async fn a_list_only_cluster_role_still_gives_the_numbers_without_retrying_the_watch() {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+
+    let ns = support::namespace("diag-listonly").await;
+    let other = support::namespace("diag-listonly-other").await;
+    let user = format!("rolling-update-ci-{}", ns.name);
+    crate::rbac::bind_readme_role(&ns, &user).await;
+    let name = format!("rolling-update-capacity-list-{}", ns.name);
+    let role: ClusterRole = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "rules": [{"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["list"]}],
+    }))
+    .unwrap();
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+    }))
+    .unwrap();
+    let roles: Api<ClusterRole> = Api::all(ns.client.clone());
+    let bindings: Api<ClusterRoleBinding> = Api::all(ns.client.clone());
+    roles.create(&PostParams::default(), &role).await.unwrap();
+    bindings
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+
+    let node = support::dedicated_node(&ns, "1", "4Gi").await;
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: other-team\n  labels:\n    app: other-team\nspec:\n  terminationGracePeriodSeconds: 1\n{}  containers:\n  - name: main\n    image: registry.local/other:1\n    resources:\n      requests:\n        cpu: 670m\n",
+        dedicated_spec(&ns, 2)
+    );
+    support::apply_yaml(&other, &yaml).await;
+    wait_ready(&other, "app=other-team", 1).await;
+    ApiRc {
+        cpu: "100m",
+        dedicated: true,
+        ..Default::default()
+    }
+    .seed(&ns)
+    .await;
+
+    // Through the counting proxy, as the user: the proxy keeps the impersonation header.
+    let proxy = FaultProxy::start(Mode::Pass, 14).await;
+    let mut kubeconfig: serde_json::Value = serde_saphyr::from_str(&proxy.kubeconfig()).unwrap();
+    for u in kubeconfig["users"].as_array_mut().expect("users") {
+        u["user"]["as"] = json!(user);
+    }
+    let mut surge = env(
+        &ns,
+        "registry.local/node-api:2.0",
+        "v2",
+        &[("INPUT_PROGRESS_DEADLINE", "5m")],
+    );
+    surge.insert(
+        "INPUT_KUBECONFIG".into(),
+        serde_saphyr::to_string(&kubeconfig).unwrap(),
+    );
+    let r = roll(&surge).await;
+    let _ = bindings.delete(&name, &Default::default()).await;
+    let _ = roles.delete(&name, &Default::default()).await;
+    assert_failed_fast(&r, Duration::from_secs(300));
+    r.says(&format!(
+        "Insufficient cpu: a new pod needs 100m; the most free on any node is 30m ({node}: 970m of 1000m requested)"
+    ));
+    assert!(!r.out().contains("could not read"), "nothing is unreadable");
+
+    let lines = proxy.stats().lines;
+    let watches = |base: &str| {
+        lines
+            .iter()
+            .filter(|l| l.starts_with(&format!("GET {base}?")) && l.contains("watch=true"))
+            .count()
+    };
+    let lists = lines
+        .iter()
+        .filter(|l| l.starts_with("GET /api/v1/pods?") && !l.contains("watch=true"))
+        .count();
+    assert_eq!(
+        (watches("/api/v1/pods"), watches("/api/v1/nodes")),
+        (1, 1),
+        "each refused watch is tried once:\n{lines:#?}"
+    );
+    assert!(
+        lists >= 3,
+        "without watch, diagnoses list the cluster's pods again ({lists} lists):\n{lines:#?}"
+    );
+}
