@@ -155,17 +155,22 @@ class Bench:
         out["ratio_to_slower_alone"] = out["together_s"] / max(out["api_alone_s"], out["worker_alone_s"])
         return out
 
-    def action_kubeconfig(self, user):
-        """The cluster's kubeconfig, acting as `user` (in group system:masters) so the audit log names our run."""
+    def action_kubeconfig(self, user, server=None):
+        """The cluster's kubeconfig, acting as `user` (in group system:masters) so the audit log names our run;
+        `server`: a plain-HTTP proxy to talk through instead (see meter.py)."""
         lines = []
         for line in self.kube.kubeconfig_text.splitlines():
+            if server and line.strip().startswith("server:"):
+                line = line[: len(line) - len(line.lstrip())] + f"server: {server}"
+            elif server and line.strip().startswith("certificate-authority-data:"):
+                continue
             lines.append(line)
             if line.strip().startswith("token:"):
                 indent = line[: len(line) - len(line.lstrip())]
                 lines += [f"{indent}as: {user}", f"{indent}as-groups:", f"{indent}- system:masters"]
         return "\n".join(lines) + "\n"
 
-    def run_action(self, ns, user, surge, extra_env=None):
+    def run_action(self, ns, user, surge, extra_env=None, action_bin=None):
         env = {
             "PATH": os.environ["PATH"],
             "INPUT_KUBECONFIG": self.action_kubeconfig(user),
@@ -177,7 +182,7 @@ class Bench:
         env.update(extra_env or {})
         lines = []
         start = time.time()
-        proc = subprocess.Popen([self.action_bin], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen([action_bin or self.action_bin], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, text=True, bufsize=1)
 
         def read():
@@ -294,32 +299,36 @@ class Bench:
 
     # ----- the capacity case -----
 
+    def dedicated_node(self, node, owner):
+        """A fake-kubelet node of 1 CPU, tainted for `owner`'s pods only; returns the pod placement that reaches it."""
+        taint_key = "rolling-update.bench/dedicated"
+        self.kube.create("/api/v1/nodes", {"metadata": {"name": node, "labels": {
+            "rolling-update.test/fake": "true", taint_key: owner, "kubernetes.io/hostname": node,
+            "kubernetes.io/os": "linux"}},
+            "spec": {"taints": [{"key": taint_key, "value": owner, "effect": "NoSchedule"}]}})
+        res = {"cpu": "1", "memory": "4Gi", "pods": "110"}
+        self.kube.request("PATCH", f"/api/v1/nodes/{node}/status", {"status": {
+            "capacity": res, "allocatable": res,
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": node}],
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                            "message": "kubelet is posting ready status"}]}},
+            content_type="application/merge-patch+json")
+
+        def usable():
+            taints = self.kube.get(f"/api/v1/nodes/{node}").get("spec", {}).get("taints", [])
+            return not any(t["key"].startswith("node.kubernetes.io/") for t in taints)
+        self.kube.wait_for(f"the fake kubelet to take node {node}", usable, 30)
+        return {"nodeSelector": {taint_key: owner},
+                "tolerations": [{"key": taint_key, "operator": "Equal", "value": owner, "effect": "NoSchedule"}]}
+
     def capacity(self):
         """One node of 1 CPU with 970m requested (a 670m pod of another workload + 3 x 100m api pods), surge 1:
         the surge pod cannot be scheduled. Seconds from the scheduler's first FailedScheduling event to our
         `Stopping early: ...` line."""
         ns = self.new_namespace("capacity")
         node = f"{ns}-node"
-        taint_key = "rolling-update.bench/dedicated"
         try:
-            self.kube.create("/api/v1/nodes", {"metadata": {"name": node, "labels": {
-                "rolling-update.test/fake": "true", taint_key: ns, "kubernetes.io/hostname": node,
-                "kubernetes.io/os": "linux"}},
-                "spec": {"taints": [{"key": taint_key, "value": ns, "effect": "NoSchedule"}]}})
-            res = {"cpu": "1", "memory": "4Gi", "pods": "110"}
-            self.kube.request("PATCH", f"/api/v1/nodes/{node}/status", {"status": {
-                "capacity": res, "allocatable": res,
-                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": node}],
-                "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                                "message": "kubelet is posting ready status"}]}},
-                content_type="application/merge-patch+json")
-
-            def usable():
-                taints = self.kube.get(f"/api/v1/nodes/{node}").get("spec", {}).get("taints", [])
-                return not any(t["key"].startswith("node.kubernetes.io/") for t in taints)
-            self.kube.wait_for(f"the fake kubelet to take node {node}", usable, 30)
-            placement = {"nodeSelector": {taint_key: ns},
-                         "tolerations": [{"key": taint_key, "operator": "Equal", "value": ns, "effect": "NoSchedule"}]}
+            placement = self.dedicated_node(node, ns)
             other = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "other-workload", "labels": {"app": "other"}},
                      "spec": {"containers": [{"name": "main", "image": "registry.local/other:1",
                                               "resources": {"requests": {"cpu": "670m"}}}], **placement}}
@@ -351,6 +360,110 @@ class Bench:
             }
         finally:
             self.delete_namespace(ns)
+            self.kube.delete(f"/api/v1/nodes/{node}")
+
+    # ----- the cost case (issue 13) -----
+
+    def ghost_node(self, name, pods):
+        """A Node object no kubelet serves (no fake label): pods bound to it by spec.nodeName are never run, so
+        thousands of them load neither the scheduler nor the fake kubelet, yet they hold room on a node."""
+        self.kube.create("/api/v1/nodes", {"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}}})
+        res = {"cpu": "1000", "memory": "4000Gi", "pods": str(pods)}
+        self.kube.request("PATCH", f"/api/v1/nodes/{name}/status", {"status": {"capacity": res, "allocatable": res}},
+                          content_type="application/merge-patch+json")
+
+    def fill(self, namespaces, per_namespace, node, threads=8):
+        """per_namespace pods in each namespace, bound to `node`, 10m CPU each; created by `threads` connections."""
+        def pod(i):
+            return {"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": f"filler-{i}", "labels": {"app": "filler", "tier": "batch"}},
+                    # Bound by hand (no scheduler), tolerating everything: the node never reports Ready, and no
+                    # taint manager may evict them. Grace 0: no kubelet will confirm a deletion.
+                    "spec": {"nodeName": node, "terminationGracePeriodSeconds": 0,
+                             "tolerations": [{"operator": "Exists"}],
+                             "containers": [{"name": "main", "image": "registry.local/filler:1",
+                                             "env": [{"name": "MODE", "value": "worker"}],
+                                             "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}}
+        work = [(ns, i) for ns in namespaces for i in range(per_namespace)]
+        errors = []
+
+        def run(part):
+            try:
+                for ns, i in part:
+                    self.kube.create(f"/api/v1/namespaces/{ns}/pods", pod(i))
+            except Exception as e:  # noqa: BLE001 (reported below)
+                errors.append(e)
+        workers = [threading.Thread(target=run, args=(work[k::threads],)) for k in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        if errors:
+            raise errors[0]
+
+    def cost(self, binaries, pods=10000, namespaces=10):
+        """Issue 13: requests and bytes per diagnosis and per rollout with `pods` pods in other namespaces. For each
+        binary ({label: path}): a rollout that fails on capacity (diagnosed every 2 s until it stops early, then
+        rolled back) and one that succeeds (surge 0), each through a counting proxy (meter.py)."""
+        from meter import Meter, summarize
+        out = {"pods": pods, "namespaces": namespaces, "binaries": {}}
+        ghost = "bench-cost-ghost"
+        fill_ns = [self.new_namespace(f"cost-fill-{k}") for k in range(namespaces)]
+        meter = Meter(self.kube.host, self.kube.port, self.kube.ctx)
+        try:
+            self.ghost_node(ghost, pods + 10)
+            began = time.time()
+            self.fill(fill_ns, pods // namespaces, ghost)
+            out["fill_s"] = time.time() - began
+            # What a full list of them weighs (one page of 500, as the apiserver encodes it).
+            page = self.kube.request("GET", "/api/v1/pods?limit=500")
+            out["bytes_per_pod_listed"] = len(json.dumps(page, separators=(",", ":"))) / max(1, len(page["items"]))
+            log(f"  {pods} pods in {namespaces} namespaces in {out['fill_s']:.0f}s")
+            for label, binary in binaries.items():
+                out["binaries"][label] = self.cost_runs(label, binary, meter, summarize)
+        finally:
+            meter.stop()
+            for ns in fill_ns:
+                self.delete_namespace(ns, wait=False)
+            self.kube.delete(f"/api/v1/nodes/{ghost}")
+        return out
+
+    def cost_runs(self, label, binary, meter, summarize):
+        ns = self.new_namespace(f"cost-{label}")
+        other = self.new_namespace(f"cost-{label}-other")
+        node = f"{ns}-node"
+        try:
+            placement = self.dedicated_node(node, ns)
+            # Another team's workload on the same node, in its own namespace: only a cluster-wide read sees it.
+            other_pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "other-workload"},
+                         "spec": {"terminationGracePeriodSeconds": 1,
+                                  "containers": [{"name": "main", "image": "registry.local/other:1",
+                                                  "resources": {"requests": {"cpu": "670m"}}}], **placement}}
+            self.kube.create(f"/api/v1/namespaces/{other}/pods", other_pod)
+            self.seed_rc(ns, 3, 1000, "100m", placement)
+            runs = {}
+            for key, surge, unavailable in (("fails_on_capacity", "1", "0"), ("succeeds", "0", "1")):
+                meter.reset()
+                user = f"bench-action-{ns}-{key}"
+                env = {"INPUT_KUBECONFIG": self.action_kubeconfig(user, server=meter.url),
+                       "INPUT_PROGRESS_DEADLINE": "5m", "INPUT_MAX_UNAVAILABLE": unavailable}
+                run = self.run_action(ns, user, surge, env, action_bin=binary)
+                time.sleep(1)  # the last watch chunks counted
+                summary = summarize(meter.snapshot(), ns)
+                lines = [line for _, line in run["lines"]]
+                stop = next((line.split("] ", 1)[-1] for line in lines if "Stopping early" in line), None)
+                runs[key] = {"exit_code": run["exit_code"], "wall_s": run["wall_s"], "cpu_s": run["cpu_s"],
+                             "max_rss_mb": run["max_rss_mb"], "stopping_line": stop, **summary,
+                             "log": [f"{t - run['start']:7.2f}s {line}" for t, line in run["lines"]]}
+                want = 1 if key == "fails_on_capacity" else 0
+                if run["exit_code"] != want:
+                    raise RuntimeError(f"{label} {key}: exit {run['exit_code']}, expected {want}:\n" + "\n".join(lines))
+                log(f"  {label} {key}: {summary['requests']} requests, {summary['bytes'] / 1e6:.1f} MB, "
+                    f"{summary['snapshots']} snapshots, {run['wall_s']:.1f}s")
+            return runs
+        finally:
+            self.delete_namespace(ns)
+            self.delete_namespace(other)
             self.kube.delete(f"/api/v1/nodes/{node}")
 
 
@@ -503,6 +616,19 @@ def main():
         log("capacity case")
         results["capacity"] = bench.capacity()
         log(f"  diagnosis {results['capacity']['diagnosis_after_event_s']}s after the first FailedScheduling")
+
+    only = os.environ.get("BENCH_ONLY")
+    if os.environ.get("BENCH_SKIP_COST") != "1" and (not only or "cost" in only.split(",")):
+        # Issue 13. BENCH_BASELINE_BIN: an older build to measure beside this one, against the same 10,000 pods.
+        binaries = {"this": bench.action_bin}
+        if os.environ.get("BENCH_BASELINE_BIN"):
+            binaries = {"baseline": os.environ["BENCH_BASELINE_BIN"], **binaries}
+        pods = int(os.environ.get("BENCH_COST_PODS", "10000"))
+        log(f"cost case: {pods} pods in other namespaces; {', '.join(binaries)}")
+        results["cost"] = bench.cost(binaries, pods)
+        results["cost"]["baseline_commit"] = os.environ.get("BENCH_BASELINE_COMMIT")
+        results["cost"]["commit"] = results["machine"]["commit"]
+        results["cost"]["date"] = results["machine"]["date"]
 
     # Let the audit log's batch flush, then attribute requests to each run.
     time.sleep(3)

@@ -42,6 +42,48 @@ def group_requests(by_kind):
     return buckets
 
 
+def mb(b):
+    return f"{b / 1e6:.2f} MB" if b >= 1e5 else f"{b / 1e3:.1f} kB"
+
+
+def render_cost(cost):
+    """Issue 13: what a diagnosis and a rollout cost the API server with many pods in other namespaces."""
+    out = ["\n## Cost of a diagnosis (issue 13)\n"]
+    base = cost.get("baseline_commit")
+    out.append(f"{cost['pods']:,} pods in {cost['namespaces']} other namespaces, bound to a node no kubelet serves "
+               f"(about {cost['bytes_per_pod_listed']:.0f} bytes each in a list), 10m CPU each; created in "
+               f"{cost['fill_s']:.0f} s. Our namespace: a 1-CPU node with 670m requested by a pod of another "
+               "namespace and 3 x 100m by ours. Two rollouts per build, each through a counting proxy "
+               "(`bench/meter.py`: every request and the bytes of its response body, watch streams included): "
+               "surge 1, which cannot fit, is diagnosed every 2 s until it stops early and rolls back; surge 0 / "
+               "unavailable 1 succeeds. A *snapshot* is one gathering of the diagnosis' inputs (the pre-flight "
+               "check, or one diagnosis; counted by its events list); *snapshot reads* are nodes and cluster-wide "
+               f"pods (lists and watches), the namespace's pods, events, quotas and logs; *beyond one list* leaves out one full "
+               "list of the cluster's pods and nodes, the least any build reads, so what remains is what each further "
+               f"diagnosis adds. Commit `{cost['commit']}`"
+               + (f", baseline `{base}`" if base else "") + f", {cost['date']}.\n")
+    out.append("| build | rollout | exit | snapshots | requests | bytes | snapshot requests | snapshot bytes "
+               "| per snapshot: requests | bytes | beyond one list, per snapshot: requests | bytes "
+               "| cluster-wide pod lists (pages) | wall | peak RSS |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for label, runs in cost["binaries"].items():
+        for key, run in runs.items():
+            n = max(1, run["snapshots"])
+            lists = f"{run['cluster_pod_lists']} ({run['cluster_pod_pages']})"
+            out.append(f"| {label} | {key.replace('_', ' ')} | {run['exit_code']} | {run['snapshots']} "
+                       f"| {run['requests']} | {mb(run['bytes'])} | {run['snapshot_requests']} "
+                       f"| {mb(run['snapshot_bytes'])} | {run['snapshot_requests'] / n:.1f} "
+                       f"| {mb(run['snapshot_bytes'] / n)} | {run['beyond_one_list_requests'] / n:.1f} "
+                       f"| {mb(run['beyond_one_list_bytes'] / n)} | {lists} | {run['wall_s']:.1f} s "
+                       f"| {run['max_rss_mb']:.1f} MB |")
+    out.append("")
+    for label, runs in cost["binaries"].items():
+        line = runs.get("fails_on_capacity", {}).get("stopping_line")
+        if line:
+            out.append(f"- {label}: `{line}`")
+    return out
+
+
 def render(r, notes=None):
     """`notes`: hand-written analysis (bench/analysis.md) appended under its own heading."""
     m = r["machine"]
@@ -92,6 +134,10 @@ def render(r, notes=None):
                    f"{sev['ready_delay_s']} s ready delay, rolled in one step in **{sev['together_s']:.1f} s**; alone, "
                    f"{sev['api_alone_s']:.1f} s and {sev['worker_alone_s']:.1f} s: "
                    f"**{sev['ratio_to_slower_alone']:.2f} x** the slower one alone.")
+
+    cost = r.get("cost")
+    if cost:
+        out += render_cost(cost)
 
     out.append("\n## Targets\n")
     rows = r["cases"]

@@ -196,6 +196,7 @@ pub fn known_pods(snapshot: &Snapshot) -> Vec<&Pod> {
     snapshot
         .all_pods
         .iter()
+        .map(|p| &**p)
         .chain(&snapshot.old_pods)
         .chain(&snapshot.new_pods)
         .filter(|p| {

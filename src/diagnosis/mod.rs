@@ -22,6 +22,7 @@ mod unschedulable;
 mod tests;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Event, Node, Pod, ReplicationController, ResourceQuota};
 use serde::Serialize;
@@ -36,7 +37,9 @@ pub struct Snapshot {
     /// Pods of the old RC (their requests are what surge 0 / unavailable 1 would free).
     pub old_pods: Vec<Pod>,
     /// Every pod in the cluster that is bound to a node (for requested-resource sums); empty when unreadable.
-    pub all_pods: Vec<Pod>,
+    /// Shared, not copied: on a big cluster these are the engine's cached pods (tens of MB), and a diagnosis every
+    /// 2 s must not clone them (bench/results.md, "Cost of a diagnosis").
+    pub all_pods: Vec<Arc<Pod>>,
     /// Nodes; empty when unreadable.
     pub nodes: Vec<Node>,
     /// Events in the namespace (the diagnosis picks those about the new pods and RC).

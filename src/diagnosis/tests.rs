@@ -42,7 +42,7 @@ fn load(name: &str) -> Snapshot {
         new_rc: f.new_rc,
         new_pods: f.new_pods,
         old_pods: f.old_pods,
-        all_pods: f.all_pods,
+        all_pods: f.all_pods.into_iter().map(std::sync::Arc::new).collect(),
         nodes: f.nodes,
         events: f.events,
         quotas: f.quotas,
@@ -148,7 +148,7 @@ fn set_cpu(pod: &mut Pod, cpu: &str) {
 fn surge_fix_is_withheld_when_an_old_pod_frees_too_little() {
     let mut s = load("seed");
     // 900m + 3 x 20m = 960m: 40m free; removing one old pod frees 20m, still short of 100m.
-    set_cpu(&mut s.all_pods[0], "900m");
+    set_cpu(std::sync::Arc::make_mut(&mut s.all_pods[0]), "900m");
     for p in &mut s.old_pods {
         set_cpu(p, "20m");
     }
@@ -169,7 +169,7 @@ fn surge_fix_is_withheld_when_an_old_pod_frees_too_little() {
 #[test]
 fn a_node_with_room_now_means_the_scheduler_will_retry() {
     let mut s = load("seed");
-    set_cpu(&mut s.all_pods[0], "500m");
+    set_cpu(std::sync::Arc::make_mut(&mut s.all_pods[0]), "500m");
     let d = diagnose(&s);
     assert_eq!(kinds(&d), vec![FindingKind::Unschedulable]);
     assert!(!d.is_fatal());
@@ -278,10 +278,11 @@ fn nodes_outside_the_node_selector_are_not_candidates_nor_a_cause() {
 #[test]
 fn terminating_pod_that_frees_room_is_not_fatal() {
     let mut s = load("seed");
-    s.all_pods[0].metadata.deletion_timestamp =
-        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-            "2024-05-01T10:00:00Z".parse().unwrap(),
-        ));
+    std::sync::Arc::make_mut(&mut s.all_pods[0])
+        .metadata
+        .deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        "2024-05-01T10:00:00Z".parse().unwrap(),
+    ));
     let d = diagnose(&s);
     assert!(!d.is_fatal(), "{d:#?}");
     assert!(d.findings[0].evidence.contains(

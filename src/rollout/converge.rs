@@ -7,6 +7,8 @@
 
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::Pod;
+
 use super::{decide, kube_ops, snapshot, Engine, Side};
 use crate::diagnosis::{self, Diagnosis};
 use crate::plan::Limits;
@@ -219,13 +221,12 @@ async fn diagnose(
     let Some(to_rc) = to_rc else {
         return Diagnosis::default();
     };
-    let snap = snapshot::gather(
-        &engine.client,
-        &engine.namespace,
-        &to_rc,
-        from_rc.as_ref(),
-        limits,
-    )
-    .await;
+    let sources = snapshot::Sources {
+        client: &engine.client,
+        namespace: &engine.namespace,
+        cluster: &engine.cluster,
+        namespace_pods: Some(engine.pods.state().iter().map(|p| Pod::clone(p)).collect()),
+    };
+    let snap = snapshot::gather(sources, &to_rc, from_rc.as_ref(), limits).await;
     diagnosis::diagnose(&snap)
 }

@@ -7,6 +7,7 @@
 //! or kept as the user asked; `Err` is kept for faults of the cluster connection itself.
 
 pub mod availability;
+pub mod cluster_cache;
 mod converge;
 pub mod decide;
 pub mod kube_ops;
@@ -62,6 +63,9 @@ pub type Cancel = watch::Receiver<bool>;
 pub struct Engine {
     pub client: kube::Client,
     pub namespace: String,
+    /// Nodes and every namespace's pods for the diagnosis, shared with the run's other engines and its pre-flight
+    /// check; started by the first read.
+    pub cluster: Arc<cluster_cache::ClusterCache>,
     pub rcs: Api<ReplicationController>,
     pub pods: reflector::Store<Pod>,
     changed: Arc<Notify>,
@@ -85,6 +89,7 @@ impl Engine {
     pub async fn start(
         client: kube::Client,
         namespace: &str,
+        cluster: Arc<cluster_cache::ClusterCache>,
         settings: &Settings,
         cancel: Cancel,
     ) -> anyhow::Result<Engine> {
@@ -113,6 +118,7 @@ impl Engine {
             rcs: Api::namespaced(client.clone(), namespace),
             client,
             namespace: namespace.to_string(),
+            cluster,
             pods: reader,
             changed,
             watch_task,

@@ -1,5 +1,12 @@
 //! Gathers what the diagnosis needs, reading only when a rollout is not progressing. A read we are not
 //! allowed to make (no RBAC on nodes) degrades the diagnosis and is recorded, it never fails the run.
+//!
+//! What is read where, and why: nodes and other namespaces' pods come from the run's [`ClusterCache`] (one list,
+//! then a watch, instead of every pod of the cluster every 2 s); the namespace's pods from the engine's own pod
+//! watch when there is one (the pre-flight check runs before it and lists them); events, quotas and the logs of
+//! crashing containers are read each time, they are few and they are the news a diagnosis is made for.
+
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{
     ConfigMap, Event, Node, Pod, ReplicationController, ResourceQuota,
@@ -7,18 +14,29 @@ use k8s_openapi::api::core::v1::{
 use kube::api::{Api, ListParams};
 
 use super::availability::selector_matches;
+use super::cluster_cache::ClusterCache;
 use crate::diagnosis::Snapshot;
 
 /// Objects per list request.
 const LIST_PAGE: u32 = 100;
 
-async fn list_or_note<K>(api: Api<K>, what: &str, unreadable: &mut Vec<String>) -> Vec<K>
+/// Every object of `api` (matching `fields`, a field selector, when given), or none with the reason in
+/// `unreadable`.
+pub(super) async fn list_or_note<K>(
+    api: Api<K>,
+    what: &str,
+    fields: Option<&str>,
+    unreadable: &mut Vec<String>,
+) -> Vec<K>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
     // Pages, and no managedFields (nothing here reads them; they are most of a pod's size): listing every pod of
     // a big cluster in one response held its whole text and parse at once (bench/results.md, peak RSS).
     let mut params = ListParams::default().limit(LIST_PAGE);
+    if let Some(fields) = fields {
+        params = params.fields(fields);
+    }
     let mut items = vec![];
     loop {
         match super::kube_ops::retry(|| api.list(&params)).await {
@@ -43,21 +61,62 @@ where
     }
 }
 
+/// Every pod the capacity model counts: the namespace's own as read (whole), and, when the cluster-wide read
+/// worked, the cache's trimmed pods of the other namespaces (shared, not copied; the cache's copies of our own
+/// namespace's pods are left out, they would be counted twice).
+fn every_pod(
+    namespace: &str,
+    ns_pods: &[Pod],
+    cluster_pods: Vec<Arc<Pod>>,
+    cluster_readable: bool,
+) -> Vec<Arc<Pod>> {
+    let mut all: Vec<Arc<Pod>> = ns_pods.iter().cloned().map(Arc::new).collect();
+    if cluster_readable {
+        all.extend(
+            cluster_pods
+                .into_iter()
+                .filter(|p| p.metadata.namespace.as_deref() != Some(namespace)),
+        );
+    }
+    all
+}
+
+/// Where a snapshot's reads go.
+pub struct Sources<'a> {
+    pub client: &'a kube::Client,
+    pub namespace: &'a str,
+    /// Nodes and every namespace's pods.
+    pub cluster: &'a ClusterCache,
+    /// The namespace's pods when a watch already holds them (the engine's); `None` lists them.
+    pub namespace_pods: Option<Vec<Pod>>,
+}
+
 /// Reads pods, nodes, events, quotas and the logs of crashing containers.
 pub async fn gather(
-    client: &kube::Client,
-    namespace: &str,
+    sources: Sources<'_>,
     new_rc: &ReplicationController,
     old_rc: Option<&ReplicationController>,
     limits: &crate::plan::Limits,
 ) -> Snapshot {
+    let Sources {
+        client,
+        namespace,
+        cluster,
+        namespace_pods,
+    } = sources;
     let mut unreadable = vec![];
-    let ns_pods: Vec<Pod> = list_or_note(
-        Api::namespaced(client.clone(), namespace),
-        "pods",
-        &mut unreadable,
-    )
-    .await;
+    let ns_pods: Vec<Pod> = match namespace_pods {
+        Some(pods) => pods,
+        None => {
+            list_or_note(
+                Api::namespaced(client.clone(), namespace),
+                "pods",
+                None,
+                &mut unreadable,
+            )
+            .await
+        }
+    };
     let selector = |rc: &ReplicationController| {
         rc.spec
             .as_ref()
@@ -80,28 +139,28 @@ pub async fn gather(
                 .collect()
         })
         .unwrap_or_default();
-    let nodes: Vec<Node> = list_or_note(Api::all(client.clone()), "nodes", &mut unreadable).await;
+    let nodes: Vec<Node> = cluster.nodes(&mut unreadable).await;
     let mut cluster_pods_note = vec![];
-    let mut all_pods: Vec<Pod> = list_or_note(
-        Api::all(client.clone()),
-        "pods in all namespaces",
-        &mut cluster_pods_note,
-    )
-    .await;
-    if !cluster_pods_note.is_empty() {
-        // Without cluster-wide pod reads, the namespace's pods are the best we have: node usage is a lower bound.
-        unreadable.extend(cluster_pods_note);
-        all_pods = ns_pods.clone();
-    }
+    let cluster_pods = cluster.pods(&mut cluster_pods_note).await;
+    let all_pods = every_pod(
+        namespace,
+        &ns_pods,
+        cluster_pods,
+        cluster_pods_note.is_empty(),
+    );
+    // Without cluster-wide pod reads, the namespace's pods are the best we have: node usage is a lower bound.
+    unreadable.extend(cluster_pods_note);
     let events: Vec<Event> = list_or_note(
         Api::namespaced(client.clone(), namespace),
         "events",
+        None,
         &mut unreadable,
     )
     .await;
     let quotas: Vec<ResourceQuota> = list_or_note(
         Api::namespaced(client.clone(), namespace),
         "resourcequotas",
+        None,
         &mut unreadable,
     )
     .await;
@@ -143,5 +202,57 @@ pub async fn gather(
         desired_replicas: limits.desired,
         now: Some(k8s_openapi::jiff::Timestamp::now()),
         autoscaler_status,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(namespace: &str, name: &str, image: Option<&str>) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"containers": [{"name": "c", "image": image}]},
+        }))
+        .unwrap()
+    }
+
+    fn names(pods: &[Arc<Pod>]) -> Vec<String> {
+        pods.iter()
+            .map(|p| {
+                let m = &p.metadata;
+                format!(
+                    "{}/{}",
+                    m.namespace.as_deref().unwrap_or(""),
+                    m.name.as_deref().unwrap_or("")
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn our_pods_whole_others_from_the_cache_each_once() {
+        let ours = vec![pod("app", "api-1", Some("api:2"))];
+        // The cache holds trimmed copies of every namespace's pods, ours included.
+        let cache = vec![
+            Arc::new(pod("app", "api-1", None)),
+            Arc::new(pod("batch", "job-1", None)),
+        ];
+        let all = every_pod("app", &ours, cache.clone(), true);
+        assert_eq!(names(&all), ["app/api-1", "batch/job-1"]);
+        assert_eq!(
+            all[0].spec.as_ref().unwrap().containers[0].image.as_deref(),
+            Some("api:2"),
+            "our own pods as read, not the cache's trimmed copy"
+        );
+        assert!(
+            Arc::ptr_eq(&all[1], &cache[1]),
+            "shared with the cache, not copied"
+        );
+        // Unreadable: the namespace's pods only.
+        assert_eq!(
+            names(&every_pod("app", &ours, vec![], false)),
+            ["app/api-1"]
+        );
     }
 }

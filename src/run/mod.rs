@@ -13,6 +13,7 @@ mod several;
 use preview::{clean_up, plan_service, prepare_preview, preview_scope, put_service, Scope};
 use report::report;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -28,6 +29,7 @@ use crate::outcome::{Outcome, ResultKind};
 use crate::plan::{self, Observed, Plan};
 use crate::report::actions;
 use crate::report::github::{ReportConfig, Reporter};
+use crate::rollout::cluster_cache::ClusterCache;
 use crate::rollout::{self, kube_ops, lock, Cancel, Engine};
 
 /// Reads the process environment and runs. Returns the exit code.
@@ -332,8 +334,11 @@ async fn deploy_locked(
     for warning in &plan.warnings {
         actions::warning(warning);
     }
+    // One cache of nodes and cluster-wide pods for the whole run: the pre-flight check and every diagnosis share
+    // it, and it stops when the run is over (dropped here and with the engine).
+    let cluster_cache = Arc::new(ClusterCache::new(cluster.client.clone()));
     if settings.dry_run {
-        preflight(cluster, &plan).await;
+        preflight(cluster, &cluster_cache, &plan).await;
         actions::end_group();
         actions::print_untrusted(&plan::render_dry_run(&plan));
         let mut outcome = base_outcome(settings, &plan, started);
@@ -350,7 +355,7 @@ async fn deploy_locked(
         plan.new_rc.metadata.name.as_deref().unwrap_or_default()
     );
     let (_, report_warnings, engine) = tokio::join!(
-        preflight(cluster, &plan),
+        preflight(cluster, &cluster_cache, &plan),
         async {
             match reporter {
                 Some(reporter) => reporter.start(&description).await,
@@ -360,6 +365,7 @@ async fn deploy_locked(
         Engine::start(
             cluster.client.clone(),
             &cluster.namespace,
+            cluster_cache.clone(),
             settings,
             cancel.clone(),
         ),
@@ -418,18 +424,19 @@ fn executed_outcome(
 }
 
 /// Warnings before any change: surge pods that cannot fit, a quota without room.
-async fn preflight(cluster: &Cluster, plan: &Plan) {
+async fn preflight(cluster: &Cluster, cache: &ClusterCache, plan: &Plan) {
     let Some(template) = plan.new_rc.spec.as_ref().and_then(|s| s.template.as_ref()) else {
         return;
     };
-    let snap = rollout::snapshot::gather(
-        &cluster.client,
-        &cluster.namespace,
-        &plan.new_rc,
-        plan.current.as_ref(),
-        &plan.limits,
-    )
-    .await;
+    let sources = rollout::snapshot::Sources {
+        client: &cluster.client,
+        namespace: &cluster.namespace,
+        cluster: cache,
+        // The engine's pod watch starts at the same time: list them.
+        namespace_pods: None,
+    };
+    let snap =
+        rollout::snapshot::gather(sources, &plan.new_rc, plan.current.as_ref(), &plan.limits).await;
     for warning in diagnosis::preflight(&snap, template) {
         actions::warning(&format!("pre-flight: {warning}"));
     }

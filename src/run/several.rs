@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use k8s_openapi::api::core::v1::{ReplicationController, Service};
@@ -20,6 +21,7 @@ use crate::outcome::{self, AfterFailure, Outcome, ResultKind};
 use crate::plan::{self, Observed, Plan};
 use crate::report::actions;
 use crate::report::github::Reporter;
+use crate::rollout::cluster_cache::ClusterCache;
 use crate::rollout::{self, lock, Cancel, Engine, Executed, Rolled};
 
 /// One RC of the run: its settings (scoped by [`Settings::for_rc`], and to its preview's base name in a
@@ -333,11 +335,14 @@ async fn roll_all(
     started: Instant,
 ) -> Result<Outcome, Stop> {
     actions::group("Rolling update");
+    // The engines of one run share one cache of nodes and cluster-wide pods (see rollout::cluster_cache).
+    let cache = Arc::new(ClusterCache::new(cluster.client.clone()));
     let mut engines = vec![];
     for part in parts {
         let engine = Engine::start(
             cluster.client.clone(),
             &cluster.namespace,
+            cache.clone(),
             &part.settings,
             cancel.clone(),
         )

@@ -13,6 +13,7 @@ use k8s_openapi::api::core::v1::{Event, Node, Pod, ResourceQuota};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
+use crate::fault_proxy::{FaultProxy, Mode};
 use crate::seeds::{action_env, READY_DELAY_ANNOTATION};
 use crate::support::{self, run_action, wait_for, ActionRun, TestNs, DEDICATED_LABEL};
 
@@ -1087,4 +1088,245 @@ async fn host_port_taken_by_the_old_pods_fails_fast_with_the_surge_free_fix() {
     r.says("roll with max_surge: 0 and max_unavailable: 1: removing an old pod first (api-rc-");
     r.says("frees its host port for a new pod");
     surge_free_roll_succeeds(&ns, 2).await;
+}
+
+/// Issue 13, bounded cost: a pod of another namespace on the node is counted (a cluster-wide read), and however
+/// many diagnoses a stuck rollout makes, pods of the whole cluster are listed once per run (the watch-backed
+/// cache), not once per diagnosis. Requests are counted by the proxy the action talks through.
+#[tokio::test]
+async fn other_namespaces_pods_are_counted_and_cluster_pods_listed_once_per_run() {
+    let ns = support::namespace("diag-cost").await;
+    let other = support::namespace("diag-cost-other").await;
+    let node = support::dedicated_node(&ns, "1", "4Gi").await;
+    // Another team's 670m on our dedicated node, from its own namespace.
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: other-team\n  labels:\n    app: other-team\nspec:\n  terminationGracePeriodSeconds: 1\n{}  containers:\n  - name: main\n    image: registry.local/other:1\n    resources:\n      requests:\n        cpu: 670m\n",
+        dedicated_spec(&ns, 2)
+    );
+    support::apply_yaml(&other, &yaml).await;
+    wait_ready(&other, "app=other-team", 1).await;
+    ApiRc {
+        cpu: "100m",
+        dedicated: true,
+        ..Default::default()
+    }
+    .seed(&ns)
+    .await;
+
+    let proxy = FaultProxy::start(Mode::Pass, 13).await;
+    let mut surge = env(
+        &ns,
+        "registry.local/node-api:2.0",
+        "v2",
+        &[("INPUT_PROGRESS_DEADLINE", "5m")],
+    );
+    surge.insert("INPUT_KUBECONFIG".into(), proxy.kubeconfig());
+    let r = roll(&surge).await;
+    assert_failed_fast(&r, Duration::from_secs(300));
+    // 670m (other namespace) + 3 x 100m: only a read of every namespace's pods gives 970m.
+    r.says(&format!(
+        "Insufficient cpu: a new pod needs 100m; the most free on any node is 30m ({node}: 970m of 1000m requested)"
+    ));
+
+    let lines = proxy.stats().lines;
+    let path = |l: &String| {
+        l.split_once(' ')
+            .map_or(String::new(), |(_, p)| p.to_string())
+    };
+    let is_watch = |l: &String| l.contains("watch=true") || l.contains("watch=1");
+    let events = format!("/api/v1/namespaces/{}/events", ns.name);
+    let snapshots = lines
+        .iter()
+        .filter(|l| l.starts_with("GET ") && path(l).split('?').next() == Some(events.as_str()))
+        .count();
+    let cluster_pod_lists = lines
+        .iter()
+        .filter(|l| l.starts_with("GET /api/v1/pods") && !is_watch(l))
+        .count();
+    let node_lists = lines
+        .iter()
+        .filter(|l| l.starts_with("GET /api/v1/nodes") && !is_watch(l))
+        .count();
+    // The pre-flight check and at least the diagnoses of the fail-fast grace: enough for per-diagnosis lists to show.
+    assert!(
+        snapshots >= 4,
+        "expected the pre-flight check and several diagnoses, saw {snapshots} events lists:\n{lines:#?}"
+    );
+    assert!(
+        cluster_pod_lists <= 2 && node_lists <= 2,
+        "{cluster_pod_lists} cluster-wide pod lists and {node_lists} node lists for {snapshots} snapshots:\n{lines:#?}"
+    );
+    // The namespace's pods come from the engine's watch during the rollout: listed whole by the pre-flight check
+    // and the watch's first list only (the legacy relabel lists the old RC's pods by label, not counted here).
+    let ns_pods = format!("/api/v1/namespaces/{}/pods", ns.name);
+    let ns_pod_lists = lines
+        .iter()
+        .filter(|l| {
+            l.starts_with("GET ")
+                && !is_watch(l)
+                && !l.contains("labelSelector")
+                && path(l).split('?').next() == Some(ns_pods.as_str())
+        })
+        .count();
+    assert!(
+        ns_pod_lists <= 2,
+        "{ns_pod_lists} lists of the namespace's pods for {snapshots} snapshots:\n{lines:#?}"
+    );
+}
+
+/// Issue 13 on the real control plane: a new init container that crashes keeps the pods Pending before any app
+/// container starts; the diagnosis names it as an init container, with its exit code and its last log lines.
+#[tokio::test]
+async fn crashing_init_container_fails_fast_and_is_named() {
+    let ns = support::namespace("diag-init").await;
+    let yaml = ApiRc {
+        replicas: 2,
+        ..Default::default()
+    }
+    .yaml(&ns)
+    .replacen(
+        "      containers:\n",
+        "      initContainers:\n      - name: migrate\n        image: registry.local/migrate:1.0\n      containers:\n",
+        1,
+    );
+    support::apply_yaml(&ns, &yaml).await;
+    wait_ready(&ns, "name=api-pods", 2).await;
+    let r = roll(&env(
+        &ns,
+        "registry.local/node-api:2.0",
+        "v2",
+        &[(
+            "INPUT_IMAGES",
+            "node-api-container=registry.local/node-api:2.0\nmigrate=registry.local/migrate:2.0-crashloop",
+        )],
+    ))
+    .await;
+    assert_failed_fast(&r, Duration::from_secs(120));
+    r.says("Init container migrate keeps crashing: exit code 1");
+    r.says("Error: connect ECONNREFUSED 10.0.0.5:5432"); // the init container's last log lines
+    assert_eq!(
+        ready_count(&ns, "name=api-pods").await,
+        2,
+        "rolled back to the old pods"
+    );
+}
+
+/// Issue 13 on the real control plane: a container the runtime refuses to create (CreateContainerError) is named
+/// with the runtime's message and the fix it points to.
+#[tokio::test]
+async fn create_container_error_fails_fast_and_names_the_container() {
+    let ns = support::namespace("diag-create").await;
+    ApiRc {
+        replicas: 2,
+        ..Default::default()
+    }
+    .seed(&ns)
+    .await;
+    let r = roll(&env(
+        &ns,
+        "registry.local/node-api:2.0-createerror",
+        "v2",
+        &[],
+    ))
+    .await;
+    assert_failed_fast(&r, Duration::from_secs(120));
+    r.says("Container node-api-container cannot be created: failed to prepare subPath for volumeMount \"data\" of container \"node-api-container\"");
+    r.says("fix the volumeMounts of container node-api-container in the pod template");
+    assert_eq!(
+        ready_count(&ns, "name=api-pods").await,
+        2,
+        "rolled back to the old pods"
+    );
+}
+
+/// Issue 13 with a ClusterRole written before the cache (`list` on nodes and pods, no `watch`): the watch is
+/// refused once and not retried, and every diagnosis falls back to a list, so the numbers are still right.
+#[tokio::test]
+async fn a_list_only_cluster_role_still_gives_the_numbers_without_retrying_the_watch() {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+
+    let ns = support::namespace("diag-listonly").await;
+    let other = support::namespace("diag-listonly-other").await;
+    let user = format!("rolling-update-ci-{}", ns.name);
+    crate::rbac::bind_readme_role(&ns, &user).await;
+    let name = format!("rolling-update-capacity-list-{}", ns.name);
+    let role: ClusterRole = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "rules": [{"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["list"]}],
+    }))
+    .unwrap();
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+    }))
+    .unwrap();
+    let roles: Api<ClusterRole> = Api::all(ns.client.clone());
+    let bindings: Api<ClusterRoleBinding> = Api::all(ns.client.clone());
+    roles.create(&PostParams::default(), &role).await.unwrap();
+    bindings
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+
+    let node = support::dedicated_node(&ns, "1", "4Gi").await;
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: other-team\n  labels:\n    app: other-team\nspec:\n  terminationGracePeriodSeconds: 1\n{}  containers:\n  - name: main\n    image: registry.local/other:1\n    resources:\n      requests:\n        cpu: 670m\n",
+        dedicated_spec(&ns, 2)
+    );
+    support::apply_yaml(&other, &yaml).await;
+    wait_ready(&other, "app=other-team", 1).await;
+    ApiRc {
+        cpu: "100m",
+        dedicated: true,
+        ..Default::default()
+    }
+    .seed(&ns)
+    .await;
+
+    // Through the counting proxy, as the user: the proxy keeps the impersonation header.
+    let proxy = FaultProxy::start(Mode::Pass, 14).await;
+    let mut kubeconfig: serde_json::Value = serde_saphyr::from_str(&proxy.kubeconfig()).unwrap();
+    for u in kubeconfig["users"].as_array_mut().expect("users") {
+        u["user"]["as"] = json!(user);
+    }
+    let mut surge = env(
+        &ns,
+        "registry.local/node-api:2.0",
+        "v2",
+        &[("INPUT_PROGRESS_DEADLINE", "5m")],
+    );
+    surge.insert(
+        "INPUT_KUBECONFIG".into(),
+        serde_saphyr::to_string(&kubeconfig).unwrap(),
+    );
+    let r = roll(&surge).await;
+    let _ = bindings.delete(&name, &Default::default()).await;
+    let _ = roles.delete(&name, &Default::default()).await;
+    assert_failed_fast(&r, Duration::from_secs(300));
+    r.says(&format!(
+        "Insufficient cpu: a new pod needs 100m; the most free on any node is 30m ({node}: 970m of 1000m requested)"
+    ));
+    assert!(!r.out().contains("could not read"), "nothing is unreadable");
+
+    let lines = proxy.stats().lines;
+    let watches = |base: &str| {
+        lines
+            .iter()
+            .filter(|l| l.starts_with(&format!("GET {base}?")) && l.contains("watch=true"))
+            .count()
+    };
+    let lists = lines
+        .iter()
+        .filter(|l| l.starts_with("GET /api/v1/pods?") && !l.contains("watch=true"))
+        .count();
+    assert_eq!(
+        (watches("/api/v1/pods"), watches("/api/v1/nodes")),
+        (1, 1),
+        "each refused watch is tried once:\n{lines:#?}"
+    );
+    assert!(
+        lists >= 3,
+        "without watch, diagnoses list the cluster's pods again ({lists} lists):\n{lines:#?}"
+    );
 }

@@ -66,6 +66,8 @@ pub struct Stats {
     /// Faults drawn from the `percent` share (every kind, cut watches included), not the extra cut of every watch.
     pub share: u64,
     pub refused_or_dropped: u64,
+    /// Every request as `METHOD /path?query`, in arrival order (what a cost test counts).
+    pub lines: Vec<String>,
 }
 
 impl Stats {
@@ -330,6 +332,12 @@ async fn handle(
     {
         let mut stats = shared.stats.lock().unwrap();
         stats.requests += 1;
+        let line = format!(
+            "{} {}",
+            req.method(),
+            req.uri().path_and_query().map_or("", |p| p.as_str())
+        );
+        stats.lines.push(line);
         if from_share {
             stats.share += 1;
         }

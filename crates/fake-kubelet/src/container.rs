@@ -77,6 +77,8 @@ enum Step {
     Restart,
     Probe,
     RetryConfig,
+    /// An init container's run ends with exit code 0.
+    Complete,
 }
 
 /// The message a registry gives for a tag that does not exist, as containerd reports it.
@@ -89,6 +91,11 @@ pub fn pull_error_message(image: &str) -> String {
 
 /// The ConfigMap every `configerror` container claims is missing.
 pub const MISSING_CONFIG_MESSAGE: &str = "configmap \"app-config\" not found";
+
+/// What the runtime says when a `createerror` container cannot be created (containerd's words for a bad subPath).
+pub fn create_error_message(container: &str) -> String {
+    format!("failed to prepare subPath for volumeMount \"data\" of container \"{container}\"")
+}
 
 /// One container of a pod.
 #[derive(Debug, Clone)]
@@ -112,6 +119,9 @@ pub struct ContainerSim {
     pod_ref: String,
     /// What a crash leaves as the termination message (the pod's termination-message annotation).
     pub termination_message: Option<String>,
+    /// An init container: a healthy one runs to completion (exit 0) instead of staying Ready; a failing one fails
+    /// as an app container would, and keeps the pod initializing.
+    pub init: bool,
 }
 
 impl ContainerSim {
@@ -143,7 +153,41 @@ impl ContainerSim {
             probe_message,
             pod_ref,
             termination_message: None,
+            init: false,
         }
+    }
+
+    /// An init container of the pod (see [`ContainerSim::init`]).
+    pub fn new_init(
+        name: &str,
+        image: &str,
+        start: Instant,
+        timing: &Timing,
+        pod_ref: String,
+    ) -> Self {
+        let mut sim = ContainerSim::new(name, image, start, timing, String::new(), pod_ref);
+        sim.init = true;
+        sim
+    }
+
+    /// Continues an init container that an earlier run of the fake kubelet saw complete, so that restarting the
+    /// fake kubelet does not send initialized pods back through their init containers.
+    pub fn adopt_completed(&mut self, started_at: Timestamp, finished_at: Timestamp) {
+        self.created = true;
+        self.ready = true;
+        self.state = State::Terminated(Termination {
+            exit_code: 0,
+            reason: "Completed".into(),
+            started_at,
+            finished_at,
+            message: None,
+        });
+        self.next = None;
+    }
+
+    /// An init container that has run to completion.
+    pub fn completed(&self) -> bool {
+        matches!(&self.state, State::Terminated(t) if t.exit_code == 0)
     }
 
     /// Continues from a status an earlier run of the fake kubelet left on the pod, so that restarting the fake
@@ -209,15 +253,13 @@ impl ContainerSim {
                     };
                     self.next = Some((now + timing.backoff_base / 2, Step::EnterPullBackOff));
                 }
-                Behaviour::ConfigError => {
+                Behaviour::ConfigError | Behaviour::CreateError => {
+                    let (reason, message) = self.create_failure();
                     events.push(self.pulled_event(timing));
-                    events.push(warning(
-                        "Failed",
-                        format!("Error: {MISSING_CONFIG_MESSAGE}"),
-                    ));
+                    events.push(warning("Failed", format!("Error: {message}")));
                     self.state = State::Waiting {
-                        reason: "CreateContainerConfigError".into(),
-                        message: Some(MISSING_CONFIG_MESSAGE.into()),
+                        reason: reason.into(),
+                        message: Some(message),
                     };
                     let (_, wait) = self.backoff(timing);
                     self.next = Some((now + wait, Step::RetryConfig));
@@ -291,20 +333,44 @@ impl ContainerSim {
                 ));
                 self.next = Some((now + timing.probe_period, Step::Probe));
             }
+            Step::Complete => {
+                let started_at = match &self.state {
+                    State::Running { started_at } => *started_at,
+                    _ => wall,
+                };
+                self.ready = true;
+                self.state = State::Terminated(Termination {
+                    exit_code: 0,
+                    reason: "Completed".into(),
+                    started_at,
+                    finished_at: wall,
+                    message: None,
+                });
+                self.next = None;
+            }
             Step::RetryConfig => {
                 events.push(normal(
                     "Pulled",
                     format!("Container image \"{image}\" already present on machine"),
                 ));
-                events.push(warning(
-                    "Failed",
-                    format!("Error: {MISSING_CONFIG_MESSAGE}"),
-                ));
+                let (_, message) = self.create_failure();
+                events.push(warning("Failed", format!("Error: {message}")));
                 let (_, wait) = self.backoff(timing);
                 self.next = Some((now + wait, Step::RetryConfig));
             }
         }
         events
+    }
+
+    /// The waiting reason and message of a container that cannot be created, by its behaviour.
+    fn create_failure(&self) -> (&'static str, String) {
+        match self.behaviour {
+            Behaviour::CreateError => ("CreateContainerError", create_error_message(&self.name)),
+            _ => (
+                "CreateContainerConfigError",
+                MISSING_CONFIG_MESSAGE.to_string(),
+            ),
+        }
     }
 
     fn pulled_event(&self, timing: &Timing) -> SimEvent {
@@ -320,6 +386,8 @@ impl ContainerSim {
         self.state = State::Running { started_at: wall };
         self.next = match self.behaviour {
             Behaviour::CrashLoop => Some((now + timing.run_before_crash, Step::Crash)),
+            // Probes don't apply to init containers: anything that starts and does not crash completes.
+            _ if self.init => Some((now + timing.run_before_crash, Step::Complete)),
             Behaviour::NeverReady => Some((self.ready_at.max(now), Step::Probe)),
             _ => Some((self.ready_at.max(now), Step::BecomeReady)),
         };
@@ -393,6 +461,58 @@ mod tests {
 
     fn reasons(events: &[SimEvent]) -> Vec<&str> {
         events.iter().map(|e| e.reason).collect()
+    }
+
+    /// Runs an init container until `until`.
+    fn run_init(image: &str, until: Duration) -> ContainerSim {
+        let t = timing();
+        let start = Instant::now();
+        let mut sim = ContainerSim::new_init("migrate", image, start, &t, "p_ns(u)".into());
+        while let Some(due) = sim.due() {
+            if due > start + until {
+                break;
+            }
+            sim.advance(due, Timestamp::now(), &t);
+        }
+        sim
+    }
+
+    #[test]
+    fn a_healthy_init_container_completes_and_a_crashing_one_backs_off() {
+        let sim = run_init("migrate:v1", Duration::from_millis(1000));
+        assert!(sim.completed(), "{:?}", sim.state);
+        assert_eq!(sim.due(), None);
+        let sim = run_init("migrate:crashloop", Duration::from_millis(700));
+        assert!(!sim.completed());
+        assert!(
+            matches!(&sim.state, State::Waiting { reason, .. } if reason == "CrashLoopBackOff")
+        );
+        assert_eq!(sim.last_state.as_ref().unwrap().exit_code, 1);
+    }
+
+    #[test]
+    fn an_init_container_seen_complete_stays_complete() {
+        let t = timing();
+        let mut sim =
+            ContainerSim::new_init("migrate", "migrate:v1", Instant::now(), &t, "p".into());
+        sim.adopt_completed(Timestamp::now(), Timestamp::now());
+        assert!(sim.completed());
+        assert_eq!(sim.due(), None, "nothing left to run");
+    }
+
+    #[test]
+    fn a_createerror_container_waits_with_the_runtimes_message_and_retries() {
+        let (sim, events) = run("api:createerror", Duration::from_millis(3000));
+        assert!(
+            matches!(&sim.state, State::Waiting { reason, message: Some(m) }
+            if reason == "CreateContainerError" && m == &create_error_message("app"))
+        );
+        let failed: Vec<_> = events.iter().filter(|e| e.reason == "Failed").collect();
+        assert!(failed.len() >= 2, "{events:?}");
+        assert!(failed
+            .iter()
+            .all(|e| e.message == format!("Error: {}", create_error_message("app"))));
+        assert!(!sim.has_run());
     }
 
     #[test]

@@ -166,21 +166,25 @@ pub fn answer(pod: Option<&Pod>, query: &Query) -> Answer {
             format!("pod \"{name}\" does not exist\n"),
         );
     };
-    let Some(spec) = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.containers.iter().find(|c| &c.name == container))
-    else {
+    // Init containers have logs too (a crashing one is the cause to quote).
+    let Some(spec) = pod.spec.as_ref().and_then(|s| {
+        s.containers
+            .iter()
+            .chain(s.init_containers.iter().flatten())
+            .find(|c| &c.name == container)
+    }) else {
         return (
             StatusCode::NOT_FOUND,
             format!("container \"{container}\" not found in pod \"{name}\"\n"),
         );
     };
-    let status = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .and_then(|cs| cs.iter().find(|c| &c.name == container));
+    let status = pod.status.as_ref().and_then(|s| {
+        s.container_statuses
+            .iter()
+            .flatten()
+            .chain(s.init_container_statuses.iter().flatten())
+            .find(|c| &c.name == container)
+    });
     if let Err(why) = has_log(status, query.previous) {
         let why = format!(
             "{} in pod \"{name}\" {why}\n",

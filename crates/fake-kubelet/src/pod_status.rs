@@ -23,9 +23,15 @@ pub fn time(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// Pending until every container has run at least once, like the kubelet's phase computation.
-pub fn phase(containers: &[ContainerSim]) -> &'static str {
-    if containers.iter().all(ContainerSim::has_run) {
+/// Whether every init container has completed (the pod's Initialized condition).
+pub fn initialized(inits: &[ContainerSim]) -> bool {
+    inits.iter().all(ContainerSim::completed)
+}
+
+/// Pending until the init containers have completed and every container has run at least once, like the
+/// kubelet's phase computation.
+pub fn phase(inits: &[ContainerSim], containers: &[ContainerSim]) -> &'static str {
+    if initialized(inits) && containers.iter().all(ContainerSim::has_run) {
         "Running"
     } else {
         "Pending"
@@ -37,13 +43,16 @@ pub fn all_ready(containers: &[ContainerSim]) -> bool {
     containers.iter().all(|c| c.ready)
 }
 
-/// The status patch. `ready_since` is when the pod's readiness last changed.
+/// The status patch for init containers `inits` (run in order, before the others) and app containers
+/// `containers`. `ready_since` is when the pod's readiness last changed.
 pub fn status_patch(
     facts: &PodFacts,
+    inits: &[ContainerSim],
     containers: &[ContainerSim],
     ready_since: Timestamp,
 ) -> Value {
-    let ready = all_ready(containers);
+    let initialized = initialized(inits);
+    let ready = initialized && all_ready(containers);
     let unready: Vec<&str> = containers
         .iter()
         .filter(|c| !c.ready)
@@ -60,25 +69,54 @@ pub fn status_patch(
             })
         }
     };
+    let incomplete: Vec<&str> = inits
+        .iter()
+        .filter(|c| !c.completed())
+        .map(|c| c.name.as_str())
+        .collect();
+    let initialized_condition = if initialized {
+        json!({"type": "Initialized", "status": "True", "lastProbeTime": null, "lastTransitionTime": time(facts.start_time)})
+    } else {
+        json!({
+            "type": "Initialized", "status": "False", "lastProbeTime": null,
+            "lastTransitionTime": time(facts.start_time), "reason": "ContainersNotInitialized",
+            "message": format!("containers with incomplete status: [{}]", incomplete.join(" ")),
+        })
+    };
+    // App containers wait for the init containers to finish.
+    let app_status = |c: &ContainerSim| {
+        let mut status = container_status(facts.uid, c);
+        if !initialized && !c.created {
+            status["state"] = json!({"waiting": {"reason": "PodInitializing"}});
+        }
+        status
+    };
     let scheduled = facts.scheduled.clone().unwrap_or_else(|| {
         json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": time(facts.start_time)})
     });
-    json!({
+    let mut patch = json!({
         "status": {
-            "phase": phase(containers),
+            "phase": phase(inits, containers),
             "hostIP": facts.host_ip,
             "podIP": facts.pod_ip,
             "podIPs": [{"ip": facts.pod_ip}],
             "startTime": time(facts.start_time),
             "conditions": [
-                {"type": "Initialized", "status": "True", "lastProbeTime": null, "lastTransitionTime": time(facts.start_time)},
+                initialized_condition,
                 readiness("Ready"),
                 readiness("ContainersReady"),
                 scheduled,
             ],
-            "containerStatuses": containers.iter().map(|c| container_status(facts.uid, c)).collect::<Vec<_>>(),
+            "containerStatuses": containers.iter().map(app_status).collect::<Vec<_>>(),
         }
-    })
+    });
+    if !inits.is_empty() {
+        patch["status"]["initContainerStatuses"] = json!(inits
+            .iter()
+            .map(|c| container_status(facts.uid, c))
+            .collect::<Vec<_>>());
+    }
+    patch
 }
 
 fn container_status(uid: &str, c: &ContainerSim) -> Value {
@@ -181,7 +219,7 @@ mod tests {
             start_time: Timestamp::now(),
             scheduled: None,
         };
-        status_patch(&facts, &sims, Timestamp::now())
+        status_patch(&facts, &[], &sims, Timestamp::now())
     }
 
     fn condition<'a>(status: &'a Value, kind: &str) -> &'a Value {
@@ -191,6 +229,66 @@ mod tests {
             .iter()
             .find(|c| c["type"] == kind)
             .unwrap()
+    }
+
+    #[test]
+    fn a_crashing_init_container_keeps_the_pod_pending_and_uninitialized() {
+        let start = Instant::now();
+        let mut inits = vec![ContainerSim::new_init(
+            "migrate",
+            "migrate:crashloop",
+            start,
+            &timing(),
+            "p".into(),
+        )];
+        let mut apps = vec![ContainerSim::new(
+            "app",
+            "api:v1",
+            start,
+            &timing(),
+            "x".into(),
+            "p".into(),
+        )];
+        settle(&mut inits, start, Duration::from_millis(2000));
+        let facts = PodFacts {
+            uid: "u",
+            pod_ip: "10.244.0.2",
+            host_ip: "127.0.0.1",
+            start_time: Timestamp::now(),
+            scheduled: None,
+        };
+        let s = status_patch(&facts, &inits, &apps, Timestamp::now());
+        assert_eq!(s["status"]["phase"], "Pending");
+        let init = condition(&s, "Initialized");
+        assert_eq!(init["status"], "False");
+        assert_eq!(
+            init["message"],
+            "containers with incomplete status: [migrate]"
+        );
+        let status = &s["status"]["initContainerStatuses"][0];
+        assert_eq!(status["name"], "migrate");
+        assert_eq!(status["lastState"]["terminated"]["exitCode"], 1);
+        assert_eq!(
+            s["status"]["containerStatuses"][0]["state"]["waiting"]["reason"],
+            "PodInitializing"
+        );
+        // Once it completes, the app containers run.
+        let mut ok = vec![ContainerSim::new_init(
+            "migrate",
+            "migrate:v1",
+            start,
+            &timing(),
+            "p".into(),
+        )];
+        settle(&mut ok, start, Duration::from_millis(2000));
+        settle(&mut apps, start, Duration::from_millis(2000));
+        let s = status_patch(&facts, &ok, &apps, Timestamp::now());
+        assert_eq!(condition(&s, "Initialized")["status"], "True");
+        assert_eq!(s["status"]["phase"], "Running");
+        assert_eq!(
+            s["status"]["initContainerStatuses"][0]["state"]["terminated"]["reason"],
+            "Completed"
+        );
     }
 
     #[test]

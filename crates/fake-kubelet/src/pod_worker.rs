@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::container::{ContainerSim, Seen, Timing};
 use crate::events::{Involved, Recorder};
-use crate::pod_status::{all_ready, status_patch, PodFacts};
+use crate::pod_status::{all_ready, initialized, status_patch, PodFacts};
 
 /// Everything a worker needs about its pod, extracted once when the pod is first seen.
 pub struct PodJob {
@@ -21,11 +21,21 @@ pub struct PodJob {
     pub timing: Timing,
     /// (name, image, what its failing readiness probe reports, what an earlier status said about it)
     pub containers: Vec<(String, String, String, Option<Seen>)>,
+    /// Init containers, run one after the other before the containers.
+    pub init_containers: Vec<InitJob>,
     /// startTime of a pod adopted from an earlier run.
     pub start_time: Option<Timestamp>,
     pub scheduled: Option<Value>,
     /// The termination message crashing containers leave (annotation `...termination-message`).
     pub termination_message: Option<String>,
+}
+
+/// One init container of a pod.
+pub struct InitJob {
+    pub name: String,
+    pub image: String,
+    /// When an earlier status saw it complete (started, finished).
+    pub completed: Option<(Timestamp, Timestamp)>,
 }
 
 pub async fn run(job: PodJob) {
@@ -52,6 +62,24 @@ pub async fn run(job: PodJob) {
             sim
         })
         .collect();
+    let mut inits: Vec<ContainerSim> = job
+        .init_containers
+        .iter()
+        .map(|init| {
+            let mut sim = ContainerSim::new_init(
+                &init.name,
+                &init.image,
+                start,
+                &job.timing,
+                pod_ref.clone(),
+            );
+            sim.termination_message = job.termination_message.clone();
+            if let Some((started_at, finished_at)) = &init.completed {
+                sim.adopt_completed(*started_at, *finished_at);
+            }
+            sim
+        })
+        .collect();
     let api: Api<Pod> = Api::namespaced(job.client.clone(), &inv.namespace);
     let mut recorder = Recorder::new(job.client.clone(), inv.clone());
     let facts = PodFacts {
@@ -65,7 +93,12 @@ pub async fn run(job: PodJob) {
     let mut was_ready = false;
     let mut last_sent = Value::Null;
     loop {
-        for sim in &mut sims {
+        // Init containers run one at a time, in order; the others start once all have completed.
+        let active: Vec<&mut ContainerSim> = match inits.iter_mut().find(|c| !c.completed()) {
+            Some(init) => vec![init],
+            None => sims.iter_mut().collect(),
+        };
+        for sim in active {
             let events = sim.advance(Instant::now(), Timestamp::now(), &job.timing);
             for e in events {
                 recorder
@@ -73,12 +106,12 @@ pub async fn run(job: PodJob) {
                     .await;
             }
         }
-        let ready = all_ready(&sims);
+        let ready = initialized(&inits) && all_ready(&sims);
         if ready != was_ready {
             was_ready = ready;
             ready_since = Timestamp::now();
         }
-        let patch = status_patch(&facts, &sims, ready_since);
+        let patch = status_patch(&facts, &inits, &sims, ready_since);
         if patch != last_sent {
             match api
                 .patch_status(&inv.pod, &PatchParams::default(), &Patch::Merge(&patch))
@@ -92,7 +125,12 @@ pub async fn run(job: PodJob) {
                 ),
             }
         }
-        let Some(due) = sims.iter().filter_map(ContainerSim::due).min() else {
+        // A completed init container hands over to the next one (or the containers) at once.
+        let due = match inits.iter().find(|c| !c.completed()) {
+            Some(init) => init.due(),
+            None => sims.iter().filter_map(ContainerSim::due).min(),
+        };
+        let Some(due) = due else {
             return;
         };
         tokio::time::sleep_until(due.into()).await;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Preconditions};
 use kube::runtime::watcher::{self, watcher, Event};
 use kube::runtime::WatchStreamExt;
@@ -19,7 +20,7 @@ use crate::container::{Seen, Termination};
 use crate::events::{Involved, Recorder};
 use crate::ip_pool::IpPool;
 use crate::nodes::{kind_of, NodeKind, NodeSet};
-use crate::pod_worker::{self, PodJob};
+use crate::pod_worker::{self, InitJob, PodJob};
 
 struct Tracked {
     task: JoinHandle<()>,
@@ -189,6 +190,20 @@ impl Pods {
                     .collect()
             })
             .unwrap_or_default();
+        let init_containers = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.init_containers.as_ref())
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| InitJob {
+                        name: c.name.clone(),
+                        image: c.image.clone().unwrap_or_default(),
+                        completed: completed(pod, &c.name),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let scheduled = pod
             .status
             .as_ref()
@@ -202,6 +217,7 @@ impl Pods {
             pod_ip,
             timing,
             containers,
+            init_containers,
             scheduled,
             termination_message: annotations.get(TERMINATION_MESSAGE_ANNOTATION).cloned(),
             start_time: pod
@@ -211,6 +227,24 @@ impl Pods {
                 .map(|t| t.0),
         }
     }
+}
+
+/// When an init container completed, if the pod's status (set by an earlier run of the fake kubelet) says it did.
+fn completed(pod: &Pod, container: &str) -> Option<(Timestamp, Timestamp)> {
+    let status = pod
+        .status
+        .as_ref()?
+        .init_container_statuses
+        .as_ref()?
+        .iter()
+        .find(|c| c.name == container)?;
+    let done = status.state.as_ref()?.terminated.as_ref()?;
+    (done.exit_code == 0).then(|| {
+        let at = |t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
+            t.map(|t| t.0).unwrap_or_default()
+        };
+        (at(done.started_at.as_ref()), at(done.finished_at.as_ref()))
+    })
 }
 
 /// What the pod's current status says about a container (set by an earlier run of the fake kubelet).

@@ -16,6 +16,8 @@ pub enum Behaviour {
     NeverReady,
     /// `CreateContainerConfigError`: a referenced ConfigMap is missing.
     ConfigError,
+    /// `CreateContainerError`: the runtime refuses to create the container (a volume mount's subPath).
+    CreateError,
 }
 
 impl Behaviour {
@@ -30,6 +32,8 @@ impl Behaviour {
             Behaviour::NeverReady
         } else if image.contains("configerror") {
             Behaviour::ConfigError
+        } else if image.contains("createerror") {
+            Behaviour::CreateError
         } else {
             Behaviour::Healthy
         }
@@ -57,6 +61,10 @@ mod tests {
         assert_eq!(
             Behaviour::from_image("api:CONFIGERROR"),
             Behaviour::ConfigError
+        );
+        assert_eq!(
+            Behaviour::from_image("api:v2-createerror"),
+            Behaviour::CreateError
         );
     }
 
