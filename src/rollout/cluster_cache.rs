@@ -56,6 +56,13 @@ impl ClusterCache {
         }
     }
 
+    /// Starts listing nodes and pods now, without waiting: a run calls it as soon as it is connected, so the
+    /// lists run while the lock is taken and the namespace observed, and the pre-flight check finds them done.
+    pub async fn warm(&self) {
+        self.nodes.ensure_started(&self.client).await;
+        self.pods.ensure_started(&self.client).await;
+    }
+
     /// Every node; empty, with the reason in `unreadable`, when they cannot be read.
     pub async fn nodes(&self, unreadable: &mut Vec<String>) -> Vec<Node> {
         let nodes = self.nodes.read(&self.client, unreadable).await;
@@ -169,6 +176,13 @@ where
             store,
             health,
             task,
+        }
+    }
+
+    async fn ensure_started(&self, client: &kube::Client) {
+        let mut state = self.state.lock().await;
+        if matches!(*state, State::Unstarted) {
+            *state = self.start(Api::all(client.clone()));
         }
     }
 

@@ -8,9 +8,7 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{
-    ConfigMap, Event, Node, Pod, ReplicationController, ResourceQuota,
-};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod, ReplicationController, ResourceQuota};
 use kube::api::{Api, ListParams};
 
 use super::availability::selector_matches;
@@ -104,19 +102,42 @@ pub async fn gather(
         cluster,
         namespace_pods,
     } = sources;
-    let mut unreadable = vec![];
-    let ns_pods: Vec<Pod> = match namespace_pods {
-        Some(pods) => pods,
-        None => {
-            list_or_note(
-                Api::namespaced(client.clone(), namespace),
-                "pods",
-                None,
-                &mut unreadable,
-            )
-            .await
-        }
-    };
+    // Independent reads, at once: the pre-flight check runs before the first scale-up, and a diagnosis is time
+    // a failing rollout waits. Each keeps its own notes, merged in a fixed order.
+    let (mut ns_note, mut nodes_note, mut pods_note, mut events_note, mut quotas_note) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    let (ns_pods, nodes, cluster_pods, events, quotas) = tokio::join!(
+        async {
+            match namespace_pods {
+                Some(pods) => pods,
+                None => {
+                    list_or_note(
+                        Api::namespaced(client.clone(), namespace),
+                        "pods",
+                        None,
+                        &mut ns_note,
+                    )
+                    .await
+                }
+            }
+        },
+        cluster.nodes(&mut nodes_note),
+        cluster.pods(&mut pods_note),
+        list_or_note::<Event>(
+            Api::namespaced(client.clone(), namespace),
+            "events",
+            None,
+            &mut events_note,
+        ),
+        list_or_note::<ResourceQuota>(
+            Api::namespaced(client.clone(), namespace),
+            "resourcequotas",
+            None,
+            &mut quotas_note,
+        ),
+    );
+    let mut unreadable = ns_note;
+    unreadable.extend(nodes_note);
     let selector = |rc: &ReplicationController| {
         rc.spec
             .as_ref()
@@ -139,31 +160,11 @@ pub async fn gather(
                 .collect()
         })
         .unwrap_or_default();
-    let nodes: Vec<Node> = cluster.nodes(&mut unreadable).await;
-    let mut cluster_pods_note = vec![];
-    let cluster_pods = cluster.pods(&mut cluster_pods_note).await;
-    let all_pods = every_pod(
-        namespace,
-        &ns_pods,
-        cluster_pods,
-        cluster_pods_note.is_empty(),
-    );
+    let all_pods = every_pod(namespace, &ns_pods, cluster_pods, pods_note.is_empty());
     // Without cluster-wide pod reads, the namespace's pods are the best we have: node usage is a lower bound.
-    unreadable.extend(cluster_pods_note);
-    let events: Vec<Event> = list_or_note(
-        Api::namespaced(client.clone(), namespace),
-        "events",
-        None,
-        &mut unreadable,
-    )
-    .await;
-    let quotas: Vec<ResourceQuota> = list_or_note(
-        Api::namespaced(client.clone(), namespace),
-        "resourcequotas",
-        None,
-        &mut unreadable,
-    )
-    .await;
+    unreadable.extend(pods_note);
+    unreadable.extend(events_note);
+    unreadable.extend(quotas_note);
 
     // A cluster autoscaler's status ConfigMap says one runs (and how long to wait for it), which matters only for
     // new pods without a node. Optional: most credentials can't read kube-system, and its absence is no finding.

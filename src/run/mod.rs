@@ -206,6 +206,12 @@ async fn deploy(
         settings.github.run_id.as_deref(),
         settings.github.repository.as_deref(),
     );
+    // One cache of nodes and cluster-wide pods for the whole run: the pre-flight check and every diagnosis share
+    // it, and it stops when the run is over. Its lists start now, under the lock and the observation.
+    let cluster_cache = Arc::new(ClusterCache::new(cluster.client.clone()));
+    if settings.mode != Mode::Cleanup {
+        cluster_cache.warm().await;
+    }
     // The lock and the observation at once (start-up is time users wait before anything moves). The plan is
     // made from this observation only if the lock was free at once; when another run held it, we look again.
     let observing = async {
@@ -252,7 +258,11 @@ async fn deploy(
         Some(guard) => fence(cancel.clone(), guard.lost()),
         None => cancel.clone(),
     };
-    let result = deploy_locked(settings, scope, &cluster, &fenced, reporter, started, early).await;
+    let head = Head {
+        observed: early,
+        cluster_cache,
+    };
+    let result = deploy_locked(settings, scope, &cluster, &fenced, reporter, started, head).await;
     if let Some(guard) = guard {
         guard.release().await;
     }
@@ -293,7 +303,15 @@ fn fence(mut cancel: Cancel, mut lost: tokio::sync::watch::Receiver<bool>) -> Ca
     rx
 }
 
-/// The run under its lock. `early`: the observation made while the lock was being taken, if still valid.
+/// What the run read while it took the lock.
+struct Head {
+    /// The observation made meanwhile, if still valid (the lock was free at once).
+    observed: Option<Result<Observed, Stop>>,
+    /// The cluster-wide cache, already listing.
+    cluster_cache: Arc<ClusterCache>,
+}
+
+/// The run under its lock.
 async fn deploy_locked(
     settings: &Settings,
     scope: Option<&Scope>,
@@ -301,8 +319,12 @@ async fn deploy_locked(
     cancel: &Cancel,
     reporter: Option<&Reporter>,
     started: Instant,
-    early: Option<Result<Observed, Stop>>,
+    head: Head,
 ) -> Result<Outcome, Stop> {
+    let Head {
+        observed: early,
+        cluster_cache,
+    } = head;
     if let (Mode::Cleanup, Some(scope)) = (settings.mode, scope) {
         return clean_up(settings, scope, cluster, started).await;
     }
@@ -334,9 +356,6 @@ async fn deploy_locked(
     for warning in &plan.warnings {
         actions::warning(warning);
     }
-    // One cache of nodes and cluster-wide pods for the whole run: the pre-flight check and every diagnosis share
-    // it, and it stops when the run is over (dropped here and with the engine).
-    let cluster_cache = Arc::new(ClusterCache::new(cluster.client.clone()));
     if settings.dry_run {
         preflight(cluster, &cluster_cache, &plan).await;
         actions::end_group();
