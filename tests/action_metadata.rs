@@ -463,7 +463,7 @@ fn render_docs() -> String {
          | Input | Required | Default | Description |\n\
          | --- | --- | --- | --- |\n",
     );
-    for input in &INPUTS {
+    for input in INPUTS {
         md.push_str(&format!(
             "| `{}` | {} | {} | {} |\n",
             input.name,
@@ -510,7 +510,7 @@ fn render_action_sections() -> String {
          # INPUT_<NAME upper-cased> (e.g. INPUT_MAX_SURGE). An empty string means \"not set\".\n\
          inputs:\n",
     );
-    for input in &INPUTS {
+    for input in INPUTS {
         yml.push_str(&format!(
             "  {}:\n    description: {}    required: {}\n    default: {}\n",
             input.name,

@@ -55,7 +55,7 @@ impl RawInputs {
 impl std::fmt::Debug for RawInputs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut s = f.debug_struct("RawInputs");
-        for doc in &INPUTS {
+        for doc in INPUTS {
             let value = self
                 .get(doc.name)
                 .map(|v| if doc.secret { "<redacted>" } else { v });

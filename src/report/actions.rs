@@ -29,43 +29,23 @@ pub struct Output {
     value: fn(&Outcome, Option<&str>) -> String,
 }
 
-/// The action's outputs, in the order of action.yml.
+/// The action's outputs, in the order of action.yml. One entry a line pair, unformatted, to read as a table.
+#[rustfmt::skip]
 pub const OUTPUTS: [Output; 7] = [
-    Output {
-        name: "rc_name",
-        description: "The ReplicationController that serves the new version, e.g. `api-rc-1a2b3c4`.",
-        value: |o, _| o.rc_name.clone(),
-    },
-    Output {
-        name: "previous_rc_name",
-        description: "The ReplicationController that was replaced; empty on a first deploy.",
-        value: |o, _| o.previous_rc_name.clone().unwrap_or_default(),
-    },
-    Output {
-        name: "version",
-        description: "The version that was rolled out (the new RC's version label value).",
-        value: |o, _| o.version.clone(),
-    },
-    Output {
-        name: "result",
-        description: "How the run ended: success, no_op, dry_run, failure, error or cancelled.",
-        value: |o, _| o.result.as_str().to_string(),
-    },
-    Output {
-        name: "duration_seconds",
-        description: "Wall-clock seconds the rollout took.",
-        value: |o, _| o.duration.as_secs_f64().round().to_string(),
-    },
-    Output {
-        name: "comment_url",
-        description: "URL of the sticky pull request comment; empty when no comment was posted.",
-        value: |_, url| url.unwrap_or_default().to_string(),
-    },
-    Output {
-        name: "rollouts",
-        description: "A JSON array with one object per RC: `rc`, `rc_name`, `previous_rc_name`, `version`, `result`, `duration_seconds`.",
-        value: |o, _| serde_json::to_string(&o.rollouts).unwrap_or_default(),
-    },
+    Output { name: "rc_name", value: |o, _| o.rc_name.clone(),
+        description: "The ReplicationController that serves the new version, e.g. `api-rc-1a2b3c4`." },
+    Output { name: "previous_rc_name", value: |o, _| o.previous_rc_name.clone().unwrap_or_default(),
+        description: "The ReplicationController that was replaced; empty on a first deploy." },
+    Output { name: "version", value: |o, _| o.version.clone(),
+        description: "The version that was rolled out (the new RC's version label value)." },
+    Output { name: "result", value: |o, _| o.result.as_str().to_string(),
+        description: "How the run ended: success, no_op, dry_run, failure, error or cancelled." },
+    Output { name: "duration_seconds", value: |o, _| o.duration.as_secs_f64().round().to_string(),
+        description: "Wall-clock seconds the rollout took." },
+    Output { name: "comment_url", value: |_, url| url.unwrap_or_default().to_string(),
+        description: "URL of the sticky pull request comment; empty when no comment was posted." },
+    Output { name: "rollouts", value: |o, _| serde_json::to_string(&o.rollouts).unwrap_or_default(),
+        description: "A JSON array with one object per RC: `rc`, `rc_name`, `previous_rc_name`, `version`, `result`, `duration_seconds`." },
 ];
 
 /// Every output's name and value for `outcome`, in the order of [`OUTPUTS`].
