@@ -8,6 +8,7 @@
 use k8s_openapi::api::core::v1::ReplicationController;
 
 use super::annotations as ann;
+use super::annotations::get as annotation;
 use super::error::{PlanError, Result};
 
 /// The RCs that matter for this run.
@@ -21,14 +22,6 @@ pub struct Found {
 
 fn name(rc: &ReplicationController) -> &str {
     rc.metadata.name.as_deref().unwrap_or_default()
-}
-
-fn annotation<'a>(rc: &'a ReplicationController, key: &str) -> Option<&'a str> {
-    rc.metadata
-        .annotations
-        .as_ref()?
-        .get(key)
-        .map(String::as_str)
 }
 
 /// Why `rc` belongs to `base`, if it does: it is named exactly `base`, or this action made it for `base`.

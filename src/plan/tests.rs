@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{ReplicationController, Service};
 
 use super::annotations as ann;
+use super::annotations::get as annotation;
 use super::*;
 use crate::inputs::names::{dns_subdomain_problem, label_value_problem, selector_matches};
 use crate::inputs::Settings;
@@ -65,14 +66,6 @@ fn images(rc: &ReplicationController) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn annotation<'a>(rc: &'a ReplicationController, key: &str) -> Option<&'a str> {
-    rc.metadata
-        .annotations
-        .as_ref()?
-        .get(key)
-        .map(String::as_str)
 }
 
 #[test]

@@ -304,21 +304,16 @@ mod tests {
 
     fn outcome() -> Outcome {
         Outcome {
-            result: ResultKind::Failure,
-            namespace: "prod".into(),
-            rc_name: "api-rc-1a2b3c4".into(),
-            previous_rc_name: None,
-            version: "1a2b3c4".into(),
-            images: vec![],
             desired_replicas: 3,
             ready_replicas: 1,
-            duration: Duration::from_millis(40_600),
-            timeline: vec![],
-            summary: String::new(),
-            diagnosis: None,
-            after_failure: None,
-            environment_url: None,
-            rollouts: vec![],
+            ..Outcome::bare(
+                ResultKind::Failure,
+                "prod",
+                "api-rc-1a2b3c4",
+                "1a2b3c4",
+                String::new(),
+                Duration::from_millis(40_600),
+            )
         }
     }
 
