@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod diagnosis;
 pub mod exit;
 pub mod inputs;
+pub mod k8s;
 pub mod outcome;
 pub mod plan;
 pub mod report;

@@ -1,8 +1,6 @@
 //! The annotations this action writes, in one place. They make an interrupted update resumable by a re-run
 //! and let `mode: rollback` find the previous version after the old RC is gone.
 
-use k8s_openapi::api::core::v1::ReplicationController;
-
 /// The prefix, as a literal `concat!` can use.
 macro_rules! prefix {
     () => {
@@ -49,12 +47,3 @@ owned! {
 
 /// Annotations that mark an update in progress; removed on success.
 pub const IN_PROGRESS: &[&str] = &[SOURCE, DESIRED_REPLICAS, ORIGINAL_REPLICAS, NEXT];
-
-/// The value of annotation `key` on `rc`.
-pub fn get<'a>(rc: &'a ReplicationController, key: &str) -> Option<&'a str> {
-    rc.metadata
-        .annotations
-        .as_ref()?
-        .get(key)
-        .map(String::as_str)
-}

@@ -12,10 +12,10 @@ use k8s_openapi::api::core::v1::{
 use kube::api::ObjectMeta;
 
 use super::annotations as ann;
-use super::annotations::get as annotation;
 use super::spec::images_of;
 use super::{Limits, Observed, Plan};
 use crate::inputs::Settings;
+use crate::k8s::annotation;
 use crate::outcome::ImageChange;
 
 #[derive(Debug, thiserror::Error)]

@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{ReplicationController, Service};
 
 use super::annotations as ann;
-use super::annotations::get as annotation;
 use super::*;
-use crate::inputs::names::{dns_subdomain_problem, label_value_problem, selector_matches};
+use crate::inputs::names::{dns_subdomain_problem, label_value_problem};
 use crate::inputs::Settings;
+use crate::k8s::annotation;
+use crate::k8s::selector_matches;
 
 const SHA: &str = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d";
 
