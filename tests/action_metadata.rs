@@ -730,6 +730,24 @@ fn readme_tables_match_action_yml() {
 }
 
 #[test]
+fn readme_rows_are_the_generated_ones() {
+    // Names and defaults are checked above; this catches a stale description too, as a test (CI also runs
+    // `python3 scripts/render-readme.py --check`).
+    let readme = read("README.md");
+    let stale: Vec<String> = render_docs()
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .filter(|row| !readme.lines().any(|l| l == *row))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "README.md's tables are stale (run `UPDATE_DOCS=1 cargo test --test action_metadata`, then \
+         `python3 scripts/render-readme.py`); missing rows: {stale:#?}"
+    );
+}
+
+#[test]
 fn table_checks_catch_a_wrong_default_and_a_missing_output() {
     // The README check must be able to fail: feed it tables that disagree with action.yml.
     let action = action();
