@@ -470,22 +470,15 @@ mod tests {
                 image: "node-api:1.1".into()
             }]
         );
-        assert!(images("node-api:1.1\nfluentd=f:1")
-            .unwrap_err()
-            .to_string()
-            .contains("has no container name"));
-        assert!(images("a=x:1\na=x:2")
-            .unwrap_err()
-            .to_string()
-            .contains("given twice"));
-        assert!(images("a=")
-            .unwrap_err()
-            .to_string()
-            .contains("not `container=image`"));
-        assert!(images("Api=x:1")
-            .unwrap_err()
-            .to_string()
-            .contains("container name `Api`"));
+        for (bad, says) in [
+            ("node-api:1.1\nfluentd=f:1", "has no container name"),
+            ("a=x:1\na=x:2", "given twice"),
+            ("a=", "not `container=image`"),
+            ("Api=x:1", "container name `Api`"),
+        ] {
+            let e = images(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
         assert!(images("").unwrap().is_empty());
     }
 
