@@ -107,33 +107,31 @@ def render(r, notes=None):
             f"| {o['wall_s'] / wall_target(c):.2f} "
             f"| {d['wall_s']:.1f} s | {o['wall_s'] / d['wall_s']:.2f} | {o['requests']['total']} "
             f"| {o['cpu_s']:.2f} | {o['max_rss_mb']:.1f} | {c['kubectl_model_s'] / 60:.0f} min |")
-    cap = r.get("capacity")
+    # The optional cases, one paragraph each when the results hold them.
+    cap, sev = r.get("capacity"), r.get("several")
+    paragraphs = []
     if cap:
-        out.append("")
-        out.append("Capacity case (one node of 1 CPU, 970m requested, 100m pods, surge 1): first FailedScheduling "
-                   f"{fmt(cap['first_failed_scheduling_after_start_s'])} s after the action started "
-                   f"(`{cap['first_failed_scheduling']}`); our diagnosis "
-                   f"**{fmt(cap['diagnosis_after_event_s'])} s** after it (`{cap['diagnosis_line']}`); the process "
-                   f"exited {fmt(cap['exit_after_event_s'])} s after it (rollback included), exit code "
-                   f"{cap['exit_code']}, {cap['requests']['total']} requests, {cap['cpu_s']:.2f} CPU s, "
-                   f"{cap['max_rss_mb']:.1f} MB.")
-
+        paragraphs.append("Capacity case (one node of 1 CPU, 970m requested, 100m pods, surge 1): first FailedScheduling "
+                          f"{fmt(cap['first_failed_scheduling_after_start_s'])} s after the action started "
+                          f"(`{cap['first_failed_scheduling']}`); our diagnosis "
+                          f"**{fmt(cap['diagnosis_after_event_s'])} s** after it (`{cap['diagnosis_line']}`); the process "
+                          f"exited {fmt(cap['exit_after_event_s'])} s after it (rollback included), exit code "
+                          f"{cap['exit_code']}, {cap['requests']['total']} requests, {cap['cpu_s']:.2f} CPU s, "
+                          f"{cap['max_rss_mb']:.1f} MB.")
     leg = r.get("legacy")
     if leg:
-        out.append("")
-        out.append("The cases above start from an RC an earlier release of the action made (`api-rc-v1`, versioned "
-                   "selector). A hand-made legacy RC (no `version` label; 10 replicas, surge 1, 1 s) costs its first run "
-                   f"a one-time migration: **{fmt(leg.get('legacy_migration_s'))} s** of relabelling and settling, "
-                   f"first scale-up {fmt((leg.get('until_first_scale_up_s') or 0) * 1000, 0)} ms after start, "
-                   f"{leg['wall_s']:.1f} s in all, {leg['requests']['total']} requests.")
-
-    sev = r.get("several")
+        paragraphs.append("The cases above start from an RC an earlier release of the action made (`api-rc-v1`, versioned "
+                          "selector). A hand-made legacy RC (no `version` label; 10 replicas, surge 1, 1 s) costs its first "
+                          f"run a one-time migration: **{fmt(leg.get('legacy_migration_s'))} s** of relabelling and settling, "
+                          f"first scale-up {fmt((leg.get('until_first_scale_up_s') or 0) * 1000, 0)} ms after start, "
+                          f"{leg['wall_s']:.1f} s in all, {leg['requests']['total']} requests.")
     if sev:
-        out.append("")
-        out.append(f"Several RCs (issue 16): an API and a worker of {sev['replicas']} replicas each, surge {sev['surge']}, "
-                   f"{sev['ready_delay_s']} s ready delay, rolled in one step in **{sev['together_s']:.1f} s**; alone, "
-                   f"{sev['api_alone_s']:.1f} s and {sev['worker_alone_s']:.1f} s: "
-                   f"**{sev['ratio_to_slower_alone']:.2f} x** the slower one alone.")
+        paragraphs.append(f"Several RCs (issue 16): an API and a worker of {sev['replicas']} replicas each, surge {sev['surge']}, "
+                          f"{sev['ready_delay_s']} s ready delay, rolled in one step in **{sev['together_s']:.1f} s**; alone, "
+                          f"{sev['api_alone_s']:.1f} s and {sev['worker_alone_s']:.1f} s: "
+                          f"**{sev['ratio_to_slower_alone']:.2f} x** the slower one alone.")
+    for paragraph in paragraphs:
+        out += ["", paragraph]
 
     cost = r.get("cost")
     if cost:

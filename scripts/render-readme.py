@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Renders README.md from docs/README.in.md, pasting in the example workflows, the inputs/outputs tables
-(generated from action.yml), the RBAC Role and the benchmark results, so the README never drifts from them.
+(docs/inputs.md, generated from src/inputs/defs.rs by tests/action_metadata.rs), the RBAC Role and the benchmark
+results, so the README never drifts from them.
 `--check` exits 1 when README.md is not current."""
 import pathlib
 import re

@@ -2,8 +2,10 @@
 //!
 //! Two stages, as ripgrep does with its flags: [`RawInputs`] is exactly what `envy` reads from `INPUT_*`
 //! (strings, all optional), then [`Settings::from_env`] validates everything at once, before anything in the
-//! cluster changes, and names the input and the fix in every error.
+//! cluster changes, and names the input and the fix in every error. Each input is defined once, in [`defs`]:
+//! name, default, description and parser; action.yml and the docs are generated from there.
 
+pub mod defs;
 mod error;
 mod github;
 pub mod names;
@@ -200,120 +202,66 @@ impl Settings {
 }
 
 impl RawInputs {
+    /// Stage two: every input through its definition's parser (in the order problems are reported), then the
+    /// checks that span inputs.
     fn validate(
         &self,
         github_vars: &std::collections::HashMap<String, String>,
         now_unix: u64,
     ) -> Result<Settings, InputError> {
+        use defs::*;
         use error::Problems;
         let mut problems = Problems::default();
-        let get = |v: &Option<String>| -> Option<String> {
-            v.as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        };
+        let p = &mut problems;
 
-        let kubeconfig = get(&self.kubeconfig)
-            .and_then(|k| problems.take(values::kubeconfig(&k)))
-            .map(SecretString::from);
-        let namespace = get(&self.namespace);
-        if let Some(ns) = &namespace {
-            if let Some(p) = names::dns_label_problem(ns) {
-                problems.push(Problem::input("namespace", format!("`{ns}` {p}")));
-            }
-        }
-        let rcs = match get(&self.rc) {
-            None => {
-                problems.push(Problem::input(
-                    "rc",
-                    "is required: the base name of your ReplicationController, e.g. `rc: api-rc`",
-                ));
-                None
-            }
-            Some(list) => problems.take(values::rc_names(&list)),
-        };
+        let kubeconfig = self.parse(&KUBECONFIG, p).flatten();
+        let context = self.parse(&CONTEXT, p).flatten();
+        let namespace = self.parse(&NAMESPACE, p).flatten();
+        let rcs = self.parse(&RC, p).flatten();
         let rc = rcs.as_ref().and_then(|r| r.first().cloned());
-        let manifests: Vec<PathBuf> = get(&self.manifest)
-            .map(|m| values::lines(&m).into_iter().map(PathBuf::from).collect())
-            .unwrap_or_default();
+        let manifests = self.parse(&MANIFEST, p).flatten().unwrap_or_default();
         let manifest = manifests.first().cloned();
-        let order =
-            get(&self.order).map_or(Some(Order::Parallel), |s| problems.take(values::order(&s)));
-        let service_manifest = get(&self.service_manifest).map(PathBuf::from);
-        let mode = get(&self.mode).map_or(Some(Mode::Deploy), |s| problems.take(values::mode(&s)));
-        let images = get(&self.images).map_or(Some(vec![]), |s| problems.take(values::images(&s)));
+        let order = self.parse(&ORDER, p).flatten();
+        let service_manifest = self.parse(&SERVICE_MANIFEST, p).flatten();
+        let mode = self.parse(&MODE, p).flatten();
+        let images = self.parse(&IMAGES, p).map(Option::unwrap_or_default);
         if let (Some(imgs), Some(m)) = (&images, mode) {
             if imgs.is_empty() && manifest.is_none() && matches!(m, Mode::Deploy | Mode::Preview) {
-                problems.push(Problem::input(
-                    "images",
+                p.push(Problem::input(
+                    IMAGES.doc.name,
                     "is empty and no `manifest` is given, so there is nothing new to deploy; set `images` to `container=image` lines (or one bare image for a single-container pod), or pass a `manifest`",
                 ));
             }
         }
-        let version_label = get(&self.version_label).unwrap_or_else(|| "version".into());
-        if let Some(p) = names::label_key_problem(&version_label) {
-            problems.push(Problem::input(
-                "version_label",
-                format!(
-                    "`{version_label}` is not a valid label key: {p}; use something like `version`"
-                ),
-            ));
-        }
-        let replicas = get(&self.replicas).and_then(|s| problems.take(values::replicas(&s)));
-        let max_surge = get(&self.max_surge).map_or(Some(IntOrPercent::Int(1)), |s| {
-            problems.take(values::int_or_percent("max_surge", &s, None))
-        });
-        let max_unavailable = get(&self.max_unavailable).map_or(Some(IntOrPercent::Int(0)), |s| {
-            problems.take(values::int_or_percent("max_unavailable", &s, Some(100)))
-        });
+        let version_label = self.parse(&VERSION_LABEL, p).flatten();
+        let replicas = self.parse(&REPLICAS, p).flatten();
+        let max_surge = self.parse(&MAX_SURGE, p).flatten();
+        let max_unavailable = self.parse(&MAX_UNAVAILABLE, p).flatten();
         let is_zero =
             |v: IntOrPercent| matches!(v, IntOrPercent::Int(0) | IntOrPercent::Percent(0));
         if let (Some(s), Some(u)) = (max_surge, max_unavailable) {
             if is_zero(s) && is_zero(u) {
-                problems.push(Problem::input(
-                    "max_surge",
+                p.push(Problem::input(
+                    MAX_SURGE.doc.name,
                     "and `max_unavailable` are both 0, so the rollout could neither add a new pod nor remove an old one; set `max_surge: 1` (zero downtime, one extra pod) or `max_unavailable: 1`",
                 ));
             }
         }
         // Unset and 0 differ: unset keeps the RC's own `spec.minReadySeconds`, an explicit value overrides it.
-        let min_ready_seconds = get(&self.min_ready_seconds).map_or(Some(None), |s| {
-            problems.take(values::min_ready_seconds(&s)).map(Some)
-        });
-        let progress_deadline = get(&self.progress_deadline)
-            .map_or(Some(Duration::from_secs(300)), |s| {
-                problems.take(values::duration("progress_deadline", &s))
-            });
-        let timeout = get(&self.timeout).map_or(Some(Duration::from_secs(1800)), |s| {
-            problems.take(values::duration("timeout", &s))
-        });
-        let on_failure = get(&self.on_failure).map_or(Some(OnFailure::Rollback), |s| {
-            problems.take(values::on_failure(&s))
-        });
-        let dry_run = get(&self.dry_run).map_or(Some(false), |s| {
-            problems.take(values::boolean("dry_run", &s))
-        });
-        let comment = get(&self.comment).map_or(Some(CommentMode::Auto), |s| {
-            problems.take(values::comment(&s))
-        });
-        let version_from = get(&self.version_from).map_or(Some(VersionFrom::Sha), |s| {
-            problems.take(values::version_from(&s))
-        });
-        let environment = get(&self.environment);
-        if let Some(env) = &environment {
-            if env.chars().count() > 255 || env.chars().any(char::is_control) {
-                problems.push(Problem::input(
-                    "environment",
-                    "must be one line of at most 255 characters, the name of a GitHub environment such as `production` or `staging`",
-                ));
-            }
-        }
-        let token = get(&self.github_token).map(SecretString::from);
-        let github = problems.take(github::context(github_vars, token));
-        let explicit_version = get(&self.version);
+        let min_ready_seconds = self.parse(&MIN_READY_SECONDS, p);
+        let progress_deadline = self.parse(&PROGRESS_DEADLINE, p).flatten();
+        let timeout = self.parse(&TIMEOUT, p).flatten();
+        let on_failure = self.parse(&ON_FAILURE, p).flatten();
+        let dry_run = self.parse(&DRY_RUN, p).flatten();
+        let comment = self.parse(&COMMENT, p).flatten();
+        let version_from = self.parse(&VERSION_FROM, p).flatten();
+        let environment = self.parse(&ENVIRONMENT, p).flatten();
+        let token = self.parse(&GITHUB_TOKEN, p).flatten();
+        let status_context = self.parse(&STATUS_CONTEXT, p).flatten();
+        let github = p.take(github::context(github_vars, token));
+        let explicit_version = self.parse(&VERSION, p).flatten();
         let version = match (&github, version_from) {
-            (Some(gh), Some(from)) => problems.take(version::resolve(
+            (Some(gh), Some(from)) => p.take(version::resolve(
                 explicit_version.as_deref(),
                 from,
                 gh,
@@ -328,13 +276,13 @@ impl RawInputs {
         // Every `None` below recorded a problem, so with none recorded all are present.
         let missing = || {
             InputError::Invalid(Problem::input(
-                "rc",
+                RC.doc.name,
                 "internal: a value is missing after validation",
             ))
         };
         Ok(Settings {
             kubeconfig,
-            context: get(&self.context),
+            context,
             namespace,
             rc: rc.ok_or_else(missing)?,
             rcs: rcs.ok_or_else(missing)?,
@@ -344,7 +292,7 @@ impl RawInputs {
             service_manifest,
             images: images.ok_or_else(missing)?,
             version: version.ok_or_else(missing)?,
-            version_label,
+            version_label: version_label.ok_or_else(missing)?,
             replicas,
             max_surge: max_surge.ok_or_else(missing)?,
             max_unavailable: max_unavailable.ok_or_else(missing)?,
@@ -354,7 +302,7 @@ impl RawInputs {
             on_failure: on_failure.ok_or_else(missing)?,
             dry_run: dry_run.ok_or_else(missing)?,
             mode: mode.ok_or_else(missing)?,
-            status_context: get(&self.status_context),
+            status_context,
             comment: comment.ok_or_else(missing)?,
             environment,
             github: github.ok_or_else(missing)?,

@@ -1,33 +1,23 @@
 //! action.yml is the contract between a user's workflow and the binary: the runner turns every input into
 //! `INPUT_<NAME>` and reads the outputs back from `$GITHUB_OUTPUT`. Nothing checks that contract at compile time, so
-//! this test does: the inputs action.yml declares are exactly the ones `RawInputs` reads, their defaults are values
-//! the binary accepts and gives the documented meaning, the outputs are the six the report writes, the image is
-//! built from what the Docker build context contains, and the tables in docs/inputs.md (and README.md, once it has
-//! them) say the same as action.yml.
+//! this test does. The inputs are defined once, in src/inputs/defs.rs (name, default, description, parser), and the
+//! outputs once, in `OUTPUTS` of src/report/actions.rs; from those this test generates action.yml's `inputs:` and
+//! `outputs:` sections and docs/inputs.md (scripts/render-readme.py pastes its tables into the README), and fails
+//! when any of them is stale. It also checks that the defaults are values the binary accepts and gives the
+//! documented meaning, and that the image is built from what the Docker build context contains.
 //!
-//! `UPDATE_DOCS=1 cargo test --test action_metadata` regenerates docs/inputs.md from action.yml.
+//! `UPDATE_DOCS=1 cargo test --test action_metadata` regenerates action.yml's inputs and outputs and docs/inputs.md.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rolling_update_action::inputs::defs::INPUTS;
 use rolling_update_action::inputs::{
     CommentMode, IntOrPercent, Mode, OnFailure, RawInputs, Settings,
 };
+use rolling_update_action::report::actions::OUTPUTS;
 use serde_json::Value;
-
-const OUTPUTS: [&str; 7] = [
-    "rc_name",
-    "previous_rc_name",
-    "version",
-    "result",
-    "duration_seconds",
-    "comment_url",
-    "rollouts",
-];
-
-/// Inputs whose values are secrets: never shown by `Debug`.
-const SECRET_INPUTS: [&str; 2] = ["kubeconfig", "github_token"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -163,62 +153,19 @@ fn every_input_has_a_description_and_a_default() {
     assert_eq!(required, ["rc"], "only `rc` is required");
 }
 
-/// The field names of `pub struct RawInputs { .. }`, read from the source of the module that defines it.
-fn raw_inputs_fields() -> BTreeSet<String> {
-    let mut sources = vec![];
-    let mut stack = vec![root().join("src")];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).expect("src is readable") {
-            let path = entry.expect("dir entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                sources.push(path);
-            }
-        }
-    }
-    let (path, text) = sources
-        .iter()
-        .map(|p| (p.clone(), std::fs::read_to_string(p).unwrap()))
-        .find(|(_, text)| text.contains("pub struct RawInputs {"))
-        .expect("some file under src/ defines `pub struct RawInputs { .. }`");
-    let body = text
-        .split("pub struct RawInputs {")
-        .nth(1)
-        .and_then(|rest| rest.split('}').next())
-        .unwrap();
-    let fields: BTreeSet<String> = body
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.starts_with("//") && !l.starts_with('#') && l.contains(':'))
-        .map(|l| {
-            l.trim_start_matches("pub ")
-                .split(':')
-                .next()
-                .unwrap()
-                .trim()
-                .to_string()
-        })
-        .collect();
-    assert!(
-        !fields.is_empty(),
-        "found no fields in RawInputs in {}",
-        path.display()
+#[test]
+fn inputs_are_exactly_the_defined_ones() {
+    let action = action();
+    let declared: Vec<&str> = action.inputs.iter().map(|i| i.name.as_str()).collect();
+    let defined: Vec<&str> = INPUTS.iter().map(|d| d.name).collect();
+    assert_eq!(
+        declared, defined,
+        "action.yml's inputs differ from src/inputs/defs.rs; run `UPDATE_DOCS=1 cargo test --test action_metadata`"
     );
-    fields
 }
 
-#[test]
-fn inputs_are_exactly_what_the_binary_reads() {
-    let declared: BTreeSet<String> = action().inputs.iter().map(|i| i.name.clone()).collect();
-    let read_by_binary = raw_inputs_fields();
-    let missing_in_action: Vec<_> = read_by_binary.difference(&declared).collect();
-    let unknown_to_binary: Vec<_> = declared.difference(&read_by_binary).collect();
-    assert!(
-        missing_in_action.is_empty() && unknown_to_binary.is_empty(),
-        "RawInputs reads {missing_in_action:?} that action.yml does not declare; \
-         action.yml declares {unknown_to_binary:?} that RawInputs does not read"
-    );
+fn is_secret(name: &str) -> bool {
+    INPUTS.iter().any(|d| d.name == name && d.secret)
 }
 
 #[test]
@@ -231,7 +178,7 @@ fn the_runner_variable_of_every_input_reaches_raw_inputs() {
     let raw = RawInputs::from_vars(vars);
     let shown = format!("{raw:?}");
     for input in &inputs {
-        if SECRET_INPUTS.contains(&input.name.as_str()) {
+        if is_secret(&input.name) {
             assert!(
                 !shown.contains(&probe(&input.name)),
                 "Debug of RawInputs shows the secret input `{}`",
@@ -247,7 +194,7 @@ fn the_runner_variable_of_every_input_reaches_raw_inputs() {
     }
     assert_eq!(
         shown.matches("<redacted>").count(),
-        SECRET_INPUTS.len(),
+        INPUTS.iter().filter(|d| d.secret).count(),
         "both secret inputs are read (and redacted): {shown}"
     );
 }
@@ -332,7 +279,10 @@ fn action_yml_defaults_are_valid_and_mean_what_the_docs_say() {
 fn outputs_are_the_seven_the_report_writes() {
     let action = action();
     let names: Vec<&str> = action.outputs.iter().map(|o| o.name.as_str()).collect();
-    assert_eq!(names, OUTPUTS);
+    // `outputs()` in src/report/actions.rs writes exactly the names of `OUTPUTS`, by construction.
+    let written: Vec<&str> = OUTPUTS.iter().map(|o| o.name).collect();
+    assert_eq!(names, written);
+    assert_eq!(names.len(), 7);
     for output in &action.outputs {
         assert!(
             !output.description.trim().is_empty(),
@@ -340,20 +290,6 @@ fn outputs_are_the_seven_the_report_writes() {
             output.name
         );
     }
-    // The report module writes them (src/report/actions.rs `outputs()`); read its source so a renamed output fails
-    // here rather than in a user's workflow.
-    let source = read("src/report/actions.rs");
-    let body = source
-        .split("pub fn outputs(")
-        .nth(1)
-        .and_then(|rest| rest.split("\n}\n").next())
-        .expect("src/report/actions.rs has `pub fn outputs(`");
-    // Its only string literals are the output names (the odd pieces between quotes).
-    let written: Vec<&str> = body.split('"').skip(1).step_by(2).collect();
-    assert_eq!(
-        written, OUTPUTS,
-        "outputs() writes these names, in this order"
-    );
 }
 
 #[test]
@@ -515,11 +451,11 @@ fn code(text: &str) -> String {
     }
 }
 
-/// docs/inputs.md as generated from action.yml.
-fn render_docs(action: &Action) -> String {
+/// docs/inputs.md as generated from the definitions.
+fn render_docs() -> String {
     let mut md = String::from(
-        "<!-- Generated from action.yml by tests/action_metadata.rs: run \
-         `UPDATE_DOCS=1 cargo test --test action_metadata` after changing action.yml. -->\n\
+        "<!-- Generated from src/inputs/defs.rs and OUTPUTS in src/report/actions.rs by tests/action_metadata.rs: \
+         run `UPDATE_DOCS=1 cargo test --test action_metadata` after changing them. -->\n\
          # Inputs and outputs\n\n\
          The runner passes each input to the action's container as `INPUT_<NAME>` (upper-cased). An empty default \
          means \"not set\".\n\n\
@@ -527,29 +463,118 @@ fn render_docs(action: &Action) -> String {
          | Input | Required | Default | Description |\n\
          | --- | --- | --- | --- |\n",
     );
-    for input in &action.inputs {
+    for input in INPUTS {
         md.push_str(&format!(
             "| `{}` | {} | {} | {} |\n",
             input.name,
             if input.required { "yes" } else { "no" },
-            code(input.default.as_deref().unwrap_or_default()),
-            cell(&input.description)
+            code(input.default),
+            cell(input.description)
         ));
     }
     md.push_str("\n## Outputs\n\n| Output | Description |\n| --- | --- |\n");
-    for output in &action.outputs {
+    for output in &OUTPUTS {
         md.push_str(&format!(
             "| `{}` | {} |\n",
             output.name,
-            cell(&output.description)
+            cell(output.description)
         ));
     }
     md
 }
 
+/// `text` as a folded block scalar (`>-`) under a key at `indent`, wrapped at 118 columns.
+fn folded(indent: usize, text: &str) -> String {
+    let pad = " ".repeat(indent + 2);
+    let mut out = String::from(">-\n");
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && pad.len() + line.len() + 1 + word.len() > 118 {
+            out.push_str(&format!("{pad}{line}\n"));
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push_str(&format!("{pad}{line}\n"));
+    out
+}
+
+/// action.yml's `inputs:` and `outputs:` sections (with the comment above them) as generated from the definitions.
+fn render_action_sections() -> String {
+    let mut yml = String::from(
+        "# Generated from src/inputs/defs.rs and OUTPUTS in src/report/actions.rs by tests/action_metadata.rs: run\n\
+         # `UPDATE_DOCS=1 cargo test --test action_metadata` after changing them. Every input reaches the binary as\n\
+         # INPUT_<NAME upper-cased> (e.g. INPUT_MAX_SURGE). An empty string means \"not set\".\n\
+         inputs:\n",
+    );
+    for input in INPUTS {
+        yml.push_str(&format!(
+            "  {}:\n    description: {}    required: {}\n    default: {}\n",
+            input.name,
+            folded(4, input.description),
+            input.required,
+            serde_json::to_string(input.default).unwrap()
+        ));
+    }
+    yml.push_str("outputs:\n");
+    for output in &OUTPUTS {
+        yml.push_str(&format!(
+            "  {}:\n    description: {}",
+            output.name,
+            folded(4, output.description)
+        ));
+    }
+    yml.push('\n');
+    yml
+}
+
+/// The byte range of action.yml that [`render_action_sections`] owns: from the comment lines right above
+/// `inputs:` to `runs:`.
+fn generated_span(text: &str) -> std::ops::Range<usize> {
+    let inputs = text.find("\ninputs:\n").expect("action.yml has `inputs:`") + 1;
+    let mut start = inputs;
+    while let Some(prev) = text[..start - 1].rfind('\n') {
+        if !text[prev + 1..start].starts_with('#') {
+            break;
+        }
+        start = prev + 1;
+    }
+    let end = text
+        .find("\nruns:\n")
+        .expect("action.yml has `runs:` after `outputs:`")
+        + 1;
+    assert!(
+        start < end,
+        "action.yml: `runs:` must follow `inputs:` and `outputs:`"
+    );
+    start..end
+}
+
 #[test]
-fn docs_inputs_md_is_generated_from_action_yml() {
-    let expected = render_docs(&action());
+fn action_yml_inputs_and_outputs_are_generated_from_the_definitions() {
+    let path = root().join("action.yml");
+    let text = read("action.yml");
+    let span = generated_span(&text);
+    let expected = render_action_sections();
+    if std::env::var_os("UPDATE_DOCS").is_some() && text[span.clone()] != expected {
+        let mut updated = text.clone();
+        updated.replace_range(span.clone(), &expected);
+        std::fs::write(&path, updated).unwrap();
+        return;
+    }
+    assert!(
+        text[span] == expected,
+        "action.yml's inputs or outputs are out of date with src/inputs/defs.rs and OUTPUTS in \
+         src/report/actions.rs; run `UPDATE_DOCS=1 cargo test --test action_metadata`"
+    );
+}
+
+#[test]
+fn docs_inputs_md_is_generated_from_the_definitions() {
+    let expected = render_docs();
     let path = root().join("docs/inputs.md");
     if std::env::var_os("UPDATE_DOCS").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -558,7 +583,7 @@ fn docs_inputs_md_is_generated_from_action_yml() {
     let actual = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         actual == expected,
-        "docs/inputs.md is out of date with action.yml; run `UPDATE_DOCS=1 cargo test --test action_metadata`"
+        "docs/inputs.md is out of date with src/inputs/defs.rs; run `UPDATE_DOCS=1 cargo test --test action_metadata`"
     );
     // The generated tables also pass the same check as the README's.
     let tables = markdown_tables(&actual);
@@ -705,10 +730,28 @@ fn readme_tables_match_action_yml() {
 }
 
 #[test]
+fn readme_rows_are_the_generated_ones() {
+    // Names and defaults are checked above; this catches a stale description too, as a test (CI also runs
+    // `python3 scripts/render-readme.py --check`).
+    let readme = read("README.md");
+    let stale: Vec<String> = render_docs()
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .filter(|row| !readme.lines().any(|l| l == *row))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "README.md's tables are stale (run `UPDATE_DOCS=1 cargo test --test action_metadata`, then \
+         `python3 scripts/render-readme.py`); missing rows: {stale:#?}"
+    );
+}
+
+#[test]
 fn table_checks_catch_a_wrong_default_and_a_missing_output() {
     // The README check must be able to fail: feed it tables that disagree with action.yml.
     let action = action();
-    let good = render_docs(&action);
+    let good = render_docs();
     assert_eq!(
         check_tables("good", &markdown_tables(&good), &action),
         Ok(true)

@@ -12,7 +12,7 @@ use rolling_update_action::outcome::{Outcome, ResultKind};
 use std::time::{Duration, Instant};
 
 use rolling_update_action::report::github::{
-    status_state, DeploymentState, ReportConfig, Reporter, RetryPolicy,
+    status_state, CommentId, DeploymentId, DeploymentState, ReportConfig, Reporter, RetryPolicy,
 };
 use rolling_update_action::report::markdown::{self, RenderContext};
 use serde_json::json;
@@ -126,7 +126,10 @@ async fn prism_accepts_failure_status_and_associated_pr_comments_on_tag_push() {
 async fn prism_accepts_comment_update_by_patch() {
     let settings = pull_request_run(&prism::url()).settings();
     let url = reporter(&settings)
-        .update_comment(1, "<!-- rolling-update: prod/api-rc -->\nupdated")
+        .update_comment(
+            CommentId(1),
+            "<!-- rolling-update: prod/api-rc -->\nupdated",
+        )
         .await
         .expect("PATCH /repos/{owner}/{repo}/issues/comments/{comment_id} is valid");
     assert!(url.is_some());
@@ -179,7 +182,7 @@ async fn prism_accepts_a_release_deployment_from_start_to_finish() {
     assert_eq!(result.warnings, Vec::<String>::new());
     // The spec's example lists a deployment whose example statuses are not inactive.
     let deactivated = reporter
-        .deactivate_previous("production", u64::MAX)
+        .deactivate_previous("production", DeploymentId(u64::MAX))
         .await
         .expect("list, read the state, mark inactive");
     assert!(deactivated >= 1);
@@ -219,7 +222,7 @@ async fn prism_accepts_the_user_lookup_and_a_comment_delete() {
     let login = reporter.own_login().await.expect("GET /user");
     assert!(!login.is_empty());
     reporter
-        .delete_comment(1)
+        .delete_comment(CommentId(1))
         .await
         .expect("DELETE /repos/{owner}/{repo}/issues/comments/{comment_id} is valid");
 }

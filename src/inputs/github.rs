@@ -116,26 +116,25 @@ mod tests {
         )
     }
 
-    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
+    /// The context from these variables, without a token.
+    fn run(pairs: &[(&str, &str)]) -> Result<GithubContext, Problem> {
+        let vars = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+            .collect();
+        context(&vars, None)
     }
 
     #[test]
     fn pull_request_opened_reports_on_the_head_commit() {
         let path = fixture("pull_request.opened.json");
-        let ctx = context(
-            &vars(&[
-                ("GITHUB_EVENT_NAME", "pull_request"),
-                ("GITHUB_EVENT_PATH", &path),
-                ("GITHUB_SHA", "1111111111111111111111111111111111111111"),
-                ("GITHUB_REPOSITORY", "Codertocat/Hello-World"),
-                ("GITHUB_RUN_ID", "42"),
-            ]),
-            None,
-        )
+        let ctx = run(&[
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_EVENT_PATH", &path),
+            ("GITHUB_SHA", "1111111111111111111111111111111111111111"),
+            ("GITHUB_REPOSITORY", "Codertocat/Hello-World"),
+            ("GITHUB_RUN_ID", "42"),
+        ])
         .unwrap();
         assert_eq!(ctx.status_sha, "ec26c3e57ca3a959ca5aad62de7213c562f8c821");
         assert_eq!(ctx.sha, "1111111111111111111111111111111111111111");
@@ -151,11 +150,7 @@ mod tests {
     fn pull_request_closed_and_target_events() {
         let path = fixture("pull_request.closed.json");
         for event in ["pull_request", "pull_request_target"] {
-            let ctx = context(
-                &vars(&[("GITHUB_EVENT_NAME", event), ("GITHUB_EVENT_PATH", &path)]),
-                None,
-            )
-            .unwrap();
+            let ctx = run(&[("GITHUB_EVENT_NAME", event), ("GITHUB_EVENT_PATH", &path)]).unwrap();
             assert_eq!(ctx.pr_action.as_deref(), Some("closed"));
             assert_eq!(ctx.pr_number, Some(2));
         }
@@ -164,17 +159,14 @@ mod tests {
     #[test]
     fn push_uses_github_sha_and_custom_urls() {
         let path = fixture("push.tag.json");
-        let ctx = context(
-            &vars(&[
-                ("GITHUB_EVENT_NAME", "push"),
-                ("GITHUB_EVENT_PATH", &path),
-                ("GITHUB_SHA", "6113728f27ae82c7b1a177c8d03f9e96e0adf246"),
-                ("GITHUB_REF", "refs/tags/simple-tag"),
-                ("GITHUB_API_URL", "https://ghe.example.com/api/v3/"),
-                ("GITHUB_SERVER_URL", "https://ghe.example.com"),
-            ]),
-            None,
-        )
+        let ctx = run(&[
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_EVENT_PATH", &path),
+            ("GITHUB_SHA", "6113728f27ae82c7b1a177c8d03f9e96e0adf246"),
+            ("GITHUB_REF", "refs/tags/simple-tag"),
+            ("GITHUB_API_URL", "https://ghe.example.com/api/v3/"),
+            ("GITHUB_SERVER_URL", "https://ghe.example.com"),
+        ])
         .unwrap();
         assert_eq!(ctx.status_sha, "6113728f27ae82c7b1a177c8d03f9e96e0adf246");
         assert_eq!(ctx.pr_number, None);
@@ -185,44 +177,35 @@ mod tests {
 
     #[test]
     fn workflow_dispatch_without_event_file_is_fine() {
-        let ctx = context(
-            &vars(&[
-                ("GITHUB_EVENT_NAME", "workflow_dispatch"),
-                ("GITHUB_SHA", "abc"),
-            ]),
-            None,
-        )
+        let ctx = run(&[
+            ("GITHUB_EVENT_NAME", "workflow_dispatch"),
+            ("GITHUB_SHA", "abc"),
+        ])
         .unwrap();
         assert_eq!(ctx.status_sha, "abc");
         let path = fixture("workflow_dispatch.json");
-        let ctx = context(
-            &vars(&[
-                ("GITHUB_EVENT_NAME", "workflow_dispatch"),
-                ("GITHUB_EVENT_PATH", &path),
-                ("GITHUB_SHA", "abc"),
-            ]),
-            None,
-        )
+        let ctx = run(&[
+            ("GITHUB_EVENT_NAME", "workflow_dispatch"),
+            ("GITHUB_EVENT_PATH", &path),
+            ("GITHUB_SHA", "abc"),
+        ])
         .unwrap();
         assert_eq!((ctx.status_sha.as_str(), ctx.pr_number), ("abc", None));
     }
 
     #[test]
     fn pull_request_without_a_usable_event_file_is_an_error() {
-        let missing = context(&vars(&[("GITHUB_EVENT_NAME", "pull_request")]), None).unwrap_err();
+        let missing = run(&[("GITHUB_EVENT_NAME", "pull_request")]).unwrap_err();
         assert!(
             missing
                 .to_string()
                 .starts_with("environment variable `GITHUB_EVENT_PATH`: is not set"),
             "{missing}"
         );
-        let nowhere = context(
-            &vars(&[
-                ("GITHUB_EVENT_NAME", "pull_request"),
-                ("GITHUB_EVENT_PATH", "/nonexistent/event.json"),
-            ]),
-            None,
-        )
+        let nowhere = run(&[
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_EVENT_PATH", "/nonexistent/event.json"),
+        ])
         .unwrap_err();
         assert!(
             nowhere
@@ -233,24 +216,18 @@ mod tests {
         let garbage =
             std::env::temp_dir().join(format!("garbage-event-{}.json", std::process::id()));
         std::fs::write(&garbage, "{not json").unwrap();
-        let e = context(
-            &vars(&[
-                ("GITHUB_EVENT_NAME", "pull_request"),
-                ("GITHUB_EVENT_PATH", garbage.to_str().unwrap()),
-            ]),
-            None,
-        )
+        let e = run(&[
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_EVENT_PATH", garbage.to_str().unwrap()),
+        ])
         .unwrap_err();
         assert!(e.to_string().contains("is not JSON"), "{e}");
         // A push payload given to a pull_request run has no head sha.
         let push = fixture("push.branch.json");
-        let e = context(
-            &vars(&[
-                ("GITHUB_EVENT_NAME", "pull_request"),
-                ("GITHUB_EVENT_PATH", &push),
-            ]),
-            None,
-        )
+        let e = run(&[
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_EVENT_PATH", &push),
+        ])
         .unwrap_err();
         assert!(e.to_string().contains("pull_request.head.sha"), "{e}");
         std::fs::remove_file(garbage).ok();
@@ -258,14 +235,11 @@ mod tests {
 
     #[test]
     fn garbage_event_file_on_a_push_is_ignored() {
-        let ctx = context(
-            &vars(&[
-                ("GITHUB_EVENT_NAME", "push"),
-                ("GITHUB_EVENT_PATH", "/nonexistent/event.json"),
-                ("GITHUB_SHA", "abc"),
-            ]),
-            None,
-        )
+        let ctx = run(&[
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_EVENT_PATH", "/nonexistent/event.json"),
+            ("GITHUB_SHA", "abc"),
+        ])
         .unwrap();
         assert_eq!(ctx.status_sha, "abc");
     }

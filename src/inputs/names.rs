@@ -125,15 +125,6 @@ pub fn label_key_problem(s: &str) -> Option<String> {
     })
 }
 
-/// Whether a pod with `labels` is selected by an equality-based `selector`. An empty selector selects nothing
-/// (an RC or Service without a selector manages no pods of ours).
-pub fn selector_matches(
-    selector: &std::collections::BTreeMap<String, String>,
-    labels: &std::collections::BTreeMap<String, String>,
-) -> bool {
-    !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,24 +164,5 @@ mod tests {
             .contains("prefix"));
         assert!(label_key_problem("example.com/").unwrap().contains("empty"));
         assert!(label_key_problem("ver sion").unwrap().contains("label key"));
-    }
-
-    #[test]
-    fn selectors() {
-        let m = |pairs: &[(&str, &str)]| {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
-        assert!(selector_matches(
-            &m(&[("name", "api-pods")]),
-            &m(&[("name", "api-pods"), ("version", "x")])
-        ));
-        assert!(!selector_matches(
-            &m(&[("version", "y")]),
-            &m(&[("name", "api-pods"), ("version", "x")])
-        ));
-        assert!(!selector_matches(&m(&[]), &m(&[("name", "api-pods")])));
     }
 }

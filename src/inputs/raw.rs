@@ -1,74 +1,67 @@
 //! The raw inputs, exactly as the runner passes them: `INPUT_<NAME>` with the name upper-cased (envy lower-cases
 //! it back), every value a string, empty when the workflow left it unset and action.yml has no default.
+//!
+//! Only the names [`super::defs::INPUTS`] defines are kept, so there is no second list of inputs to keep in step.
 
-use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
 
-/// Stage one of input parsing: strings, all optional. Debug never shows the kubeconfig or the token.
-#[derive(Clone, Default, Deserialize)]
+use super::defs::{Doc, Input, INPUTS};
+use super::error::Problems;
+
+/// Stage one of input parsing: strings, all optional. Debug never shows a secret input.
+#[derive(Clone, Default)]
 pub struct RawInputs {
-    pub kubeconfig: Option<String>,
-    pub context: Option<String>,
-    pub namespace: Option<String>,
-    pub rc: Option<String>,
-    pub manifest: Option<String>,
-    pub service_manifest: Option<String>,
-    pub images: Option<String>,
-    pub version: Option<String>,
-    pub version_from: Option<String>,
-    pub version_label: Option<String>,
-    pub replicas: Option<String>,
-    pub max_surge: Option<String>,
-    pub max_unavailable: Option<String>,
-    pub min_ready_seconds: Option<String>,
-    pub progress_deadline: Option<String>,
-    pub timeout: Option<String>,
-    pub on_failure: Option<String>,
-    pub dry_run: Option<String>,
-    pub mode: Option<String>,
-    pub github_token: Option<String>,
-    pub status_context: Option<String>,
-    pub comment: Option<String>,
-    pub environment: Option<String>,
-    pub order: Option<String>,
+    values: BTreeMap<&'static str, String>,
 }
 
 impl RawInputs {
-    /// Reads `INPUT_*` from `vars` with envy. Every field is an optional string, so this cannot fail on values;
-    /// should envy ever refuse, the inputs count as unset and validation names what is missing.
+    /// Reads `INPUT_*` from `vars` with envy. Every value is a string, so this cannot fail on values; should envy
+    /// ever refuse, the inputs count as unset and validation names what is missing.
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> RawInputs {
-        envy::prefixed("INPUT_").from_iter(vars).unwrap_or_default()
+        let mut all: HashMap<String, String> =
+            envy::prefixed("INPUT_").from_iter(vars).unwrap_or_default();
+        let values = INPUTS
+            .iter()
+            .filter_map(|doc| Some((doc.name, all.remove(doc.name)?)))
+            .collect();
+        RawInputs { values }
+    }
+
+    /// The value the runner passed for input `name`, as given (`None`: not passed at all).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// What validation sees: the trimmed value, else action.yml's default; `None` when both are empty and the
+    /// input is optional. A required input left empty gives `""`, which its parser refuses with the fix.
+    fn value(&self, doc: &Doc) -> Option<String> {
+        let given = self.get(doc.name).map(str::trim).filter(|s| !s.is_empty());
+        match given.or(doc.fallback()) {
+            Some(v) => Some(v.to_string()),
+            None if doc.required => Some(String::new()),
+            None => None,
+        }
+    }
+
+    /// Parses `input`: `Some(None)` when unset, `None` when its problem was recorded in `problems`.
+    pub(crate) fn parse<T>(&self, input: &Input<T>, problems: &mut Problems) -> Option<Option<T>> {
+        match self.value(&input.doc) {
+            None => Some(None),
+            Some(v) => problems.take(input.parse(&v)).map(Some),
+        }
     }
 }
 
 impl std::fmt::Debug for RawInputs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let secret = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
-        f.debug_struct("RawInputs")
-            .field("kubeconfig", &secret(&self.kubeconfig))
-            .field("context", &self.context)
-            .field("namespace", &self.namespace)
-            .field("rc", &self.rc)
-            .field("manifest", &self.manifest)
-            .field("order", &self.order)
-            .field("service_manifest", &self.service_manifest)
-            .field("images", &self.images)
-            .field("version", &self.version)
-            .field("version_from", &self.version_from)
-            .field("version_label", &self.version_label)
-            .field("replicas", &self.replicas)
-            .field("max_surge", &self.max_surge)
-            .field("max_unavailable", &self.max_unavailable)
-            .field("min_ready_seconds", &self.min_ready_seconds)
-            .field("progress_deadline", &self.progress_deadline)
-            .field("timeout", &self.timeout)
-            .field("on_failure", &self.on_failure)
-            .field("dry_run", &self.dry_run)
-            .field("mode", &self.mode)
-            .field("github_token", &secret(&self.github_token))
-            .field("status_context", &self.status_context)
-            .field("comment", &self.comment)
-            .field("environment", &self.environment)
-            .finish()
+        let mut s = f.debug_struct("RawInputs");
+        for doc in INPUTS {
+            let value = self
+                .get(doc.name)
+                .map(|v| if doc.secret { "<redacted>" } else { v });
+            s.field(doc.name, &value);
+        }
+        s.finish()
     }
 }
 
@@ -84,9 +77,9 @@ mod tests {
             ("INPUT_KUBECONFIG".to_string(), "secret-content".to_string()),
             ("GITHUB_SHA".to_string(), "abc".to_string()),
         ]);
-        assert_eq!(raw.max_surge.as_deref(), Some("25%"));
-        assert_eq!(raw.rc.as_deref(), Some("api-rc"));
-        assert_eq!(raw.version, None);
+        assert_eq!(raw.get("max_surge"), Some("25%"));
+        assert_eq!(raw.get("rc"), Some("api-rc"));
+        assert_eq!(raw.get("version"), None);
         let debug = format!("{raw:?}");
         assert!(!debug.contains("secret-content"), "{debug}");
         assert!(debug.contains("<redacted>"));

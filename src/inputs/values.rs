@@ -6,9 +6,10 @@ use std::time::Duration;
 use base64::Engine as _;
 
 use super::error::Problem;
-use super::{CommentMode, ImageOverride, IntOrPercent, Mode, OnFailure, VersionFrom};
+use super::{ImageOverride, IntOrPercent};
 
-fn one_of<T: Copy>(name: &'static str, s: &str, choices: &[(&str, T)]) -> Result<T, Problem> {
+/// One of a fixed set of words, case-insensitive (the enum inputs of [`super::defs`]).
+pub fn one_of<T: Copy>(name: &'static str, s: &str, choices: &[(&str, T)]) -> Result<T, Problem> {
     let lower = s.to_ascii_lowercase();
     choices
         .iter()
@@ -22,51 +23,6 @@ fn one_of<T: Copy>(name: &'static str, s: &str, choices: &[(&str, T)]) -> Result
                 .join(", ");
             Problem::input(name, format!("unknown value `{s}`; use one of {list}"))
         })
-}
-
-pub fn mode(s: &str) -> Result<Mode, Problem> {
-    one_of(
-        "mode",
-        s,
-        &[
-            ("deploy", Mode::Deploy),
-            ("preview", Mode::Preview),
-            ("cleanup", Mode::Cleanup),
-            ("rollback", Mode::Rollback),
-        ],
-    )
-}
-
-pub fn on_failure(s: &str) -> Result<OnFailure, Problem> {
-    one_of(
-        "on_failure",
-        s,
-        &[("rollback", OnFailure::Rollback), ("keep", OnFailure::Keep)],
-    )
-}
-
-pub fn comment(s: &str) -> Result<CommentMode, Problem> {
-    one_of(
-        "comment",
-        s,
-        &[
-            ("auto", CommentMode::Auto),
-            ("always", CommentMode::Always),
-            ("never", CommentMode::Never),
-        ],
-    )
-}
-
-pub fn version_from(s: &str) -> Result<VersionFrom, Problem> {
-    one_of(
-        "version_from",
-        s,
-        &[
-            ("sha", VersionFrom::Sha),
-            ("timestamp", VersionFrom::Timestamp),
-            ("tag", VersionFrom::Tag),
-        ],
-    )
 }
 
 pub fn boolean(name: &'static str, s: &str) -> Result<bool, Problem> {
@@ -361,7 +317,22 @@ pub fn kubeconfig(s: &str) -> Result<String, Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inputs::defs::{COMMENT, MODE, ON_FAILURE, VERSION_FROM};
+    use crate::inputs::{CommentMode, Mode, OnFailure, VersionFrom};
     use IntOrPercent::{Int, Percent};
+
+    fn mode(s: &str) -> Result<Mode, Problem> {
+        MODE.parse(s)
+    }
+    fn on_failure(s: &str) -> Result<OnFailure, Problem> {
+        ON_FAILURE.parse(s)
+    }
+    fn comment(s: &str) -> Result<CommentMode, Problem> {
+        COMMENT.parse(s)
+    }
+    fn version_from(s: &str) -> Result<VersionFrom, Problem> {
+        VERSION_FROM.parse(s)
+    }
 
     #[test]
     fn enums_accept_their_values_and_list_them_otherwise() {
@@ -499,22 +470,15 @@ mod tests {
                 image: "node-api:1.1".into()
             }]
         );
-        assert!(images("node-api:1.1\nfluentd=f:1")
-            .unwrap_err()
-            .to_string()
-            .contains("has no container name"));
-        assert!(images("a=x:1\na=x:2")
-            .unwrap_err()
-            .to_string()
-            .contains("given twice"));
-        assert!(images("a=")
-            .unwrap_err()
-            .to_string()
-            .contains("not `container=image`"));
-        assert!(images("Api=x:1")
-            .unwrap_err()
-            .to_string()
-            .contains("container name `Api`"));
+        for (bad, says) in [
+            ("node-api:1.1\nfluentd=f:1", "has no container name"),
+            ("a=x:1\na=x:2", "given twice"),
+            ("a=", "not `container=image`"),
+            ("Api=x:1", "container name `Api`"),
+        ] {
+            let e = images(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
         assert!(images("").unwrap().is_empty());
     }
 

@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::ReplicationController;
 
 use super::annotations as ann;
 use super::error::{PlanError, Result};
+use crate::k8s::{annotation, name};
 
 /// The RCs that matter for this run.
 #[derive(Debug, Clone, Default)]
@@ -17,18 +18,6 @@ pub struct Found {
     pub reason: Option<String>,
     /// The RC already named like the new one.
     pub existing_new: Option<ReplicationController>,
-}
-
-fn name(rc: &ReplicationController) -> &str {
-    rc.metadata.name.as_deref().unwrap_or_default()
-}
-
-fn annotation<'a>(rc: &'a ReplicationController, key: &str) -> Option<&'a str> {
-    rc.metadata
-        .annotations
-        .as_ref()?
-        .get(key)
-        .map(String::as_str)
 }
 
 /// Why `rc` belongs to `base`, if it does: it is named exactly `base`, or this action made it for `base`.

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{ReplicationController, Service, ServiceSpec};
 use kube::api::ObjectMeta;
 
 use super::annotations as ann;
-use crate::inputs::names::selector_matches;
+use crate::k8s::{label_selector as show, selector_matches, service_selector as selector_of};
 
 type Labels = BTreeMap<String, String>;
 
@@ -43,14 +43,6 @@ fn is_preview(labels: Option<&Labels>) -> bool {
     labels.is_some_and(|l| l.contains_key(ann::PREVIEW_PR_LABEL))
 }
 
-fn show(selector: &Labels) -> String {
-    selector
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// A label value with `-pr-<N>` appended, kept a valid label value (<= 63 chars, alphanumeric at the end).
 fn suffixed(value: &str, pr: u64) -> String {
     let suffix = format!("-pr-{pr}");
@@ -69,13 +61,6 @@ fn production(services: &[Service]) -> impl Iterator<Item = &Service> {
     services
         .iter()
         .filter(|s| !is_preview(s.metadata.labels.as_ref()))
-}
-
-fn selector_of(s: &Service) -> Labels {
-    s.spec
-        .as_ref()
-        .and_then(|s| s.selector.clone())
-        .unwrap_or_default()
 }
 
 /// Copies `source` into an RC for the preview: labels a production Service selects on are rewritten, the PR

@@ -15,6 +15,7 @@ use super::annotations as ann;
 use super::spec::images_of;
 use super::{Limits, Observed, Plan};
 use crate::inputs::Settings;
+use crate::k8s::annotation;
 use crate::outcome::ImageChange;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,13 +26,8 @@ pub enum RollbackError {
     Unreadable { name: String, detail: String },
 }
 
-fn annotation<'a>(rc: &'a ReplicationController, key: &str) -> Option<&'a String> {
-    rc.metadata.annotations.as_ref()?.get(key)
-}
-
 fn belongs_to(rc: &ReplicationController, base: &str) -> bool {
-    rc.metadata.name.as_deref() == Some(base)
-        || annotation(rc, ann::BASE).map(String::as_str) == Some(base)
+    rc.metadata.name.as_deref() == Some(base) || annotation(rc, ann::BASE) == Some(base)
 }
 
 /// Builds the plan that rolls the current RC back to the previous version it recorded.
@@ -47,9 +43,9 @@ pub fn build(
     // to the version its source recorded as previous), finish it; otherwise roll it back, which is what the user
     // who asks for a rollback of a failed deploy means.
     if let Some(busy) = mine.iter().find(|r| annotation(r, ann::NEXT).is_some()) {
-        let next = annotation(busy, ann::NEXT).cloned().unwrap_or_default();
-        if annotation(busy, ann::PREVIOUS_NAME) != Some(&next) {
-            return Ok(abort_plan(settings, namespace, observed, busy, &next));
+        let next = annotation(busy, ann::NEXT).unwrap_or_default();
+        if annotation(busy, ann::PREVIOUS_NAME) != Some(next) {
+            return Ok(abort_plan(settings, namespace, observed, busy, next));
         }
     }
     let current = mine
@@ -66,7 +62,7 @@ pub fn build(
         serde_json::from_str(annotation(current, ann::PREVIOUS_TEMPLATE).unwrap())
             .map_err(|e| unreadable(format!("pod template: {e}")))?;
     let previous_name = annotation(current, ann::PREVIOUS_NAME)
-        .cloned()
+        .map(str::to_string)
         .ok_or_else(|| unreadable("no previous name".into()))?;
     let labels = template
         .metadata

@@ -5,38 +5,13 @@
 //! exists in both with non-equal values". The version label is that key. A legacy RC without it (the seeds'
 //! `name=api-pods`) is migrated as kubectl did: its template, pods and selector get `<key>=<hash>-orig` first.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::core::v1::ReplicationController;
 
 use super::error::{PlanError, Result};
 use super::spec::template_of;
 use super::Migration;
-use crate::inputs::names::selector_matches;
-
-type Labels = BTreeMap<String, String>;
-
-pub fn selector(rc: &ReplicationController) -> Labels {
-    rc.spec
-        .as_ref()
-        .and_then(|s| s.selector.clone())
-        .unwrap_or_default()
-}
-
-pub fn template_labels(rc: &ReplicationController) -> Labels {
-    template_of(rc)
-        .and_then(|t| t.metadata.as_ref())
-        .and_then(|m| m.labels.clone())
-        .unwrap_or_default()
-}
-
-fn show(labels: &Labels) -> String {
-    labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
+use crate::k8s::{label_selector as show, selector_matches, Labels};
+pub use crate::k8s::{rc_selector as selector, template_labels};
 
 /// The migration a legacy current RC needs: its selector lacks `version_label`. A value its template already
 /// carries is reused (a migration interrupted after the template patch); otherwise `<hash>-orig`, kubectl's form.
@@ -161,7 +136,7 @@ pub fn check_others(
             )
         } else if let Some(old_labels) = old_labels
             .as_ref()
-            .filter(|l| selector_matches(&other_selector, l))
+            .filter(|l| selector_matches(&other_selector, *l))
         {
             // Another controller that selects the pods this run scales down would fight over them.
             format!(

@@ -4,25 +4,10 @@
 //! pods go: a zero-downtime rollout with downtime. That is refused before anything changes, naming the
 //! Service and the label. No Service at all is allowed (a worker RC), but said, since it is often a typo.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::core::v1::Service;
 
 use super::error::{PlanError, Result};
-use crate::inputs::names::selector_matches;
-
-type Labels = BTreeMap<String, String>;
-
-fn name(s: &Service) -> &str {
-    s.metadata.name.as_deref().unwrap_or_default()
-}
-
-fn selector(s: &Service) -> Labels {
-    s.spec
-        .as_ref()
-        .and_then(|s| s.selector.clone())
-        .unwrap_or_default()
-}
+use crate::k8s::{label_selector, name, selector_matches, service_selector as selector, Labels};
 
 /// Checks every Service against the old pods' labels (`None` on a first deploy) and the new pods' labels.
 /// Returns warnings; a Service that would stop matching is an error.
@@ -67,11 +52,7 @@ pub fn check(
         .map(name)
         .collect();
     if serving.is_empty() {
-        let labels = new_labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(",");
+        let labels = label_selector(new_labels);
         return Ok(vec![format!(
             "no Service in namespace `{namespace}` selects the new pods (labels `{labels}`): nothing will route traffic to them; if they should serve, check the Service's selector"
         )]);

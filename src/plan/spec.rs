@@ -38,17 +38,20 @@ fn containers_mut(template: &mut PodTemplateSpec) -> &mut Vec<Container> {
         .containers
 }
 
-pub fn container_names(template: Option<&PodTemplateSpec>) -> Vec<String> {
+/// Every container of a template, init containers after the others.
+fn all_containers(template: Option<&PodTemplateSpec>) -> impl Iterator<Item = &Container> {
     template
         .and_then(|t| t.spec.as_ref())
-        .map(|s| {
+        .into_iter()
+        .flat_map(|s| {
             s.containers
                 .iter()
                 .chain(s.init_containers.iter().flatten())
-                .map(|c| c.name.clone())
-                .collect()
         })
-        .unwrap_or_default()
+}
+
+pub fn container_names(template: Option<&PodTemplateSpec>) -> Vec<String> {
+    all_containers(template).map(|c| c.name.clone()).collect()
 }
 
 pub fn template_of(rc: &ReplicationController) -> Option<&PodTemplateSpec> {
@@ -57,16 +60,9 @@ pub fn template_of(rc: &ReplicationController) -> Option<&PodTemplateSpec> {
 
 /// Container name -> image of a template (containers and init containers).
 pub fn images_of(template: Option<&PodTemplateSpec>) -> BTreeMap<String, String> {
-    template
-        .and_then(|t| t.spec.as_ref())
-        .map(|s| {
-            s.containers
-                .iter()
-                .chain(s.init_containers.iter().flatten())
-                .map(|c| (c.name.clone(), c.image.clone().unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default()
+    all_containers(template)
+        .map(|c| (c.name.clone(), c.image.clone().unwrap_or_default()))
+        .collect()
 }
 
 /// Applies `container=image` overrides (containers first, then init containers).

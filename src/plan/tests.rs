@@ -6,8 +6,10 @@ use k8s_openapi::api::core::v1::{ReplicationController, Service};
 
 use super::annotations as ann;
 use super::*;
-use crate::inputs::names::{dns_subdomain_problem, label_value_problem, selector_matches};
+use crate::inputs::names::{dns_subdomain_problem, label_value_problem};
 use crate::inputs::Settings;
+use crate::k8s::annotation;
+use crate::k8s::selector_matches;
 
 const SHA: &str = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d";
 
@@ -65,14 +67,6 @@ fn images(rc: &ReplicationController) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn annotation<'a>(rc: &'a ReplicationController, key: &str) -> Option<&'a str> {
-    rc.metadata
-        .annotations
-        .as_ref()?
-        .get(key)
-        .map(String::as_str)
 }
 
 #[test]

@@ -21,26 +21,39 @@ use crate::outcome::Outcome;
 /// The runner rejects a step summary over 1 MiB.
 pub const SUMMARY_MAX_BYTES: usize = 1024 * 1024;
 
-/// The action's outputs, in the order of action.yml.
+/// One output of the action, defined once: action.yml's `outputs:` section and the docs are generated from
+/// [`OUTPUTS`] (tests/action_metadata.rs), and [`outputs`] writes exactly these names.
+pub struct Output {
+    pub name: &'static str,
+    pub description: &'static str,
+    value: fn(&Outcome, Option<&str>) -> String,
+}
+
+/// The action's outputs, in the order of action.yml. One entry a line pair, unformatted, to read as a table.
+#[rustfmt::skip]
+pub const OUTPUTS: [Output; 7] = [
+    Output { name: "rc_name", value: |o, _| o.rc_name.clone(),
+        description: "The ReplicationController that serves the new version, e.g. `api-rc-1a2b3c4`." },
+    Output { name: "previous_rc_name", value: |o, _| o.previous_rc_name.clone().unwrap_or_default(),
+        description: "The ReplicationController that was replaced; empty on a first deploy." },
+    Output { name: "version", value: |o, _| o.version.clone(),
+        description: "The version that was rolled out (the new RC's version label value)." },
+    Output { name: "result", value: |o, _| o.result.as_str().to_string(),
+        description: "How the run ended: success, no_op, dry_run, failure, error or cancelled." },
+    Output { name: "duration_seconds", value: |o, _| o.duration.as_secs_f64().round().to_string(),
+        description: "Wall-clock seconds the rollout took." },
+    Output { name: "comment_url", value: |_, url| url.unwrap_or_default().to_string(),
+        description: "URL of the sticky pull request comment; empty when no comment was posted." },
+    Output { name: "rollouts", value: |o, _| serde_json::to_string(&o.rollouts).unwrap_or_default(),
+        description: "A JSON array with one object per RC: `rc`, `rc_name`, `previous_rc_name`, `version`, `result`, `duration_seconds`." },
+];
+
+/// Every output's name and value for `outcome`, in the order of [`OUTPUTS`].
 pub fn outputs(outcome: &Outcome, comment_url: Option<&str>) -> Vec<(&'static str, String)> {
-    vec![
-        ("rc_name", outcome.rc_name.clone()),
-        (
-            "previous_rc_name",
-            outcome.previous_rc_name.clone().unwrap_or_default(),
-        ),
-        ("version", outcome.version.clone()),
-        ("result", outcome.result.as_str().to_string()),
-        (
-            "duration_seconds",
-            outcome.duration.as_secs_f64().round().to_string(),
-        ),
-        ("comment_url", comment_url.unwrap_or_default().to_string()),
-        (
-            "rollouts",
-            serde_json::to_string(&outcome.rollouts).unwrap_or_default(),
-        ),
-    ]
+    OUTPUTS
+        .iter()
+        .map(|o| (o.name, (o.value)(outcome, comment_url)))
+        .collect()
 }
 
 /// Writes the outputs to `$GITHUB_OUTPUT`, or prints `name=value` lines when it is not set (a local run).
@@ -291,21 +304,16 @@ mod tests {
 
     fn outcome() -> Outcome {
         Outcome {
-            result: ResultKind::Failure,
-            namespace: "prod".into(),
-            rc_name: "api-rc-1a2b3c4".into(),
-            previous_rc_name: None,
-            version: "1a2b3c4".into(),
-            images: vec![],
             desired_replicas: 3,
             ready_replicas: 1,
-            duration: Duration::from_millis(40_600),
-            timeline: vec![],
-            summary: String::new(),
-            diagnosis: None,
-            after_failure: None,
-            environment_url: None,
-            rollouts: vec![],
+            ..Outcome::bare(
+                ResultKind::Failure,
+                "prod",
+                "api-rc-1a2b3c4",
+                "1a2b3c4",
+                String::new(),
+                Duration::from_millis(40_600),
+            )
         }
     }
 

@@ -575,11 +575,7 @@ mod tests {
 
     fn outcome(result: ResultKind) -> Outcome {
         Outcome {
-            result,
-            namespace: "prod".into(),
-            rc_name: "api-rc-1a2b3c4".into(),
             previous_rc_name: Some("api-rc-0f0f0f0".into()),
-            version: "1a2b3c4".into(),
             images: vec![ImageChange {
                 container: "api".into(),
                 old: Some("registry.example.com/api:0f0f0f0".into()),
@@ -587,7 +583,6 @@ mod tests {
             }],
             desired_replicas: 3,
             ready_replicas: 3,
-            duration: Duration::from_secs(41),
             timeline: vec![
                 TimelineEntry {
                     at: Duration::from_millis(0),
@@ -598,11 +593,14 @@ mod tests {
                     message: "Scaling api-rc-1a2b3c4 up to 1".into(),
                 },
             ],
-            summary: "3/3 ready in 41s".into(),
-            diagnosis: None,
-            after_failure: None,
-            environment_url: None,
-            rollouts: vec![],
+            ..Outcome::bare(
+                result,
+                "prod",
+                "api-rc-1a2b3c4",
+                "1a2b3c4",
+                "3/3 ready in 41s".into(),
+                Duration::from_secs(41),
+            )
         }
     }
 

@@ -3,26 +3,13 @@
 //! active unless terminating or finished (Succeeded/Failed), and available once Ready for `min_ready_seconds`, as
 //! the RC controller counts `availableReplicas`. Pure, so the rules are unit tests and the engine only asks.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 
-/// True when every `key=value` of the selector is among the labels.
-pub fn selector_matches(
-    selector: &BTreeMap<String, String>,
-    labels: Option<&BTreeMap<String, String>>,
-) -> bool {
-    let Some(labels) = labels else {
-        return selector.is_empty();
-    };
-    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
-}
-
-pub fn is_terminating(pod: &Pod) -> bool {
-    pod.metadata.deletion_timestamp.is_some()
-}
+// The readings of a pod this module's rules build on live in the bottom layer; re-exported for the engine.
+pub use crate::k8s::{controller_uid, is_terminating, selector_matches};
 
 /// Active as the RC controller counts it (`controller.IsPodActive`): not terminating, not Succeeded or Failed.
 pub fn is_active(pod: &Pod) -> bool {
@@ -32,16 +19,6 @@ pub fn is_active(pod: &Pod) -> bool {
         .and_then(|s| s.phase.as_deref())
         .is_some_and(|p| p == "Succeeded" || p == "Failed");
     !is_terminating(pod) && !finished
-}
-
-/// The UID of the pod's controller (the ownerReference with `controller: true`), if any.
-pub fn controller_uid(pod: &Pod) -> Option<&str> {
-    pod.metadata
-        .owner_references
-        .as_ref()?
-        .iter()
-        .find(|r| r.controller == Some(true))
-        .map(|r| r.uid.as_str())
 }
 
 /// When the pod became Ready, if it is Ready now.
@@ -150,6 +127,8 @@ pub fn count(pods: &[&Pod], min_ready: Duration, now: Timestamp) -> PodCounts {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     fn pod(yaml: &str) -> Pod {

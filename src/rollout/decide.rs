@@ -89,15 +89,19 @@ mod tests {
         }
     }
 
+    /// 3 replicas, surge 1, unavailable 0, all 3 to stay available: the usual rollout.
+    fn view(from: SideView, to: SideView) -> View {
+        View {
+            from: Some(from),
+            to,
+            limits: Limits::resolve(3, Int(1), Int(0)),
+            required_available: 3,
+        }
+    }
+
     #[test]
     fn first_step_surges_and_waits_for_availability() {
-        let limits = Limits::resolve(3, Int(1), Int(0));
-        let v = View {
-            from: Some(side(3, 3, 3)),
-            to: side(0, 0, 0),
-            limits,
-            required_available: 3,
-        };
+        let v = view(side(3, 3, 3), side(0, 0, 0));
         assert_eq!(decide(&v), Decision::Scale { to: 1, from: None });
         let v = View {
             to: side(1, 1, 0),
@@ -125,13 +129,7 @@ mod tests {
     /// cleanupUnhealthyReplicas does, and a rollback finishes at the availability the RC had before the run.
     #[test]
     fn unavailable_pods_of_the_side_going_down_may_always_go() {
-        let limits = Limits::resolve(3, Int(1), Int(0));
-        let v = View {
-            from: Some(side(3, 3, 2)),
-            to: side(1, 1, 0),
-            limits,
-            required_available: 3,
-        };
+        let v = view(side(3, 3, 2), side(1, 1, 0));
         assert_eq!(
             decide(&v),
             Decision::Scale {
@@ -142,10 +140,8 @@ mod tests {
         );
         // Rolling back: the failed new RC (from) has nothing available and goes to 0 at once.
         let back = View {
-            from: Some(side(2, 2, 0)),
-            to: side(3, 3, 2),
-            limits,
             required_available: 2,
+            ..view(side(2, 2, 0), side(3, 3, 2))
         };
         assert_eq!(
             decide(&back),
@@ -168,12 +164,7 @@ mod tests {
     /// Issue 12, item 10: a resume asked for fewer replicas than the interrupted run scaled the new RC to.
     #[test]
     fn a_smaller_replicas_on_resume_is_applied() {
-        let v = View {
-            from: Some(side(0, 0, 0)),
-            to: side(5, 5, 5),
-            limits: Limits::resolve(3, Int(1), Int(0)),
-            required_available: 3,
-        };
+        let v = view(side(0, 0, 0), side(5, 5, 5));
         assert_eq!(decide(&v), Decision::Scale { to: 3, from: None });
         let v = View {
             to: side(3, 5, 5),
@@ -184,12 +175,7 @@ mod tests {
 
     #[test]
     fn an_update_is_not_done_below_desired() {
-        let v = View {
-            from: Some(side(0, 0, 0)),
-            to: side(3, 3, 2),
-            limits: Limits::resolve(3, Int(1), Int(0)),
-            required_available: 3,
-        };
+        let v = view(side(0, 0, 0), side(3, 3, 2));
         assert_eq!(decide(&v), Decision::Wait);
     }
 }

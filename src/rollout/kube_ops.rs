@@ -82,6 +82,11 @@ pub fn explain(e: &kube::Error, verb: &str, what: &str) -> String {
     }
 }
 
+/// [`explain`] for `verb` on the RC `name`.
+fn rc_error(e: &kube::Error, verb: &str, name: &str) -> anyhow::Error {
+    anyhow::anyhow!(explain(e, verb, &format!("replicationcontrollers/{name}")))
+}
+
 /// A JSON merge patch of an RC, retried on transient faults.
 pub async fn merge_patch(
     api: &Api<ReplicationController>,
@@ -91,13 +96,7 @@ pub async fn merge_patch(
     let (params, patch) = (PatchParams::default(), Patch::Merge(&patch));
     retry(|| api.patch(name, &params, &patch))
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(explain(
-                &e,
-                "patch",
-                &format!("replicationcontrollers/{name}")
-            ))
-        })
+        .map_err(|e| rc_error(&e, "patch", name))
 }
 
 pub async fn scale(
@@ -128,11 +127,7 @@ pub async fn delete(api: &Api<ReplicationController>, name: &str) -> anyhow::Res
     match retry(|| api.delete(name, &params)).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(anyhow::anyhow!(explain(
-            &e,
-            "delete",
-            &format!("replicationcontrollers/{name}")
-        ))),
+        Err(e) => Err(rc_error(&e, "delete", name)),
     }
 }
 
@@ -142,12 +137,6 @@ pub async fn get(
 ) -> anyhow::Result<Option<ReplicationController>> {
     retry(|| api.get_opt(name))
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(explain(
-                &e,
-                "get",
-                &format!("replicationcontrollers/{name}")
-            ))
-        })
+        .map_err(|e| rc_error(&e, "get", name))
         .context("reading the RC")
 }

@@ -48,11 +48,7 @@ pub async fn add_version_label(
     kube_ops::merge_patch(&engine.rcs, &name, template_labels).await?;
 
     let pods: Api<Pod> = Api::namespaced(engine.client.clone(), &engine.namespace);
-    let label_selector = selector
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",");
+    let label_selector = crate::k8s::label_selector(&selector);
     let list_params = ListParams::default().labels(&label_selector);
     let list = kube_ops::retry(|| pods.list(&list_params))
         .await
@@ -167,11 +163,7 @@ async fn clean_up_stale(
 ) -> anyhow::Result<usize> {
     let name = updated.metadata.name.clone().unwrap_or_default();
     let generation = updated.metadata.generation.unwrap_or(0);
-    let label_selector = selector_before
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",");
+    let label_selector = crate::k8s::label_selector(selector_before);
     let list_params = ListParams::default().labels(&label_selector);
     let mut removed = 0;
     for _ in 0..300 {

@@ -481,19 +481,7 @@ pub async fn roll(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Rolled> {
         desired: plan.desired,
         limits: plan.limits,
     };
-    Ok(match ending {
-        Ending::Done => Rolled::Converged(pending),
-        Ending::Cancelled => Rolled::Ended(cancelled(engine, &pending.to, &old_name, &new_name)),
-        Ending::Failed { summary, diagnosis } => {
-            let ready = engine.counts(&pending.to).available;
-            Rolled::Failed {
-                summary,
-                diagnosis,
-                ready,
-                pending,
-            }
-        }
-    })
+    Ok(rolled(engine, ending, pending, &old_name, &new_name))
 }
 
 /// `mode: rollback` on an update in progress or kept: roll that update back.
@@ -555,6 +543,29 @@ fn succeeded(
         diagnosis: None,
         after_failure: None,
         previous_rc_name: previous,
+    }
+}
+
+/// Where the converge loop's `ending` leaves the update `pending` from `old_name` to `new_name`.
+fn rolled(
+    engine: &mut Engine,
+    ending: Ending,
+    pending: Pending,
+    old_name: &str,
+    new_name: &str,
+) -> Rolled {
+    match ending {
+        Ending::Done => Rolled::Converged(pending),
+        Ending::Cancelled => Rolled::Ended(cancelled(engine, &pending.to, old_name, new_name)),
+        Ending::Failed { summary, diagnosis } => {
+            let ready = engine.counts(&pending.to).available;
+            Rolled::Failed {
+                summary,
+                diagnosis,
+                ready,
+                pending,
+            }
+        }
     }
 }
 
@@ -659,19 +670,7 @@ async fn first_deploy(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Rolled
         desired: plan.desired,
         limits: plan.limits,
     };
-    Ok(match ending {
-        Ending::Done => Rolled::Converged(pending),
-        Ending::Cancelled => Rolled::Ended(cancelled(engine, &pending.to, "(none)", &new_name)),
-        Ending::Failed { summary, diagnosis } => {
-            let ready = engine.counts(&pending.to).available;
-            Rolled::Failed {
-                summary,
-                diagnosis,
-                ready,
-                pending,
-            }
-        }
-    })
+    Ok(rolled(engine, ending, pending, "(none)", &new_name))
 }
 
 /// The largest previous pod template recorded in an annotation: well under the 256 KiB all annotations share.

@@ -48,6 +48,36 @@ pub struct Removed {
     pub pods: usize,
 }
 
+/// Deletes every object of `api` that `list` selects (one already gone counts as deleted); their names. With
+/// `dry_run`, only their names.
+async fn delete_all<K>(
+    api: &Api<K>,
+    list: &ListParams,
+    delete: &DeleteParams,
+    plural: &str,
+    dry_run: bool,
+) -> anyhow::Result<Vec<String>>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let found = retry(|| api.list(list))
+        .await
+        .map_err(|e| anyhow::anyhow!(explain(&e, "list", plural)))?;
+    let mut names = vec![];
+    for object in found.items {
+        let name = object.meta().name.clone().unwrap_or_default();
+        if !dry_run {
+            match retry(|| api.delete(&name, delete)).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => anyhow::bail!(explain(&e, "delete", &format!("{plural}/{name}"))),
+            }
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
 /// Deletes every RC and Service labelled with the PR, then waits (bounded) until their pods are gone. With
 /// `dry_run`, only lists what it would remove.
 pub async fn cleanup(
@@ -62,55 +92,18 @@ pub async fn cleanup(
     let rcs: Api<ReplicationController> = Api::namespaced(client.clone(), namespace);
     let services: Api<Service> = Api::namespaced(client.clone(), namespace);
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let mut removed = Removed::default();
-
-    let found = retry(|| rcs.list(&list))
-        .await
-        .map_err(|e| anyhow::anyhow!(explain(&e, "list", "replicationcontrollers")))?;
+    let mut removed = Removed {
+        rcs: delete_all(&rcs, &list, &delete, "replicationcontrollers", dry_run).await?,
+        services: delete_all(&services, &list, &delete, "services", dry_run).await?,
+        pods: 0,
+    };
     if dry_run {
-        removed.rcs = found
-            .items
-            .into_iter()
-            .filter_map(|r| r.metadata.name)
-            .collect();
-        removed.services = retry(|| services.list(&list))
-            .await
-            .map_err(|e| anyhow::anyhow!(explain(&e, "list", "services")))?
-            .items
-            .into_iter()
-            .filter_map(|s| s.metadata.name)
-            .collect();
         removed.pods = retry(|| pods.list(&list))
             .await
             .map_err(|e| anyhow::anyhow!(explain(&e, "list", "pods")))?
             .items
             .len();
         return Ok(removed);
-    }
-    for rc in found.items {
-        let name = rc.metadata.name.unwrap_or_default();
-        match retry(|| rcs.delete(&name, &delete)).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => anyhow::bail!(explain(
-                &e,
-                "delete",
-                &format!("replicationcontrollers/{name}")
-            )),
-        }
-        removed.rcs.push(name);
-    }
-    let found = retry(|| services.list(&list))
-        .await
-        .map_err(|e| anyhow::anyhow!(explain(&e, "list", "services")))?;
-    for svc in found.items {
-        let name = svc.metadata.name.unwrap_or_default();
-        match retry(|| services.delete(&name, &delete)).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => anyhow::bail!(explain(&e, "delete", &format!("services/{name}"))),
-        }
-        removed.services.push(name);
     }
     // The garbage collector deletes the RCs' pods; orphans (an RC deleted with orphan propagation) go here too.
     let deadline = Instant::now() + Duration::from_secs(60);

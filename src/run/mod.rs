@@ -463,20 +463,16 @@ async fn preflight(cluster: &Cluster, cache: &ClusterCache, plan: &Plan) {
 
 fn base_outcome(settings: &Settings, plan: &Plan, started: Instant) -> Outcome {
     Outcome {
-        result: ResultKind::Success,
-        namespace: plan.namespace.clone(),
-        rc_name: plan.new_rc.metadata.name.clone().unwrap_or_default(),
         previous_rc_name: plan.current.as_ref().and_then(|c| c.metadata.name.clone()),
-        version: settings.version.clone(),
         images: plan.images.clone(),
         desired_replicas: plan.desired,
-        ready_replicas: 0,
-        duration: started.elapsed(),
-        timeline: vec![],
-        summary: String::new(),
-        diagnosis: None,
-        after_failure: None,
-        environment_url: None,
-        rollouts: vec![],
+        ..Outcome::bare(
+            ResultKind::Success,
+            &plan.namespace,
+            plan.new_rc.metadata.name.as_deref().unwrap_or_default(),
+            &settings.version,
+            String::new(),
+            started.elapsed(),
+        )
     }
 }

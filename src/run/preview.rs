@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use k8s_openapi::api::core::v1::{ReplicationController, Service};
+use k8s_openapi::api::core::v1::Service;
 
 use super::Stop;
 use crate::cluster::Cluster;
@@ -43,16 +43,8 @@ pub fn preview_scope(
     Ok((settings, Some(Scope { pr, production_rc })))
 }
 
-pub type Labels = std::collections::BTreeMap<String, String>;
-
-fn template_labels(rc: &ReplicationController) -> Labels {
-    rc.spec
-        .as_ref()
-        .and_then(|s| s.template.as_ref())
-        .and_then(|t| t.metadata.as_ref())
-        .and_then(|m| m.labels.clone())
-        .unwrap_or_default()
-}
+use crate::k8s::template_labels;
+pub use crate::k8s::Labels;
 
 /// Turns the production RC (or the manifest) into the preview's source, isolated from production Services.
 /// Returns the production pods' labels, from which the preview Service is derived.

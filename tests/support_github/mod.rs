@@ -61,11 +61,7 @@ impl Run<'_> {
 
 pub fn success_outcome() -> Outcome {
     Outcome {
-        result: ResultKind::Success,
-        namespace: "prod".into(),
-        rc_name: "api-rc-1a2b3c4".into(),
         previous_rc_name: Some("api-rc-0f0f0f0".into()),
-        version: "1a2b3c4".into(),
         images: vec![ImageChange {
             container: "api".into(),
             old: Some("registry.example.com/api:1".into()),
@@ -73,16 +69,18 @@ pub fn success_outcome() -> Outcome {
         }],
         desired_replicas: 3,
         ready_replicas: 3,
-        duration: Duration::from_secs(41),
         timeline: vec![TimelineEntry {
             at: Duration::from_millis(12_300),
             message: "Scaling api-rc-1a2b3c4 up to 1".into(),
         }],
-        summary: "3/3 ready in 41s".into(),
-        diagnosis: None,
-        after_failure: None,
-        environment_url: None,
-        rollouts: vec![],
+        ..Outcome::bare(
+            ResultKind::Success,
+            "prod",
+            "api-rc-1a2b3c4",
+            "1a2b3c4",
+            "3/3 ready in 41s".into(),
+            Duration::from_secs(41),
+        )
     }
 }
 

@@ -46,26 +46,15 @@ mod tests {
 
     #[test]
     fn markers_in_tag_or_name_choose_the_failure() {
-        assert_eq!(
-            Behaviour::from_image("registry.local/api:unpullable"),
-            Behaviour::Unpullable
-        );
-        assert_eq!(
-            Behaviour::from_image("registry.local/crashloop:v2"),
-            Behaviour::CrashLoop
-        );
-        assert_eq!(
-            Behaviour::from_image("api:v2-never-ready"),
-            Behaviour::NeverReady
-        );
-        assert_eq!(
-            Behaviour::from_image("api:CONFIGERROR"),
-            Behaviour::ConfigError
-        );
-        assert_eq!(
-            Behaviour::from_image("api:v2-createerror"),
-            Behaviour::CreateError
-        );
+        for (image, behaviour) in [
+            ("registry.local/api:unpullable", Behaviour::Unpullable),
+            ("registry.local/crashloop:v2", Behaviour::CrashLoop),
+            ("api:v2-never-ready", Behaviour::NeverReady),
+            ("api:CONFIGERROR", Behaviour::ConfigError),
+            ("api:v2-createerror", Behaviour::CreateError),
+        ] {
+            assert_eq!(Behaviour::from_image(image), behaviour, "{image}");
+        }
     }
 
     #[test]
