@@ -17,7 +17,16 @@ need_pkgs=()
 command -v etcd >/dev/null 2>&1 || need_pkgs+=(etcd-server)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 
-if [ -x "$BIN_DIR/kube-apiserver" ] && [ -x "$BIN_DIR/kube-controller-manager" ] && [ -x "$BIN_DIR/kube-scheduler" ]; then
+built() { [ -x "$BIN_DIR/kube-apiserver" ] && [ -x "$BIN_DIR/kube-controller-manager" ] && [ -x "$BIN_DIR/kube-scheduler" ]; }
+
+# `--cached`: only say whether the control plane is here (exit 0, its bin directory) or not (exit 1); install
+# and build nothing. A plain `cargo test` asks this before it would start a cluster.
+if [ "${1:-}" = "--cached" ]; then
+  if built && [ ${#need_pkgs[@]} -eq 0 ]; then echo "$BIN_DIR"; exit 0; fi
+  exit 1
+fi
+
+if built; then
   if [ ${#need_pkgs[@]} -gt 0 ]; then
     as_root apt-get update -qq && as_root apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
   fi

@@ -34,7 +34,8 @@ bash scripts/build-control-plane.sh >/dev/null
 started_here=0
 if ! bash scripts/local-cluster.sh status >/dev/null 2>&1; then started_here=1; fi
 ROLLING_UPDATE_KUBECONFIG=$(bash scripts/local-cluster.sh up)
-export ROLLING_UPDATE_KUBECONFIG
+# Every suite runs here: the integration suite must never skip itself for want of a cluster.
+export ROLLING_UPDATE_KUBECONFIG ROLLING_UPDATE_REQUIRE_CLUSTER=1
 cleanup() { if [ "$started_here" = 1 ] && [ -z "${KEEP_CLUSTER:-}" ]; then bash scripts/local-cluster.sh down >/dev/null 2>&1 || true; fi; }
 trap cleanup EXIT
 
