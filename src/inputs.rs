@@ -37,6 +37,17 @@ pub enum Mode {
     Rollback,
 }
 
+impl Mode {
+    /// The input's word for this mode.
+    pub fn as_str(self) -> &'static str {
+        defs::MODES
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map(|(word, _)| *word)
+            .unwrap_or("deploy")
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnFailure {
     Rollback,

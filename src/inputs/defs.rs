@@ -175,7 +175,8 @@ const VERSION_SOURCES: &[(&str, VersionFrom)] = &[
 ];
 const ON_FAILURES: &[(&str, OnFailure)] =
     &[("rollback", OnFailure::Rollback), ("keep", OnFailure::Keep)];
-const MODES: &[(&str, Mode)] = &[
+/// The word of each `mode`, as the input takes it (and as the run says which it ran).
+pub const MODES: &[(&str, Mode)] = &[
     ("deploy", Mode::Deploy),
     ("preview", Mode::Preview),
     ("cleanup", Mode::Cleanup),

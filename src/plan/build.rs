@@ -111,5 +111,6 @@ pub fn build(settings: &Settings, namespace: &str, observed: &Observed) -> Resul
         images,
         warnings,
         abort_interrupted: false,
+        mode: settings.mode,
     })
 }

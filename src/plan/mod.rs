@@ -23,6 +23,7 @@ pub mod steps;
 use k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ReplicationController, Service};
 
+use crate::inputs::{Mode, Settings};
 use crate::outcome::ImageChange;
 pub use build::build;
 pub use dry_run::render_dry_run;
@@ -74,6 +75,33 @@ pub struct Plan {
     /// `mode: rollback` met an interrupted or kept update: roll that update back (restore `current`, remove the
     /// RC it was heading to) instead of rolling to an older version.
     pub abort_interrupted: bool,
+    /// What the plan is for (`deploy`, `rollback`, `preview`): the run executes every plan the same way, and
+    /// says which it was.
+    pub mode: Mode,
+}
+
+/// Why there is no plan: the deploy's checks or the rollback's. Nothing in the cluster was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Rollback(#[from] rollback::RollbackError),
+}
+
+/// The plan for the run's mode: a rollback's for `mode: rollback`, a deploy's otherwise (a preview deploys its
+/// isolated source, prepared into `observed.manifest`). The run only executes what this returns.
+pub fn for_mode(
+    settings: &Settings,
+    namespace: &str,
+    observed: &Observed,
+) -> Result<Plan, Refusal> {
+    let mut plan = match settings.mode {
+        Mode::Rollback => rollback::build(settings, namespace, observed)?,
+        _ => build(settings, namespace, observed)?,
+    };
+    plan.mode = settings.mode;
+    Ok(plan)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use kube::api::ObjectMeta;
 use super::annotations as ann;
 use super::spec::images_of;
 use super::{Limits, Observed, Plan};
-use crate::inputs::Settings;
+use crate::inputs::{Mode, Settings};
 use crate::k8s::annotation;
 use crate::outcome::ImageChange;
 
@@ -153,6 +153,7 @@ pub fn build(
         images,
         warnings: vec![],
         abort_interrupted: false,
+        mode: Mode::Rollback,
     })
 }
 
@@ -200,5 +201,6 @@ fn abort_plan(
             .collect(),
         warnings: vec![],
         abort_interrupted: true,
+        mode: Mode::Rollback,
     }
 }

@@ -17,9 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{ReplicationController, Service};
-use kube::api::{Api, ListParams};
+use k8s_openapi::api::core::v1::Pod;
 
 use crate::cluster::{self, Cluster};
 use crate::diagnosis;
@@ -30,7 +28,7 @@ use crate::plan::{self, Observed, Plan};
 use crate::report::actions;
 use crate::report::github::{ReportConfig, Reporter};
 use crate::rollout::cluster_cache::ClusterCache;
-use crate::rollout::{self, kube_ops, lock, Cancel, Engine};
+use crate::rollout::{self, lock, Cancel, Engine};
 
 /// Reads the process environment and runs. Returns the exit code.
 pub async fn run(cancel: Cancel) -> i32 {
@@ -129,62 +127,14 @@ fn error_outcome(settings: &Settings, message: &str, started: Instant) -> Outcom
     )
 }
 
-/// Reads every RC and Service of the namespace, and the manifest.
+/// What planning reads (see [`cluster::observe`]), with its refusals as the run's.
 async fn observe(cluster: &Cluster, settings: &Settings) -> Result<Observed, Stop> {
-    let manifest = match &settings.manifest {
-        Some(path) => Some(plan::load_manifest(path).map_err(|e| Stop::BadInput(e.to_string()))?),
-        None => None,
-    };
-    let rcs: Api<ReplicationController> =
-        Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let services: Api<Service> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let params = ListParams::default();
-    // Three independent reads, at once: start-up time is time users wait before anything moves.
-    let (rcs, services, autoscalers) = tokio::join!(
-        kube_ops::retry(|| rcs.list(&params)),
-        kube_ops::retry(|| services.list(&params)),
-        list_autoscalers(cluster),
-    );
-    let rcs = rcs.map_err(|e| {
-        if matches!(&e, kube::Error::Api(s) if s.code == 404) {
-            Stop::BadInput(format!(
-                "input `namespace`: namespace `{}` does not exist; create it or fix the input",
-                cluster.namespace
-            ))
-        } else {
-            Stop::Fault(anyhow::anyhow!(kube_ops::explain(
-                &e,
-                "list",
-                "replicationcontrollers"
-            )))
-        }
-    })?;
-    let services = services
-        .map_err(|e| Stop::Fault(anyhow::anyhow!(kube_ops::explain(&e, "list", "services"))))?;
-    Ok(Observed {
-        rcs: rcs.items,
-        services: services.items,
-        manifest,
-        autoscalers,
-    })
-}
-
-/// The namespace's HPAs (autoscaling/v1, served from 1.20 to 1.35), for the check that none targets the RC this
-/// run replaces. The README's Role may not grant them: then the run says it could not check, and goes on.
-async fn list_autoscalers(cluster: &Cluster) -> Vec<HorizontalPodAutoscaler> {
-    let api: Api<HorizontalPodAutoscaler> =
-        Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let params = ListParams::default();
-    match kube_ops::retry(|| api.list(&params)).await {
-        Ok(list) => list.items,
-        Err(e) => {
-            actions::warning(&format!(
-                "could not check whether a HorizontalPodAutoscaler targets the RC being replaced ({}); grant `list` on `horizontalpodautoscalers.autoscaling` to have it checked",
-                kube_ops::explain(&e, "list", "horizontalpodautoscalers")
-            ));
-            vec![]
-        }
-    }
+    cluster::observe::observe(cluster, settings)
+        .await
+        .map_err(|e| match e {
+            cluster::observe::ObserveError::Fault(e) => Stop::Fault(e),
+            bad => Stop::BadInput(bad.to_string()),
+        })
 }
 
 async fn deploy(
@@ -337,12 +287,8 @@ async fn deploy_locked(
         Some(scope) => Some(prepare_preview(settings, scope, &mut observed)?),
         None => None,
     };
-    let plan = match settings.mode {
-        Mode::Rollback => plan::rollback::build(settings, &cluster.namespace, &observed)
-            .map_err(|e| e.to_string()),
-        _ => plan::build(settings, &cluster.namespace, &observed).map_err(|e| e.to_string()),
-    }
-    .map_err(Stop::BadInput)?;
+    let plan = plan::for_mode(settings, &cluster.namespace, &observed)
+        .map_err(|e| Stop::BadInput(e.to_string()))?;
     let mut environment_url = None;
     if let (Some(scope), Some(production_labels)) = (scope, preview_labels) {
         if let Some(service) = plan_service(settings, scope, &observed, &plan, &production_labels)?
@@ -357,13 +303,10 @@ async fn deploy_locked(
         actions::warning(warning);
     }
     if settings.dry_run {
-        preflight(cluster, &cluster_cache, &plan).await;
+        preflight(cluster, &cluster_cache, &plan, None).await;
         actions::end_group();
         actions::print_untrusted(&plan::render_dry_run(&plan));
-        let mut outcome = base_outcome(settings, &plan, started);
-        outcome.result = ResultKind::DryRun;
-        outcome.summary = format!("dry run: {} planned, nothing changed", outcome.rc_name);
-        return Ok(outcome);
+        return Ok(dry_run_outcome(settings, &plan, started));
     }
 
     // The pre-flight check, the pending status on GitHub and the pod watch's first list do not depend on each
@@ -373,8 +316,7 @@ async fn deploy_locked(
         settings.rc,
         plan.new_rc.metadata.name.as_deref().unwrap_or_default()
     );
-    let (_, report_warnings, engine) = tokio::join!(
-        preflight(cluster, &cluster_cache, &plan),
+    let (report_warnings, engine) = tokio::join!(
         async {
             match reporter {
                 Some(reporter) => reporter.start(&description).await,
@@ -389,13 +331,17 @@ async fn deploy_locked(
             cancel.clone(),
         ),
     );
+    let mut engine = engine.context("starting the rollout")?;
+    // The pre-flight check reads the namespace's pods from the engine's watch and the cluster from the cache
+    // warmed under the lock: only the namespace's events and quotas are read here.
+    let namespace_pods = engine.pods.state().iter().map(|p| Pod::clone(p)).collect();
+    preflight(cluster, &cluster_cache, &plan, Some(namespace_pods)).await;
     actions::end_group();
     for warning in report_warnings {
         actions::warning(&warning);
     }
 
     actions::group("Rolling update");
-    let mut engine = engine.context("starting the rollout")?;
     let executed = match reporter {
         Some(reporter) => {
             let new_rc = plan.new_rc.metadata.name.clone().unwrap_or_default();
@@ -443,7 +389,12 @@ fn executed_outcome(
 }
 
 /// Warnings before any change: surge pods that cannot fit, a quota without room.
-async fn preflight(cluster: &Cluster, cache: &ClusterCache, plan: &Plan) {
+async fn preflight(
+    cluster: &Cluster,
+    cache: &ClusterCache,
+    plan: &Plan,
+    namespace_pods: Option<Vec<Pod>>,
+) {
     let Some(template) = plan.new_rc.spec.as_ref().and_then(|s| s.template.as_ref()) else {
         return;
     };
@@ -451,14 +402,25 @@ async fn preflight(cluster: &Cluster, cache: &ClusterCache, plan: &Plan) {
         client: &cluster.client,
         namespace: &cluster.namespace,
         cluster: cache,
-        // The engine's pod watch starts at the same time: list them.
-        namespace_pods: None,
+        namespace_pods,
     };
     let snap =
         rollout::snapshot::gather(sources, &plan.new_rc, plan.current.as_ref(), &plan.limits).await;
     for warning in diagnosis::preflight(&snap, template) {
         actions::warning(&format!("pre-flight: {warning}"));
     }
+}
+
+/// A dry run's outcome: what was planned, and for which mode.
+fn dry_run_outcome(settings: &Settings, plan: &Plan, started: Instant) -> Outcome {
+    let mut outcome = base_outcome(settings, plan, started);
+    outcome.result = ResultKind::DryRun;
+    outcome.summary = format!(
+        "dry run: {} planned ({}), nothing changed",
+        outcome.rc_name,
+        plan.mode.as_str()
+    );
+    outcome
 }
 
 fn base_outcome(settings: &Settings, plan: &Plan, started: Instant) -> Outcome {

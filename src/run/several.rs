@@ -113,11 +113,8 @@ fn plan_all(
             }
             None => None,
         };
-        let plan = match settings.mode {
-            Mode::Rollback => plan::rollback::build(&one, namespace, &observed)
-                .map_err(|e| bad(rc, e.to_string()))?,
-            _ => plan::build(&one, namespace, &observed).map_err(|e| bad(rc, e.to_string()))?,
-        };
+        let plan =
+            plan::for_mode(&one, namespace, &observed).map_err(|e| bad(rc, e.to_string()))?;
         let service = match &preview {
             Some((scope, labels)) => {
                 plan_service(&one, scope, &observed, &plan, labels).map_err(|e| for_rc(rc, e))?
@@ -246,9 +243,7 @@ pub(super) async fn deploy_several(
         let mut environment_url = None;
         for part in &parts {
             actions::print_untrusted(&plan::render_dry_run(&part.plan));
-            let mut o = super::base_outcome(&part.settings, &part.plan, started);
-            o.result = ResultKind::DryRun;
-            o.summary = format!("dry run: {} planned, nothing changed", o.rc_name);
+            let o = super::dry_run_outcome(&part.settings, &part.plan, started);
             if let Some(service) = &part.service {
                 let url = put_service(&part.settings, &cluster, service).await?;
                 environment_url.get_or_insert(url);

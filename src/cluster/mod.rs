@@ -1,6 +1,8 @@
 //! The cluster connection: a `kube::Client` from the `kubeconfig` input (raw YAML or base64), the KUBECONFIG
 //! file, ~/.kube/config, or the in-cluster service account, in that order.
 
+pub mod observe;
+
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use secrecy::ExposeSecret;
 
