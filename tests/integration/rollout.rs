@@ -444,19 +444,18 @@ async fn sigterm_stops_scaling_leaves_a_resumable_state_and_reports_it() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Let it create the new RC and take a step, then cancel the job as the runner does.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let pid = child.id().unwrap().to_string();
-    let sent = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(sent.success(), "SIGTERM sent");
-    let out = child.wait_with_output().await.unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    println!("{text}");
-    assert_eq!(out.status.code(), Some(4), "cancelled exits 4");
+    // Cancel the job as the runner does once the new RC took its first step (chosen by the cluster's state).
+    let stepped = support::wait_for(Duration::from_secs(60), || async {
+        spec_replicas(&ns, "api-rc-v7").await.unwrap_or_default() > 0
+    })
+    .await;
+    let (code, text) = cancel_run(child).await;
+    assert!(stepped.is_some(), "api-rc-v7 never took a step");
+    assert!(
+        spec_replicas(&ns, "api-rc").await.unwrap_or_default() > 0,
+        "cancelled mid-update, with the old RC still serving"
+    );
+    assert_eq!(code, Some(4), "cancelled exits 4");
     assert!(text.contains("re-run"), "says how to resume");
     let rcs: Api<ReplicationController> = Api::namespaced(ns.client.clone(), &ns.name);
     let old = rcs.get("api-rc").await.unwrap();
@@ -737,16 +736,7 @@ async fn cancelling_the_rollback_of_an_interrupted_update_exits_4_and_resumes() 
             && spec_replicas(&ns, "api-rc-v11").await.unwrap_or_default() > 0
     })
     .await;
-    let pid = child.id().unwrap().to_string();
-    let sent = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(sent.success(), "SIGTERM sent");
-    let out = child.wait_with_output().await.unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    println!("{text}");
+    let (code, text) = cancel_run(child).await;
     assert!(
         rolling_back.is_some(),
         "the rollback of the interrupted update never started"
@@ -755,7 +745,7 @@ async fn cancelling_the_rollback_of_an_interrupted_update_exits_4_and_resumes() 
         spec_replicas(&ns, "api-rc-v11").await.is_some(),
         "cancelled before the interrupted update was rolled back"
     );
-    assert_eq!(out.status.code(), Some(4), "a cancellation exits 4: {text}");
+    assert_eq!(code, Some(4), "a cancellation exits 4: {text}");
     assert!(text.contains("re-run"), "says how to resume: {text}");
     assert_eq!(
         spec_replicas(&ns, "api-rc-v12").await,
@@ -767,4 +757,19 @@ async fn cancelling_the_rollback_of_an_interrupted_update_exits_4_and_resumes() 
     assert_eq!(r.code, 0, "the next run finishes: {}", r.out);
     assert_eq!(rc_names(&ns).await, vec!["api-rc-v12".to_string()]);
     assert_eq!(ready_pods(&ns, "version=v12").await.len(), 3);
+}
+
+/// Cancels `child` as the runner does (SIGTERM) and waits for it: its exit code and its output.
+async fn cancel_run(child: tokio::process::Child) -> (Option<i32>, String) {
+    let pid = child.id().unwrap().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "SIGTERM sent");
+    let out = child.wait_with_output().await.unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    println!("{text}");
+    (out.status.code(), text)
 }
