@@ -152,10 +152,6 @@ async fn deploy(
     actions::print_untrusted(&format!("namespace {}", cluster.namespace));
     actions::end_group();
 
-    let holder = lock::identity(
-        settings.github.run_id.as_deref(),
-        settings.github.repository.as_deref(),
-    );
     // One cache of nodes and cluster-wide pods for the whole run: the pre-flight check and every diagnosis share
     // it, and it stops when the run is over. Its lists start now, under the lock and the observation.
     let cluster_cache = Arc::new(ClusterCache::new(cluster.client.clone()));
@@ -173,32 +169,11 @@ async fn deploy(
     let locking = async {
         match settings.dry_run {
             true => None,
-            false => Some(
-                lock::acquire(
-                    cluster.client.clone(),
-                    &cluster.namespace,
-                    &settings.rc,
-                    &holder,
-                )
-                .await,
-            ),
+            false => Some(take_lock(&cluster, settings, &settings.rc).await),
         }
     };
     let (early, locked) = tokio::join!(observing, locking);
-    let guard = match locked {
-        None => None,
-        Some(locked) => match locked {
-            Ok(Ok(guard)) => Some(guard),
-            Ok(Err(lock::Refused::Held(held))) => return Err(Stop::Locked(held)),
-            Ok(Err(lock::Refused::NoNamespace)) => {
-                return Err(Stop::BadInput(format!(
-                    "input `namespace`: namespace `{}` does not exist; create it or fix the input",
-                    cluster.namespace
-                )));
-            }
-            Err(e) => return Err(Stop::Fault(e)),
-        },
-    };
+    let guard = locked.transpose()?;
     let early = match &guard {
         Some(guard) if guard.contended() => None,
         _ => early,
@@ -217,6 +192,27 @@ async fn deploy(
         guard.release().await;
     }
     result
+}
+
+/// Takes this run's lock on base name `rc`. A refusal is the run's stop: held by a live run (exit 5), no such
+/// namespace (bad input), or a fault.
+async fn take_lock(
+    cluster: &Cluster,
+    settings: &Settings,
+    rc: &str,
+) -> Result<lock::LockGuard, Stop> {
+    let holder = lock::identity(
+        settings.github.run_id.as_deref(),
+        settings.github.repository.as_deref(),
+    );
+    match lock::acquire(cluster.client.clone(), &cluster.namespace, rc, &holder).await {
+        Ok(Ok(guard)) => Ok(guard),
+        Ok(Err(lock::Refused::Held(held))) => Err(Stop::Locked(held)),
+        Ok(Err(lock::Refused::NoNamespace)) => Err(Stop::BadInput(
+            cluster::observe::ObserveError::NoNamespace(cluster.namespace.clone()).to_string(),
+        )),
+        Err(e) => Err(Stop::Fault(e)),
+    }
 }
 
 /// The cluster connection; a wrong `kubeconfig` input is bad input (exit 2), the rest a fault (exit 3).

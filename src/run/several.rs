@@ -14,7 +14,7 @@ use std::time::Instant;
 use k8s_openapi::api::core::v1::{ReplicationController, Service};
 
 use super::preview::{clean_up, plan_service, prepare_preview, put_service, Scope};
-use super::{fence, observe, Stop};
+use super::{fence, observe, take_lock, Stop};
 use crate::cluster::Cluster;
 use crate::inputs::{Mode, OnFailure, Order, Settings};
 use crate::outcome::{self, AfterFailure, Outcome, ResultKind};
@@ -144,30 +144,22 @@ fn plan_all(
 /// what it took. `names` are the base names the runs lock: the RCs', or their previews'.
 async fn lock_all(
     cluster: &Cluster,
+    settings: &Settings,
     names: &[String],
-    holder: &str,
 ) -> Result<Vec<lock::LockGuard>, Stop> {
     let mut names = names.to_vec();
     names.sort();
     let mut guards = vec![];
     for rc in &names {
-        let refused =
-            match lock::acquire(cluster.client.clone(), &cluster.namespace, rc, holder).await {
-                Ok(Ok(guard)) => {
-                    guards.push(guard);
-                    continue;
+        match take_lock(cluster, settings, rc).await {
+            Ok(guard) => guards.push(guard),
+            Err(refused) => {
+                for guard in guards {
+                    guard.release().await;
                 }
-                Ok(Err(lock::Refused::Held(held))) => Stop::Locked(held),
-                Ok(Err(lock::Refused::NoNamespace)) => Stop::BadInput(format!(
-                    "input `namespace`: namespace `{}` does not exist; create it or fix the input",
-                    cluster.namespace
-                )),
-                Err(e) => Stop::Fault(e),
-            };
-        for guard in guards {
-            guard.release().await;
+                return Err(refused);
+            }
         }
-        return Err(refused);
     }
     Ok(guards)
 }
@@ -203,14 +195,10 @@ pub(super) async fn deploy_several(
     if let (Mode::Cleanup, Some(scope)) = (settings.mode, scope) {
         // Everything a PR's previews made carries its PR label: one cleanup removes every RC's preview, under
         // every preview's lock so that no preview of this PR is rolling meanwhile.
-        let holder = lock::identity(
-            settings.github.run_id.as_deref(),
-            settings.github.repository.as_deref(),
-        );
         let guards = if settings.dry_run {
             vec![]
         } else {
-            lock_all(&cluster, &lock_names, &holder).await?
+            lock_all(&cluster, settings, &lock_names).await?
         };
         let result = clean_up(settings, scope, &cluster, started).await;
         for guard in guards {
@@ -255,11 +243,7 @@ pub(super) async fn deploy_several(
         return Ok(combined);
     }
 
-    let holder = lock::identity(
-        settings.github.run_id.as_deref(),
-        settings.github.repository.as_deref(),
-    );
-    let guards = lock_all(&cluster, &lock_names, &holder).await?;
+    let guards = lock_all(&cluster, settings, &lock_names).await?;
     let mut fenced = cancel.clone();
     for guard in &guards {
         fenced = fence(fenced, guard.lost());
