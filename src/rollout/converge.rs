@@ -226,6 +226,7 @@ async fn diagnose(
         namespace: &engine.namespace,
         cluster: &engine.cluster,
         namespace_pods: Some(engine.pods.state().iter().map(|p| Pod::clone(p)).collect()),
+        events: true,
     };
     let snap = snapshot::gather(sources, &to_rc, from_rc.as_ref(), limits).await;
     diagnosis::diagnose(&snap)

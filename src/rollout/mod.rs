@@ -84,16 +84,20 @@ pub struct Engine {
     pub last_diagnosis: Option<Diagnosis>,
 }
 
-impl Engine {
-    /// Starts the pod watch and waits for its first full list.
-    pub async fn start(
-        client: kube::Client,
-        namespace: &str,
-        cluster: Arc<cluster_cache::ClusterCache>,
-        settings: &Settings,
-        cancel: Cancel,
-    ) -> anyhow::Result<Engine> {
-        let pods_api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+/// The namespace's pod watch, started before the engine that reads it: its first list can run while the run
+/// takes its lock and observes the cluster (start-up is time users wait before anything moves). Dropping it stops
+/// the watch.
+pub struct PodWatch {
+    namespace: String,
+    reader: reflector::Store<Pod>,
+    changed: Arc<Notify>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl PodWatch {
+    /// Starts listing and watching the namespace's pods; returns at once.
+    pub fn start(client: kube::Client, namespace: &str) -> PodWatch {
+        let pods_api: Api<Pod> = Api::namespaced(client, namespace);
         let (reader, writer) = reflector::store();
         let changed = Arc::new(Notify::new());
         let notify = changed.clone();
@@ -104,23 +108,68 @@ impl Engine {
                 .default_backoff()
                 .modify(|pod| pod.metadata.managed_fields = None),
         );
-        let watch_task = tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             futures::pin_mut!(stream);
             while stream.next().await.is_some() {
                 notify.notify_one();
             }
         });
-        tokio::time::timeout(Duration::from_secs(60), reader.wait_until_ready())
+        PodWatch {
+            namespace: namespace.to_string(),
+            reader,
+            changed,
+            task: Some(task),
+        }
+    }
+
+    /// Waits for the first full list (60 s at most: a watch that cannot list is an RBAC problem).
+    async fn ready(&self) -> anyhow::Result<()> {
+        let namespace = &self.namespace;
+        tokio::time::timeout(Duration::from_secs(60), self.reader.wait_until_ready())
             .await
             .map_err(|_| anyhow::anyhow!("could not list and watch pods in namespace `{namespace}` within 60s (check RBAC: list and watch on pods)"))?
-            .map_err(|e| anyhow::anyhow!("pod watch stopped: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("pod watch stopped: {e}"))
+    }
+}
+
+impl Drop for PodWatch {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+impl Engine {
+    /// Starts the pod watch and waits for its first full list.
+    pub async fn start(
+        client: kube::Client,
+        namespace: &str,
+        cluster: Arc<cluster_cache::ClusterCache>,
+        settings: &Settings,
+        cancel: Cancel,
+    ) -> anyhow::Result<Engine> {
+        let watch = PodWatch::start(client.clone(), namespace);
+        Engine::with_watch(client, watch, cluster, settings, cancel).await
+    }
+
+    /// The engine over a pod watch started earlier ([`PodWatch::start`]), once its first list is in.
+    pub async fn with_watch(
+        client: kube::Client,
+        mut watch: PodWatch,
+        cluster: Arc<cluster_cache::ClusterCache>,
+        settings: &Settings,
+        cancel: Cancel,
+    ) -> anyhow::Result<Engine> {
+        watch.ready().await?;
+        let watch_task = watch.task.take().expect("a pod watch is handed over once");
         Ok(Engine {
-            rcs: Api::namespaced(client.clone(), namespace),
+            rcs: Api::namespaced(client.clone(), &watch.namespace),
             client,
-            namespace: namespace.to_string(),
+            namespace: watch.namespace.clone(),
             cluster,
-            pods: reader,
-            changed,
+            pods: watch.reader.clone(),
+            changed: watch.changed.clone(),
             watch_task,
             started: Instant::now(),
             timeline: vec![],

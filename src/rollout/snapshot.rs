@@ -87,6 +87,10 @@ pub struct Sources<'a> {
     pub cluster: &'a ClusterCache,
     /// The namespace's pods when a watch already holds them (the engine's); `None` lists them.
     pub namespace_pods: Option<Vec<Pod>>,
+    /// Whether to read the namespace's events: a diagnosis does; the pre-flight check, which only weighs
+    /// capacity and quotas, does not (a namespace of hour-old events is its largest read, before the first
+    /// scale-up).
+    pub events: bool,
 }
 
 /// Reads pods, nodes, events, quotas and the logs of crashing containers.
@@ -101,6 +105,7 @@ pub async fn gather(
         namespace,
         cluster,
         namespace_pods,
+        events: read_events,
     } = sources;
     // Independent reads, at once: the pre-flight check runs before the first scale-up, and a diagnosis is time
     // a failing rollout waits. Each keeps its own notes, merged in a fixed order.
@@ -123,12 +128,15 @@ pub async fn gather(
         },
         cluster.nodes(&mut nodes_note),
         cluster.pods(&mut pods_note),
-        list_or_note::<Event>(
-            Api::namespaced(client.clone(), namespace),
-            "events",
-            None,
-            &mut events_note,
-        ),
+        async {
+            match read_events {
+                true => {
+                    let api = Api::namespaced(client.clone(), namespace);
+                    list_or_note::<Event>(api, "events", None, &mut events_note).await
+                }
+                false => vec![],
+            }
+        },
         list_or_note::<ResourceQuota>(
             Api::namespaced(client.clone(), namespace),
             "resourcequotas",

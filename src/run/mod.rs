@@ -28,7 +28,7 @@ use crate::plan::{self, Observed, Plan};
 use crate::report::actions;
 use crate::report::github::{ReportConfig, Reporter};
 use crate::rollout::cluster_cache::ClusterCache;
-use crate::rollout::{self, lock, Cancel, Engine};
+use crate::rollout::{self, lock, Cancel, Engine, PodWatch};
 
 /// Reads the process environment and runs. Returns the exit code.
 pub async fn run(cancel: Cancel) -> i32 {
@@ -158,6 +158,11 @@ async fn deploy(
     if settings.mode != Mode::Cleanup {
         cluster_cache.warm().await;
     }
+    // The engine's pod watch does not need the plan: its first list runs under the lock and the observation too.
+    let pod_watch = match (settings.mode, settings.dry_run) {
+        (Mode::Cleanup, _) | (_, true) => None,
+        _ => Some(PodWatch::start(cluster.client.clone(), &cluster.namespace)),
+    };
     // The lock and the observation at once (start-up is time users wait before anything moves). The plan is
     // made from this observation only if the lock was free at once; when another run held it, we look again.
     let observing = async {
@@ -186,6 +191,7 @@ async fn deploy(
     let head = Head {
         observed: early,
         cluster_cache,
+        pod_watch,
     };
     let result = deploy_locked(settings, scope, &cluster, &fenced, reporter, started, head).await;
     if let Some(guard) = guard {
@@ -255,6 +261,8 @@ struct Head {
     observed: Option<Result<Observed, Stop>>,
     /// The cluster-wide cache, already listing.
     cluster_cache: Arc<ClusterCache>,
+    /// The namespace's pod watch, already listing (not for a dry run or a cleanup).
+    pod_watch: Option<PodWatch>,
 }
 
 /// The run under its lock.
@@ -270,6 +278,7 @@ async fn deploy_locked(
     let Head {
         observed: early,
         cluster_cache,
+        pod_watch,
     } = head;
     if let (Mode::Cleanup, Some(scope)) = (settings.mode, scope) {
         return clean_up(settings, scope, cluster, started).await;
@@ -319,9 +328,10 @@ async fn deploy_locked(
                 None => vec![],
             }
         },
-        Engine::start(
+        Engine::with_watch(
             cluster.client.clone(),
-            &cluster.namespace,
+            pod_watch
+                .unwrap_or_else(|| PodWatch::start(cluster.client.clone(), &cluster.namespace)),
             cluster_cache.clone(),
             settings,
             cancel.clone(),
@@ -399,6 +409,7 @@ async fn preflight(
         namespace: &cluster.namespace,
         cluster: cache,
         namespace_pods,
+        events: false,
     };
     let snap =
         rollout::snapshot::gather(sources, &plan.new_rc, plan.current.as_ref(), &plan.limits).await;
