@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::ReplicationController;
 use super::annotations as ann;
 use super::error::{PlanError, Result};
 use crate::k8s::{annotation, name};
+use crate::text::quoted;
 
 /// The RCs that matter for this run.
 #[derive(Debug, Clone, Default)]
@@ -66,13 +67,12 @@ pub fn find(base: &str, new_name: &str, rcs: &[ReplicationController]) -> Result
             match sources.as_slice() {
                 [(rc, why)] => {
                     let next = annotation(rc, ann::NEXT).unwrap_or_default();
-                    let others = several
-                        .iter()
-                        .map(|(r, _)| name(r))
-                        .filter(|n| *n != name(rc))
-                        .map(|n| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ");
+                    let others = quoted(
+                        several
+                            .iter()
+                            .map(|(r, _)| name(r))
+                            .filter(|n| *n != name(rc)),
+                    );
                     let reason = format!(
                         "{why}; it is the source of an interrupted update to `{next}` (annotation {}), so it is current and {others} {} the unfinished side",
                         ann::NEXT,
@@ -81,11 +81,7 @@ pub fn find(base: &str, new_name: &str, rcs: &[ReplicationController]) -> Result
                     (Some((*rc).clone()), Some(reason))
                 }
                 _ => {
-                    let names = several
-                        .iter()
-                        .map(|(rc, _)| format!("`{}`", name(rc)))
-                        .collect::<Vec<_>>()
-                        .join(", ");
+                    let names = quoted(several.iter().map(|(rc, _)| name(rc)));
                     return Err(PlanError::AmbiguousCurrent {
                         rc: base.to_string(),
                         names,
