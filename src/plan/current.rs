@@ -106,6 +106,12 @@ mod tests {
 
     use super::*;
 
+    /// `<base>-<version>` as this action makes it: annotation BASE, selector `version=<version>`.
+    fn made_for(base: &str, version: &str) -> ReplicationController {
+        let name = format!("{base}-{version}");
+        rc(&name, &[(ann::BASE, base)], &[("version", version)])
+    }
+
     fn rc(
         name: &str,
         annotations: &[(&str, &str)],
@@ -150,11 +156,7 @@ mod tests {
 
     #[test]
     fn our_versioned_rc_is_current_and_another_base_is_not() {
-        let ours = rc(
-            "api-rc-1111111",
-            &[(ann::BASE, "api-rc")],
-            &[("version", "1111111")],
-        );
+        let ours = made_for("api-rc", "1111111");
         let canary = rc(
             "api-rc-canary",
             &[(ann::BASE, "api-rc-canary")],
@@ -196,11 +198,7 @@ mod tests {
 
     #[test]
     fn an_rc_with_the_new_name_is_existing_new() {
-        let same = rc(
-            "api-rc-abc1234",
-            &[(ann::BASE, "api-rc")],
-            &[("version", "abc1234")],
-        );
+        let same = made_for("api-rc", "abc1234");
         let f = find("api-rc", "api-rc-abc1234", &[same]).unwrap();
         assert!(f.current.is_none());
         assert_eq!(f.existing_new.as_ref().map(name), Some("api-rc-abc1234"));
@@ -221,14 +219,12 @@ mod tests {
         let f = find("api-rc", "api-rc-2222222", &[half, old]).unwrap();
         assert_eq!(f.current.as_ref().map(name), Some("api-rc"));
         let reason = f.reason.unwrap();
-        assert!(
-            reason.contains("interrupted update to `api-rc-1111111`"),
-            "{reason}"
-        );
-        assert!(
-            reason.contains("`api-rc-1111111` is the unfinished side"),
-            "{reason}"
-        );
+        for says in [
+            "interrupted update to `api-rc-1111111`",
+            "`api-rc-1111111` is the unfinished side",
+        ] {
+            assert!(reason.contains(says), "{reason}");
+        }
     }
 
     #[test]
@@ -238,11 +234,7 @@ mod tests {
             &[(ann::NEXT, "api-rc-1111111")],
             &[("name", "api-pods")],
         );
-        let half = rc(
-            "api-rc-1111111",
-            &[(ann::BASE, "api-rc")],
-            &[("version", "1111111")],
-        );
+        let half = made_for("api-rc", "1111111");
         let f = find("api-rc", "api-rc-1111111", &[half, old]).unwrap();
         assert_eq!(f.current.as_ref().map(name), Some("api-rc"));
         assert_eq!(f.existing_new.as_ref().map(name), Some("api-rc-1111111"));
@@ -252,11 +244,7 @@ mod tests {
     #[test]
     fn two_candidates_without_a_mark_are_ambiguous() {
         let a = rc("api-rc", &[], &[("name", "api-pods")]);
-        let b = rc(
-            "api-rc-1111111",
-            &[(ann::BASE, "api-rc")],
-            &[("version", "1111111")],
-        );
+        let b = made_for("api-rc", "1111111");
         let e = find("api-rc", "api-rc-2222222", &[a, b]).unwrap_err();
         assert!(
             matches!(&e, PlanError::AmbiguousCurrent { names, .. } if names == "`api-rc`, `api-rc-1111111`"),
