@@ -5,7 +5,7 @@
 //! scaling plan) -> [`rollout`] (the engine that talks to the cluster) -> [`diagnosis`] (pure: why a rollout
 //! could not finish) -> [`report`] (pure markdown, then GitHub, job summary, outputs and annotations).
 //! Under them all, [`k8s`] reads Kubernetes objects one way (names, selectors, template labels, owner
-//! references) and imports nothing of the crate.
+//! references) and imports nothing of the crate; [`text`] quotes the names a message lists.
 //!
 //! A failed rollout is an [`outcome::Outcome`], not an `Err`: it is diagnosed and reported like a success.
 //! `Err` is kept for infrastructure faults (cluster unreachable, bad input), which end the run with exit code
@@ -21,4 +21,5 @@ pub mod plan;
 pub mod report;
 pub mod rollout;
 pub mod run;
+pub mod text;
 pub mod yaml;

@@ -107,26 +107,46 @@ fn of_total(parsed: &SchedulerMessage, allowed: Option<u32>, n: u32) -> String {
     }
 }
 
-fn finding(kind: FindingKind, summary: String, base: &Finding, reasons: &[&Reason]) -> Finding {
-    let mut f = Finding {
-        kind,
-        summary,
-        ..base.clone()
-    };
-    f.fixes.clear();
-    let lines: Vec<String> = reasons
-        .iter()
-        .map(|r| {
-            if r.nodes > 0 {
-                format!("scheduler: {} {}", r.nodes, r.text)
-            } else {
-                format!("scheduler: {}", r.text)
-            }
-        })
-        .filter(|l| !f.evidence.contains(l))
-        .collect();
-    f.evidence.splice(0..0, lines);
-    f
+/// What every placement finding is made from: the rollout, the new pods' template, the scheduler's message, how
+/// many nodes the pod's node selector allows (when the nodes could be read), and the finding so far.
+struct Scene<'a> {
+    snapshot: &'a Snapshot,
+    spec: &'a PodSpec,
+    parsed: &'a SchedulerMessage,
+    allowed: Option<u32>,
+    base: &'a Finding,
+}
+
+impl Scene<'_> {
+    /// A finding of `kind` for the scheduler's `reasons`, which lead its evidence. `summary` is given the nodes
+    /// they rule out, counted as [`of_total`] counts them.
+    fn finding(
+        &self,
+        kind: FindingKind,
+        reasons: &[&Reason],
+        summary: impl FnOnce(&str) -> String,
+    ) -> Finding {
+        let nodes = of_total(self.parsed, self.allowed, largest(reasons));
+        let mut f = Finding {
+            kind,
+            summary: summary(&nodes),
+            ..self.base.clone()
+        };
+        f.fixes.clear();
+        let lines: Vec<String> = reasons
+            .iter()
+            .map(|r| {
+                if r.nodes > 0 {
+                    format!("scheduler: {} {}", r.nodes, r.text)
+                } else {
+                    format!("scheduler: {}", r.text)
+                }
+            })
+            .filter(|l| !f.evidence.contains(l))
+            .collect();
+        f.evidence.splice(0..0, lines);
+        f
+    }
 }
 
 /// Is this a reason the capacity model checks (resources, taints, labels, cordons)?
@@ -182,6 +202,13 @@ pub fn findings(
     let pick = |pred: &dyn Fn(&ReasonKind) -> bool| -> Vec<&Reason> {
         parsed.reasons.iter().filter(|r| pred(&r.kind)).collect()
     };
+    let scene = Scene {
+        snapshot,
+        spec,
+        parsed,
+        allowed,
+        base,
+    };
     let mut out = vec![];
 
     // 1.20 says "didn't match pod affinity/anti-affinity" beside the specific clause; alone, the pod's own rules
@@ -193,20 +220,15 @@ pub fn findings(
             || (*k == ReasonKind::InterPodAffinity && companion_is_anti)
     });
     if !anti.is_empty() {
-        out.push(anti_affinity(snapshot, spec, parsed, allowed, base, &anti));
+        out.push(anti_affinity(&scene, &anti));
     }
     let existing = pick(&|k| matches!(k, ReasonKind::ExistingPodsAntiAffinity));
     if !existing.is_empty() {
+        let f = scene.finding(FindingKind::PodAffinity, &existing, |nodes| {
+            format!("Pods already running on {nodes} have a required anti-affinity that excludes the new pods")
+        });
         out.push(with_fix(
-            finding(
-                FindingKind::PodAffinity,
-                format!(
-                    "Pods already running on {} have a required anti-affinity that excludes the new pods",
-                    of_total(parsed, allowed, largest(&existing))
-                ),
-                base,
-                &existing,
-            ),
+            f,
             "find the pods whose podAntiAffinity selects the new pods' labels and relax their rule, or add nodes",
         ));
     }
@@ -217,100 +239,84 @@ pub fn findings(
         let wanted: Vec<String> = required_affinity_terms(spec, false)
             .map(|(s, k)| format!("{} in the same {}", selector_text(s), topology_name(k)))
             .collect();
+        let wanted = joined_or(&wanted, "see the pod template");
+        let f = scene.finding(FindingKind::PodAffinity, &affinity, |nodes| {
+            format!(
+                "Required pod affinity rules out {nodes}: no pod it requires ({wanted}) runs there"
+            )
+        });
         out.push(with_fix(
-            finding(
-                FindingKind::PodAffinity,
-                format!(
-                    "Required pod affinity rules out {}: no pod it requires ({}) runs there",
-                    of_total(parsed, allowed, largest(&affinity)),
-                    joined_or(&wanted, "see the pod template")
-                ),
-                base,
-                &affinity,
-            ),
+            f,
             "start the pods the affinity requires first, or make it preferredDuringSchedulingIgnoredDuringExecution",
         ));
     }
 
     let ports = pick(&|k| matches!(k, ReasonKind::HostPorts));
     if !ports.is_empty() {
-        out.push(host_ports(snapshot, spec, parsed, allowed, base, &ports));
+        out.push(host_ports(&scene, &ports));
     }
     let spread = pick(&|k| matches!(k, ReasonKind::TopologySpread));
     if !spread.is_empty() {
-        out.push(topology_spread(
-            snapshot, spec, parsed, allowed, base, &spread,
-        ));
+        out.push(topology_spread(&scene, &spread));
     }
-    for (which, summary, fix) in [
+    // The rules with one fix each: the summary names the nodes they rule out and, where the scheduler's clauses
+    // are the only detail we have, those clauses. A volume reason may resolve while we wait (a provisioner binds
+    // the claim): such a finding is not fatal.
+    use ReasonKind::{NodeName, ResourceClaims, Volume};
+    use VolumeReason::{NoVolumeToBind, NodeConflict, Other, UnboundImmediate};
+    for (which, kind, summary, fix) in [
         (
-            VolumeReason::NodeConflict,
+            Volume(NodeConflict),
+            FindingKind::Volume,
             "The new pods' PersistentVolume can't be used on {nodes}: its node affinity (usually a zone) places it elsewhere",
             "run the pods where the volume is (kubectl get pv <volume> -o jsonpath='{.spec.nodeAffinity}'), or give them a volume in the nodes' zone",
         ),
         (
-            VolumeReason::NoVolumeToBind,
+            Volume(NoVolumeToBind),
+            FindingKind::Volume,
             "No PersistentVolume is available to bind the new pods' claim on {nodes}",
             "create a PersistentVolume that matches the claim (size, access mode, StorageClass), or use a StorageClass that provisions one",
         ),
         (
-            VolumeReason::UnboundImmediate,
+            Volume(UnboundImmediate),
+            FindingKind::Volume,
             "The new pods' PersistentVolumeClaims are not bound yet",
             "check the claims (kubectl describe pvc): their StorageClass's provisioner must create a volume, or a matching PersistentVolume must exist",
         ),
         (
-            VolumeReason::Other,
-            "The new pods' volumes rule out {nodes}",
+            Volume(Other),
+            FindingKind::Volume,
+            "The new pods' volumes rule out {nodes}: {clauses}",
             "check the pod template's volumes and their claims (kubectl describe pvc)",
         ),
+        (
+            ResourceClaims,
+            FindingKind::ResourceClaims,
+            "The new pods' resource claims can't be allocated on {nodes}: {clauses}",
+            "check the ResourceClaims and their DeviceClass (kubectl describe resourceclaim): free devices are needed on a node the pod may use",
+        ),
+        (
+            NodeName,
+            FindingKind::NodeSelector,
+            "The pod template names a node (spec.nodeName or a metadata.name affinity) that {nodes} can't match",
+            "remove spec.nodeName from the pod template, or name a node that exists and has room",
+        ),
     ] {
-        let hits = pick(&|k| *k == ReasonKind::Volume(which));
+        let hits = pick(&|k| *k == which);
         if hits.is_empty() {
             continue;
         }
-        let mut summary = summary.replace("{nodes}", &of_total(parsed, allowed, largest(&hits)));
-        if which == VolumeReason::Other {
-            let texts: Vec<&str> = hits.iter().map(|r| r.text.as_str()).collect();
-            summary = format!("{summary}: {}", texts.join(", "));
-        }
-        let mut f = finding(FindingKind::Volume, summary, base, &hits);
+        let clauses: Vec<&str> = hits.iter().map(|r| r.text.as_str()).collect();
+        let mut f = scene.finding(kind, &hits, |nodes| {
+            summary
+                .replace("{nodes}", nodes)
+                .replace("{clauses}", &clauses.join(", "))
+        });
         f.fixes.push(fix.to_string());
         if hits.iter().any(|r| may_resolve(r)) {
             f.fatal = false;
         }
         out.push(f);
-    }
-    let claims = pick(&|k| matches!(k, ReasonKind::ResourceClaims));
-    if !claims.is_empty() {
-        let texts: Vec<&str> = claims.iter().map(|r| r.text.as_str()).collect();
-        out.push(with_fix(
-            finding(
-                FindingKind::ResourceClaims,
-                format!(
-                    "The new pods' resource claims can't be allocated on {}: {}",
-                    of_total(parsed, allowed, largest(&claims)),
-                    texts.join(", ")
-                ),
-                base,
-                &claims,
-            ),
-            "check the ResourceClaims and their DeviceClass (kubectl describe resourceclaim): free devices are needed on a node the pod may use",
-        ));
-    }
-    let named = pick(&|k| matches!(k, ReasonKind::NodeName));
-    if !named.is_empty() {
-        out.push(with_fix(
-            finding(
-                FindingKind::NodeSelector,
-                format!(
-                    "The pod template names a node (spec.nodeName or a metadata.name affinity) that {} can't match",
-                    of_total(parsed, allowed, largest(&named))
-                ),
-                base,
-                &named,
-            ),
-            "remove spec.nodeName from the pod template, or name a node that exists and has room",
-        ));
     }
     out
 }
@@ -354,14 +360,8 @@ fn topology_name(key: &str) -> String {
     }
 }
 
-fn anti_affinity(
-    snapshot: &Snapshot,
-    spec: &PodSpec,
-    parsed: &SchedulerMessage,
-    allowed: Option<u32>,
-    base: &Finding,
-    reasons: &[&Reason],
-) -> Finding {
+fn anti_affinity(scene: &Scene, reasons: &[&Reason]) -> Finding {
+    let Scene { snapshot, spec, .. } = *scene;
     let terms: Vec<(&LabelSelector, &str)> = required_affinity_terms(spec, true).collect();
     let rule = terms
         .iter()
@@ -380,17 +380,17 @@ fn anti_affinity(
     } else {
         format!("required pod anti-affinity ({rule})")
     };
-    let mut summary = format!(
-        "No node is left for a new pod under its {rule}: {} already run a pod it excludes",
-        of_total(parsed, allowed, largest(reasons))
-    );
+    let mut f = scene.finding(FindingKind::PodAffinity, reasons, |nodes| {
+        format!(
+            "No node is left for a new pod under its {rule}: {nodes} already run a pod it excludes"
+        )
+    });
     if !blocking_old.is_empty() && snapshot.max_surge > 0 {
-        summary.push_str(&format!(
+        f.summary.push_str(&format!(
             ", {} of them this rollout's old pods, which leave only after new pods are available",
             blocking_old.len()
         ));
     }
-    let mut f = finding(FindingKind::PodAffinity, summary, base, reasons);
     for p in &blocking_old {
         if let Some(n) = resources::node_of(p) {
             f.evidence
@@ -413,14 +413,8 @@ fn anti_affinity(
     f
 }
 
-fn host_ports(
-    snapshot: &Snapshot,
-    spec: &PodSpec,
-    parsed: &SchedulerMessage,
-    allowed: Option<u32>,
-    base: &Finding,
-    reasons: &[&Reason],
-) -> Finding {
+fn host_ports(scene: &Scene, reasons: &[&Reason]) -> Finding {
+    let Scene { snapshot, spec, .. } = *scene;
     let wanted: Vec<(i32, String)> = spec
         .containers
         .iter()
@@ -444,16 +438,10 @@ fn host_ports(
         })
     };
     let text: Vec<String> = wanted.iter().map(|(h, p)| format!("{h}/{p}")).collect();
-    let mut f = finding(
-        FindingKind::HostPort,
-        format!(
-            "Host port {} is already taken on {}",
-            joined_or(&text, "of the new pods"),
-            of_total(parsed, allowed, largest(reasons))
-        ),
-        base,
-        reasons,
-    );
+    let ports = joined_or(&text, "of the new pods");
+    let mut f = scene.finding(FindingKind::HostPort, reasons, |nodes| {
+        format!("Host port {ports} is already taken on {nodes}")
+    });
     let old = live_old_pods(snapshot).find(|p| uses(p));
     if old.is_some() {
         f.summary
@@ -465,14 +453,8 @@ fn host_ports(
     f
 }
 
-fn topology_spread(
-    snapshot: &Snapshot,
-    spec: &PodSpec,
-    parsed: &SchedulerMessage,
-    allowed: Option<u32>,
-    base: &Finding,
-    reasons: &[&Reason],
-) -> Finding {
+fn topology_spread(scene: &Scene, reasons: &[&Reason]) -> Finding {
+    let Scene { snapshot, spec, .. } = *scene;
     let hard: Vec<_> = spec
         .topology_spread_constraints
         .iter()
@@ -489,16 +471,10 @@ fn topology_spread(
             )
         })
         .collect();
-    let mut f = finding(
-        FindingKind::TopologySpread,
-        format!(
-            "The topology spread constraint ({}, whenUnsatisfiable: DoNotSchedule) rules out {}",
-            joined_or(&rule, "see the pod template"),
-            of_total(parsed, allowed, largest(reasons))
-        ),
-        base,
-        reasons,
-    );
+    let rule = joined_or(&rule, "see the pod template");
+    let mut f = scene.finding(FindingKind::TopologySpread, reasons, |nodes| {
+        format!("The topology spread constraint ({rule}, whenUnsatisfiable: DoNotSchedule) rules out {nodes}")
+    });
     if reasons
         .iter()
         .any(|r| r.text.contains("missing required label"))

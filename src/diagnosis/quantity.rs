@@ -7,6 +7,13 @@
 /// One unit in milli-units.
 pub const ONE: i128 = 1000;
 
+/// The binary suffixes, each 1024 times the one before: "Ki" is 1024, "Ei" 1024^6.
+const BINARY_SUFFIXES: [&str; 6] = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
+
+/// The decimal suffixes, each 1000 times the one before: "n" is 10^-9, none 1, "E" 10^18. (A lone "E" is exa, not
+/// an exponent.)
+const DECIMAL_SUFFIXES: [&str; 10] = ["n", "u", "m", "", "k", "M", "G", "T", "P", "E"];
+
 /// Parses a quantity string into milli-units (cpu: millicores; memory: milli-bytes; pods: milli-pods).
 /// Returns `None` for anything that is not a valid quantity.
 pub fn parse_milli(s: &str) -> Option<i128> {
@@ -27,26 +34,16 @@ pub fn parse_milli(s: &str) -> Option<i128> {
     let mantissa: i128 = digits.parse().ok()?;
     let frac_digits = frac_part.len() as i32;
 
-    let (binary_power, decimal_exp): (u32, i32) = match suffix {
-        "" => (0, 0),
-        "Ki" => (1, 0),
-        "Mi" => (2, 0),
-        "Gi" => (3, 0),
-        "Ti" => (4, 0),
-        "Pi" => (5, 0),
-        "Ei" => (6, 0),
-        "n" => (0, -9),
-        "u" => (0, -6),
-        "m" => (0, -3),
-        "k" => (0, 3),
-        "M" => (0, 6),
-        "G" => (0, 9),
-        "T" => (0, 12),
-        "P" => (0, 15),
-        "E" => (0, 18),
-        exp if exp.starts_with(['e', 'E']) => (0, exp[1..].parse::<i32>().ok()?),
-        _ => return None,
-    };
+    let (binary_power, decimal_exp): (u32, i32) =
+        if let Some(i) = BINARY_SUFFIXES.iter().position(|b| *b == suffix) {
+            (i as u32 + 1, 0)
+        } else if let Some(i) = DECIMAL_SUFFIXES.iter().position(|d| *d == suffix) {
+            (0, 3 * i as i32 - 9)
+        } else if let Some(exp) = suffix.strip_prefix(['e', 'E']) {
+            (0, exp.parse().ok()?)
+        } else {
+            return None;
+        };
     let numerator = mantissa.checked_mul(1024i128.checked_pow(binary_power)?)?;
     let exp10 = decimal_exp + 3 - frac_digits;
     let value = if exp10 >= 0 {

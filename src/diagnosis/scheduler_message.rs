@@ -238,44 +238,58 @@ fn classify(text: &str) -> ReasonKind {
         ReasonKind::NodeSelector
     } else if has("filtered out by the prefilter") || has("didn't satisfy plugin") {
         ReasonKind::PreFiltered
-    } else if has("persistentvolume's node affinity")
-        || has("volume node affinity conflict")
-        || has("available volume zone")
-    {
-        ReasonKind::Volume(VolumeReason::NodeConflict)
-    } else if has("node selector") || has("node affinity") {
-        ReasonKind::NodeSelector
-    } else if has("requested node name") || has("requested hostname") {
-        ReasonKind::NodeName
-    } else if has("existing pods anti-affinity") {
-        ReasonKind::ExistingPodsAntiAffinity
-    } else if has("pod anti-affinity rules") {
-        ReasonKind::PodAntiAffinity
-    } else if has("pod affinity rules") {
-        ReasonKind::PodAffinity
-    } else if has("affinity/anti-affinity") {
-        ReasonKind::InterPodAffinity
-    } else if has("free ports") {
-        ReasonKind::HostPorts
-    } else if has("topology spread") {
-        ReasonKind::TopologySpread
-    } else if has("available persistent volumes to bind") {
-        ReasonKind::Volume(VolumeReason::NoVolumeToBind)
-    } else if has("unbound immediate persistentvolumeclaim") {
-        ReasonKind::Volume(VolumeReason::UnboundImmediate)
-    } else if has("volume")
-        || has("persistentvolumeclaim")
-        || has("free storage")
-        || has("available disk")
-        || has("pvc")
-    {
-        ReasonKind::Volume(VolumeReason::Other)
-    } else if has("claim") || has("resource driver") || has("deviceclass") {
-        ReasonKind::ResourceClaims
     } else {
-        ReasonKind::Other
+        BY_WORDS
+            .iter()
+            .find(|(words, _)| words.iter().any(|w| has(w)))
+            .map_or(ReasonKind::Other, |(_, kind)| kind.clone())
     }
 }
+
+/// The clauses [`classify`] tells by their words alone, tried in this order (the first kind with a word the
+/// clause has wins): a volume's node affinity before a node's, anti-affinity before affinity, the volume kinds
+/// before "volume" and "claim" at large.
+const BY_WORDS: &[(&[&str], ReasonKind)] = {
+    use ReasonKind::*;
+    use VolumeReason::{NoVolumeToBind, NodeConflict, UnboundImmediate};
+    &[
+        (
+            &[
+                "persistentvolume's node affinity",
+                "volume node affinity conflict",
+                "available volume zone",
+            ],
+            Volume(NodeConflict),
+        ),
+        (&["node selector", "node affinity"], NodeSelector),
+        (&["requested node name", "requested hostname"], NodeName),
+        (&["existing pods anti-affinity"], ExistingPodsAntiAffinity),
+        (&["pod anti-affinity rules"], PodAntiAffinity),
+        (&["pod affinity rules"], PodAffinity),
+        (&["affinity/anti-affinity"], InterPodAffinity),
+        (&["free ports"], HostPorts),
+        (&["topology spread"], TopologySpread),
+        (
+            &["available persistent volumes to bind"],
+            Volume(NoVolumeToBind),
+        ),
+        (
+            &["unbound immediate persistentvolumeclaim"],
+            Volume(UnboundImmediate),
+        ),
+        (
+            &[
+                "volume",
+                "persistentvolumeclaim",
+                "free storage",
+                "available disk",
+                "pvc",
+            ],
+            Volume(VolumeReason::Other),
+        ),
+        (&["claim", "resource driver", "deviceclass"], ResourceClaims),
+    ]
+};
 
 impl Reason {
     /// A short canonical form for tests and fixtures: "3 insufficient nvidia.com/gpu", "1 taint dedicated=gpu",

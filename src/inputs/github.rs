@@ -125,16 +125,25 @@ mod tests {
         context(&vars, None)
     }
 
+    /// The context of a run on event `name` whose payload is the fixture `file`, with the variables `more`.
+    fn event(name: &str, file: &str, more: &[(&str, &str)]) -> Result<GithubContext, Problem> {
+        let path = fixture(file);
+        let mut pairs = vec![("GITHUB_EVENT_NAME", name), ("GITHUB_EVENT_PATH", &path)];
+        pairs.extend_from_slice(more);
+        run(&pairs)
+    }
+
     #[test]
     fn pull_request_opened_reports_on_the_head_commit() {
-        let path = fixture("pull_request.opened.json");
-        let ctx = run(&[
-            ("GITHUB_EVENT_NAME", "pull_request"),
-            ("GITHUB_EVENT_PATH", &path),
-            ("GITHUB_SHA", "1111111111111111111111111111111111111111"),
-            ("GITHUB_REPOSITORY", "Codertocat/Hello-World"),
-            ("GITHUB_RUN_ID", "42"),
-        ])
+        let ctx = event(
+            "pull_request",
+            "pull_request.opened.json",
+            &[
+                ("GITHUB_SHA", "1111111111111111111111111111111111111111"),
+                ("GITHUB_REPOSITORY", "Codertocat/Hello-World"),
+                ("GITHUB_RUN_ID", "42"),
+            ],
+        )
         .unwrap();
         assert_eq!(ctx.status_sha, "ec26c3e57ca3a959ca5aad62de7213c562f8c821");
         assert_eq!(ctx.sha, "1111111111111111111111111111111111111111");
@@ -148,9 +157,8 @@ mod tests {
 
     #[test]
     fn pull_request_closed_and_target_events() {
-        let path = fixture("pull_request.closed.json");
-        for event in ["pull_request", "pull_request_target"] {
-            let ctx = run(&[("GITHUB_EVENT_NAME", event), ("GITHUB_EVENT_PATH", &path)]).unwrap();
+        for name in ["pull_request", "pull_request_target"] {
+            let ctx = event(name, "pull_request.closed.json", &[]).unwrap();
             assert_eq!(ctx.pr_action.as_deref(), Some("closed"));
             assert_eq!(ctx.pr_number, Some(2));
         }
@@ -158,15 +166,16 @@ mod tests {
 
     #[test]
     fn push_uses_github_sha_and_custom_urls() {
-        let path = fixture("push.tag.json");
-        let ctx = run(&[
-            ("GITHUB_EVENT_NAME", "push"),
-            ("GITHUB_EVENT_PATH", &path),
-            ("GITHUB_SHA", "6113728f27ae82c7b1a177c8d03f9e96e0adf246"),
-            ("GITHUB_REF", "refs/tags/simple-tag"),
-            ("GITHUB_API_URL", "https://ghe.example.com/api/v3/"),
-            ("GITHUB_SERVER_URL", "https://ghe.example.com"),
-        ])
+        let ctx = event(
+            "push",
+            "push.tag.json",
+            &[
+                ("GITHUB_SHA", "6113728f27ae82c7b1a177c8d03f9e96e0adf246"),
+                ("GITHUB_REF", "refs/tags/simple-tag"),
+                ("GITHUB_API_URL", "https://ghe.example.com/api/v3/"),
+                ("GITHUB_SERVER_URL", "https://ghe.example.com"),
+            ],
+        )
         .unwrap();
         assert_eq!(ctx.status_sha, "6113728f27ae82c7b1a177c8d03f9e96e0adf246");
         assert_eq!(ctx.pr_number, None);
@@ -183,12 +192,11 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(ctx.status_sha, "abc");
-        let path = fixture("workflow_dispatch.json");
-        let ctx = run(&[
-            ("GITHUB_EVENT_NAME", "workflow_dispatch"),
-            ("GITHUB_EVENT_PATH", &path),
-            ("GITHUB_SHA", "abc"),
-        ])
+        let ctx = event(
+            "workflow_dispatch",
+            "workflow_dispatch.json",
+            &[("GITHUB_SHA", "abc")],
+        )
         .unwrap();
         assert_eq!((ctx.status_sha.as_str(), ctx.pr_number), ("abc", None));
     }
@@ -223,12 +231,7 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("is not JSON"), "{e}");
         // A push payload given to a pull_request run has no head sha.
-        let push = fixture("push.branch.json");
-        let e = run(&[
-            ("GITHUB_EVENT_NAME", "pull_request"),
-            ("GITHUB_EVENT_PATH", &push),
-        ])
-        .unwrap_err();
+        let e = event("pull_request", "push.branch.json", &[]).unwrap_err();
         assert!(e.to_string().contains("pull_request.head.sha"), "{e}");
         std::fs::remove_file(garbage).ok();
     }

@@ -16,11 +16,7 @@ pub fn one_of<T: Copy>(name: &'static str, s: &str, choices: &[(&str, T)]) -> Re
         .find(|(k, _)| *k == lower)
         .map(|(_, v)| *v)
         .ok_or_else(|| {
-            let list = choices
-                .iter()
-                .map(|(k, _)| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = crate::text::quoted(choices.iter().map(|(k, _)| k));
             Problem::input(name, format!("unknown value `{s}`; use one of {list}"))
         })
 }

@@ -18,11 +18,23 @@ macro_rules! owned {
     };
 }
 
+// While an update is in progress: what makes it resumable (see IN_PROGRESS).
 owned! {
     /// On the new RC: `<old rc name>:<old rc uid>` (kubectl's update-source-id).
     SOURCE = "source";
     /// On the new RC: the replica count it must reach.
     DESIRED_REPLICAS = "desired-replicas";
+    /// On the old RC while an update is in progress: its replica count before the update.
+    ORIGINAL_REPLICAS = "original-replicas";
+    /// On the old RC while an update is in progress: the RC it is being replaced by.
+    NEXT = "next-controller";
+}
+
+/// Annotations that mark an update in progress; removed on success.
+pub const IN_PROGRESS: &[&str] = &[SOURCE, DESIRED_REPLICAS, ORIGINAL_REPLICAS, NEXT];
+
+// For as long as the new RC lives: where it came from.
+owned! {
     /// On the new RC: the version, the commit and the run that created it.
     VERSION = "version";
     /// On the new RC: the commit that created it.
@@ -31,10 +43,10 @@ owned! {
     RUN = "run";
     /// On the new RC: the base name (`rc` input) it belongs to.
     BASE = "base";
-    /// On the old RC while an update is in progress: its replica count before the update.
-    ORIGINAL_REPLICAS = "original-replicas";
-    /// On the old RC while an update is in progress: the RC it is being replaced by.
-    NEXT = "next-controller";
+}
+
+// After success: the previous version, for `mode: rollback`; and the label that marks a preview.
+owned! {
     /// On the new RC after success: the previous RC's name, for `mode: rollback`.
     PREVIOUS_NAME = "previous-name";
     /// On the new RC after success: the previous RC's pod template (JSON), for `mode: rollback`.
@@ -44,6 +56,3 @@ owned! {
     /// Label on preview pods/RCs/Services: the pull request number.
     PREVIEW_PR_LABEL = "pr";
 }
-
-/// Annotations that mark an update in progress; removed on success.
-pub const IN_PROGRESS: &[&str] = &[SOURCE, DESIRED_REPLICAS, ORIGINAL_REPLICAS, NEXT];

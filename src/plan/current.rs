@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::ReplicationController;
 use super::annotations as ann;
 use super::error::{PlanError, Result};
 use crate::k8s::{annotation, name};
+use crate::text::quoted;
 
 /// The RCs that matter for this run.
 #[derive(Debug, Clone, Default)]
@@ -66,13 +67,12 @@ pub fn find(base: &str, new_name: &str, rcs: &[ReplicationController]) -> Result
             match sources.as_slice() {
                 [(rc, why)] => {
                     let next = annotation(rc, ann::NEXT).unwrap_or_default();
-                    let others = several
-                        .iter()
-                        .map(|(r, _)| name(r))
-                        .filter(|n| *n != name(rc))
-                        .map(|n| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ");
+                    let others = quoted(
+                        several
+                            .iter()
+                            .map(|(r, _)| name(r))
+                            .filter(|n| *n != name(rc)),
+                    );
                     let reason = format!(
                         "{why}; it is the source of an interrupted update to `{next}` (annotation {}), so it is current and {others} {} the unfinished side",
                         ann::NEXT,
@@ -81,11 +81,7 @@ pub fn find(base: &str, new_name: &str, rcs: &[ReplicationController]) -> Result
                     (Some((*rc).clone()), Some(reason))
                 }
                 _ => {
-                    let names = several
-                        .iter()
-                        .map(|(rc, _)| format!("`{}`", name(rc)))
-                        .collect::<Vec<_>>()
-                        .join(", ");
+                    let names = quoted(several.iter().map(|(rc, _)| name(rc)));
                     return Err(PlanError::AmbiguousCurrent {
                         rc: base.to_string(),
                         names,
@@ -109,6 +105,12 @@ mod tests {
     use kube::api::ObjectMeta;
 
     use super::*;
+
+    /// `<base>-<version>` as this action makes it: annotation BASE, selector `version=<version>`.
+    fn made_for(base: &str, version: &str) -> ReplicationController {
+        let name = format!("{base}-{version}");
+        rc(&name, &[(ann::BASE, base)], &[("version", version)])
+    }
 
     fn rc(
         name: &str,
@@ -154,11 +156,7 @@ mod tests {
 
     #[test]
     fn our_versioned_rc_is_current_and_another_base_is_not() {
-        let ours = rc(
-            "api-rc-1111111",
-            &[(ann::BASE, "api-rc")],
-            &[("version", "1111111")],
-        );
+        let ours = made_for("api-rc", "1111111");
         let canary = rc(
             "api-rc-canary",
             &[(ann::BASE, "api-rc-canary")],
@@ -200,11 +198,7 @@ mod tests {
 
     #[test]
     fn an_rc_with_the_new_name_is_existing_new() {
-        let same = rc(
-            "api-rc-abc1234",
-            &[(ann::BASE, "api-rc")],
-            &[("version", "abc1234")],
-        );
+        let same = made_for("api-rc", "abc1234");
         let f = find("api-rc", "api-rc-abc1234", &[same]).unwrap();
         assert!(f.current.is_none());
         assert_eq!(f.existing_new.as_ref().map(name), Some("api-rc-abc1234"));
@@ -225,14 +219,12 @@ mod tests {
         let f = find("api-rc", "api-rc-2222222", &[half, old]).unwrap();
         assert_eq!(f.current.as_ref().map(name), Some("api-rc"));
         let reason = f.reason.unwrap();
-        assert!(
-            reason.contains("interrupted update to `api-rc-1111111`"),
-            "{reason}"
-        );
-        assert!(
-            reason.contains("`api-rc-1111111` is the unfinished side"),
-            "{reason}"
-        );
+        for says in [
+            "interrupted update to `api-rc-1111111`",
+            "`api-rc-1111111` is the unfinished side",
+        ] {
+            assert!(reason.contains(says), "{reason}");
+        }
     }
 
     #[test]
@@ -242,11 +234,7 @@ mod tests {
             &[(ann::NEXT, "api-rc-1111111")],
             &[("name", "api-pods")],
         );
-        let half = rc(
-            "api-rc-1111111",
-            &[(ann::BASE, "api-rc")],
-            &[("version", "1111111")],
-        );
+        let half = made_for("api-rc", "1111111");
         let f = find("api-rc", "api-rc-1111111", &[half, old]).unwrap();
         assert_eq!(f.current.as_ref().map(name), Some("api-rc"));
         assert_eq!(f.existing_new.as_ref().map(name), Some("api-rc-1111111"));
@@ -256,11 +244,7 @@ mod tests {
     #[test]
     fn two_candidates_without_a_mark_are_ambiguous() {
         let a = rc("api-rc", &[], &[("name", "api-pods")]);
-        let b = rc(
-            "api-rc-1111111",
-            &[(ann::BASE, "api-rc")],
-            &[("version", "1111111")],
-        );
+        let b = made_for("api-rc", "1111111");
         let e = find("api-rc", "api-rc-2222222", &[a, b]).unwrap_err();
         assert!(
             matches!(&e, PlanError::AmbiguousCurrent { names, .. } if names == "`api-rc`, `api-rc-1111111`"),

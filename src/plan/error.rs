@@ -2,6 +2,8 @@
 //! fix it: these are the mistakes `kubectl rolling-update` users made by hand, and its terse errors
 //! ("cannot have the same name as the existing ReplicationController") were where they got stuck.
 
+use crate::text::quoted;
+
 /// A plan that would break something; nothing in the cluster was changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
@@ -34,14 +36,14 @@ pub enum PlanError {
     #[error("the pod template of `{rc}` has two containers named `{name}`; give every container a unique name")]
     DuplicateContainer { rc: String, name: String },
 
-    #[error("input `images`: the pod of `{rc}` has no container `{container}`; its containers are {}. Write `<container>=<image>` with one of these names, e.g. `{}=<image>`", list(.containers), first(.containers))]
+    #[error("input `images`: the pod of `{rc}` has no container `{container}`; its containers are {}. Write `<container>=<image>` with one of these names, e.g. `{}=<image>`", quoted(.containers), first(.containers))]
     UnknownContainer {
         rc: String,
         container: String,
         containers: Vec<String>,
     },
 
-    #[error("input `images`: the bare image `{image}` needs a pod with one container, but the pod of `{rc}` has {}: {}. Name the container: `{}={image}`", .containers.len(), list(.containers), first(.containers))]
+    #[error("input `images`: the bare image `{image}` needs a pod with one container, but the pod of `{rc}` has {}: {}. Name the container: `{}={image}`", .containers.len(), quoted(.containers), first(.containers))]
     BareImageNeedsContainer {
         rc: String,
         image: String,
@@ -96,14 +98,6 @@ pub enum PlanError {
 
     #[error("several ReplicationControllers belong to `{rc}` and none is marked as being replaced by another: {names}. Scale down and delete the ones that should not serve (`kubectl delete rc <name>`), then re-run")]
     AmbiguousCurrent { rc: String, names: String },
-}
-
-fn list(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn first(names: &[String]) -> &str {

@@ -238,6 +238,17 @@ mod tests {
         serde_saphyr::from_str(&text).unwrap()
     }
 
+    /// The preview Service of `rc`'s PR 7 pods, where `srv` is the namespace's only Service and no
+    /// `service_manifest` is given.
+    fn pr7_service(
+        production: &Labels,
+        preview: &Labels,
+        srv: &Service,
+        rc: &str,
+    ) -> Option<Service> {
+        service(production, preview, std::slice::from_ref(srv), None, rc, 7).unwrap()
+    }
+
     #[test]
     fn preview_pods_are_never_selected_by_the_production_service() {
         let rc: ReplicationController = fixture("rcs/api-rc.legacy.yaml");
@@ -275,16 +286,8 @@ mod tests {
             .unwrap()
             .labels
             .unwrap();
-        let svc = service(
-            &prod_labels,
-            &labels,
-            std::slice::from_ref(&srv),
-            None,
-            "api-rc",
-            7,
-        )
-        .unwrap()
-        .expect("production has a Service for these pods");
+        let svc = pr7_service(&prod_labels, &labels, &srv, "api-rc")
+            .expect("production has a Service for these pods");
         assert_eq!(svc.metadata.name.as_deref(), Some("api-srv-pr-7"));
         assert!(selector_matches(&selector_of(&svc), &labels));
         assert!(!selector_matches(&selector_of(&svc), &prod_labels));
@@ -321,15 +324,7 @@ mod tests {
         assert_eq!(labels["tier"], "jobs", "labels nothing selects on are kept");
         assert!(selector_matches(&spec.selector.unwrap(), &labels));
         let production_labels: Labels = [("app".to_string(), "worker".to_string())].into();
-        let svc = service(
-            &production_labels,
-            &labels,
-            std::slice::from_ref(&srv),
-            None,
-            "worker-rc",
-            7,
-        )
-        .unwrap();
+        let svc = pr7_service(&production_labels, &labels, &srv, "worker-rc");
         assert!(
             svc.is_none(),
             "no production Service, no preview Service: {svc:?}"

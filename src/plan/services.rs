@@ -27,11 +27,7 @@ pub fn check(
             .iter()
             .filter(|(k, v)| new_labels.get(*k) != Some(*v))
             .collect();
-        let keys = broken
-            .iter()
-            .map(|(k, _)| format!("`{k}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let keys = crate::text::quoted(broken.iter().map(|(k, _)| k));
         let detail = broken
             .iter()
             .map(|(k, v)| match new_labels.get(*k) {

@@ -89,6 +89,13 @@ mod tests {
         }
     }
 
+    impl View {
+        /// The same view once the new RC's side has come to `to`.
+        fn with_to(self, to: SideView) -> View {
+            View { to, ..self }
+        }
+    }
+
     /// 3 replicas, surge 1, unavailable 0, all 3 to stay available: the usual rollout.
     fn view(from: SideView, to: SideView) -> View {
         View {
@@ -103,19 +110,13 @@ mod tests {
     fn first_step_surges_and_waits_for_availability() {
         let v = view(side(3, 3, 3), side(0, 0, 0));
         assert_eq!(decide(&v), Decision::Scale { to: 1, from: None });
-        let v = View {
-            to: side(1, 1, 0),
-            ..v
-        };
+        let v = v.with_to(side(1, 1, 0));
         assert_eq!(
             decide(&v),
             Decision::Wait,
             "the new pod is not available yet"
         );
-        let v = View {
-            to: side(1, 1, 1),
-            ..v
-        };
+        let v = v.with_to(side(1, 1, 1));
         assert_eq!(
             decide(&v),
             Decision::Scale {
@@ -166,10 +167,7 @@ mod tests {
     fn a_smaller_replicas_on_resume_is_applied() {
         let v = view(side(0, 0, 0), side(5, 5, 5));
         assert_eq!(decide(&v), Decision::Scale { to: 3, from: None });
-        let v = View {
-            to: side(3, 5, 5),
-            ..v
-        };
+        let v = v.with_to(side(3, 5, 5));
         assert_eq!(decide(&v), Decision::Done);
     }
 

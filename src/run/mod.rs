@@ -76,15 +76,14 @@ pub async fn run_with(settings: Settings, cancel: Cancel) -> i32 {
         ReportConfig::new(&settings, &report_namespace),
     );
 
-    let (outcome, code) = match deploy(
-        &settings,
-        scope.as_ref(),
-        &cancel,
-        reporter.as_ref(),
+    let run = Run {
+        settings: &settings,
+        scope: scope.as_ref(),
+        cancel: &cancel,
+        reporter: reporter.as_ref(),
         started,
-    )
-    .await
-    {
+    };
+    let (outcome, code) = match deploy(run).await {
         Ok(outcome) => {
             let code = outcome.result.exit_code();
             (outcome, code)
@@ -137,15 +136,21 @@ async fn observe(cluster: &Cluster, settings: &Settings) -> Result<Observed, Sto
         })
 }
 
-async fn deploy(
-    settings: &Settings,
-    scope: Option<&Scope>,
-    cancel: &Cancel,
-    reporter: Option<&Reporter>,
+/// What every path of a deploy is given: the settings, the pull request's scope (a preview or its cleanup), the
+/// cancel signal, the reporter when the run reports to GitHub, and when the run started.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    settings: &'a Settings,
+    scope: Option<&'a Scope>,
+    cancel: &'a Cancel,
+    reporter: Option<&'a Reporter>,
     started: Instant,
-) -> Result<Outcome, Stop> {
+}
+
+async fn deploy(run: Run<'_>) -> Result<Outcome, Stop> {
+    let settings = run.settings;
     if settings.rcs.len() > 1 {
-        return several::deploy_several(settings, scope, cancel, reporter, started).await;
+        return several::deploy_several(run).await;
     }
     actions::group("Connecting to the cluster");
     let cluster = connect(settings).await?;
@@ -185,15 +190,19 @@ async fn deploy(
     };
     // Fencing: a lost lock stops the engine before its next write, exactly as a cancellation does.
     let fenced = match &guard {
-        Some(guard) => fence(cancel.clone(), guard.lost()),
-        None => cancel.clone(),
+        Some(guard) => fence(run.cancel.clone(), guard.lost()),
+        None => run.cancel.clone(),
     };
     let head = Head {
         observed: early,
         cluster_cache,
         pod_watch,
     };
-    let result = deploy_locked(settings, scope, &cluster, &fenced, reporter, started, head).await;
+    let under_lock = Run {
+        cancel: &fenced,
+        ..run
+    };
+    let result = deploy_locked(under_lock, &cluster, head).await;
     if let Some(guard) = guard {
         guard.release().await;
     }
@@ -265,16 +274,15 @@ struct Head {
     pod_watch: Option<PodWatch>,
 }
 
-/// The run under its lock.
-async fn deploy_locked(
-    settings: &Settings,
-    scope: Option<&Scope>,
-    cluster: &Cluster,
-    cancel: &Cancel,
-    reporter: Option<&Reporter>,
-    started: Instant,
-    head: Head,
-) -> Result<Outcome, Stop> {
+/// The run under its lock; its cancel signal is fenced by the lock.
+async fn deploy_locked(run: Run<'_>, cluster: &Cluster, head: Head) -> Result<Outcome, Stop> {
+    let Run {
+        settings,
+        scope,
+        cancel,
+        reporter,
+        started,
+    } = run;
     let Head {
         observed: early,
         cluster_cache,

@@ -14,13 +14,12 @@ use std::time::Instant;
 use k8s_openapi::api::core::v1::{ReplicationController, Service};
 
 use super::preview::{clean_up, plan_service, prepare_preview, put_service, Scope};
-use super::{fence, observe, take_lock, Stop};
+use super::{fence, observe, take_lock, Run, Stop};
 use crate::cluster::Cluster;
 use crate::inputs::{Mode, OnFailure, Order, Settings};
 use crate::outcome::{self, AfterFailure, Outcome, ResultKind};
 use crate::plan::{self, Observed, Plan};
 use crate::report::actions;
-use crate::report::github::Reporter;
 use crate::rollout::cluster_cache::ClusterCache;
 use crate::rollout::{self, lock, Cancel, Engine, Executed, Rolled};
 
@@ -164,15 +163,10 @@ async fn lock_all(
     Ok(guards)
 }
 
-/// Several RCs; `scope` is the pull request's in a preview or its cleanup.
-pub(super) async fn deploy_several(
-    settings: &Settings,
-    scope: Option<&Scope>,
-    cancel: &Cancel,
-    reporter: Option<&Reporter>,
-    started: Instant,
-) -> Result<Outcome, Stop> {
-    let pr = scope.map(|s| s.pr);
+/// Several RCs; `run.scope` is the pull request's in a preview or its cleanup.
+pub(super) async fn deploy_several(run: Run<'_>) -> Result<Outcome, Stop> {
+    let settings = run.settings;
+    let pr = run.scope.map(|s| s.pr);
     // What each RC's run locks: its own base name, or its preview's (never the production RC's).
     let lock_names: Vec<String> = settings
         .rcs
@@ -192,7 +186,7 @@ pub(super) async fn deploy_several(
     ));
     actions::end_group();
 
-    if let (Mode::Cleanup, Some(scope)) = (settings.mode, scope) {
+    if let (Mode::Cleanup, Some(scope)) = (settings.mode, run.scope) {
         // Everything a PR's previews made carries its PR label: one cleanup removes every RC's preview, under
         // every preview's lock so that no preview of this PR is rolling meanwhile.
         let guards = if settings.dry_run {
@@ -200,7 +194,7 @@ pub(super) async fn deploy_several(
         } else {
             lock_all(&cluster, settings, &lock_names).await?
         };
-        let result = clean_up(settings, scope, &cluster, started).await;
+        let result = clean_up(settings, scope, &cluster, run.started).await;
         for guard in guards {
             guard.release().await;
         }
@@ -231,7 +225,7 @@ pub(super) async fn deploy_several(
         let mut environment_url = None;
         for part in &parts {
             actions::print_untrusted(&plan::render_dry_run(&part.plan));
-            let o = super::dry_run_outcome(&part.settings, &part.plan, started);
+            let o = super::dry_run_outcome(&part.settings, &part.plan, run.started);
             if let Some(service) = &part.service {
                 let url = put_service(&part.settings, &cluster, service).await?;
                 environment_url.get_or_insert(url);
@@ -244,12 +238,12 @@ pub(super) async fn deploy_several(
     }
 
     let guards = lock_all(&cluster, settings, &lock_names).await?;
-    let mut fenced = cancel.clone();
+    let mut fenced = run.cancel.clone();
     for guard in &guards {
         fenced = fence(fenced, guard.lost());
     }
     // One pending status and one Deployment for the release; the final report settles both.
-    if let Some(reporter) = reporter {
+    if let Some(reporter) = run.reporter {
         let targets: Vec<String> = parts
             .iter()
             .map(|p| p.plan.new_rc.metadata.name.clone().unwrap_or_default())
@@ -271,8 +265,8 @@ pub(super) async fn deploy_several(
                 environment_url.get_or_insert(url);
             }
         }
-        let rolled = roll_all(&cluster, settings, &parts, &fenced, started);
-        let mut outcome = match reporter {
+        let rolled = roll_all(&cluster, settings, &parts, &fenced, run.started);
+        let mut outcome = match run.reporter {
             // Live progress for the release as a whole, as for one RC (see run/progress.rs).
             Some(reporter) => {
                 let targets = parts

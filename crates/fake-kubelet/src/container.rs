@@ -215,6 +215,27 @@ impl ContainerSim {
     }
 
     /// The back-off the real kubelet would print for the current attempt, and the scaled wait we actually use.
+    /// Ends the run at `wall`: it started when the container began running (at once, if it never did).
+    fn terminate(
+        &mut self,
+        wall: Timestamp,
+        exit_code: i32,
+        reason: &str,
+        message: Option<String>,
+    ) {
+        let started_at = match &self.state {
+            State::Running { started_at } => *started_at,
+            _ => wall,
+        };
+        self.state = State::Terminated(Termination {
+            exit_code,
+            reason: reason.into(),
+            started_at,
+            finished_at: wall,
+            message,
+        });
+    }
+
     fn backoff(&mut self, timing: &Timing) -> (String, Duration) {
         let real_secs = (10u64 << self.backoffs.min(5)).min(300);
         self.backoffs += 1;
@@ -285,18 +306,9 @@ impl ContainerSim {
                 self.next = None;
             }
             Step::Crash => {
-                let started_at = match &self.state {
-                    State::Running { started_at } => *started_at,
-                    _ => wall,
-                };
                 self.ready = false;
-                self.state = State::Terminated(Termination {
-                    exit_code: 1,
-                    reason: "Error".into(),
-                    started_at,
-                    finished_at: wall,
-                    message: self.termination_message.clone(),
-                });
+                let message = self.termination_message.clone();
+                self.terminate(wall, 1, "Error", message);
                 self.next = Some((now + timing.backoff_base / 5, Step::EnterCrashBackOff));
             }
             Step::EnterCrashBackOff => {
@@ -334,18 +346,8 @@ impl ContainerSim {
                 self.next = Some((now + timing.probe_period, Step::Probe));
             }
             Step::Complete => {
-                let started_at = match &self.state {
-                    State::Running { started_at } => *started_at,
-                    _ => wall,
-                };
                 self.ready = true;
-                self.state = State::Terminated(Termination {
-                    exit_code: 0,
-                    reason: "Completed".into(),
-                    started_at,
-                    finished_at: wall,
-                    message: None,
-                });
+                self.terminate(wall, 0, "Completed", None);
                 self.next = None;
             }
             Step::RetryConfig => {

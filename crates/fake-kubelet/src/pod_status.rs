@@ -196,8 +196,16 @@ mod tests {
         }
     }
 
+    /// Long enough for every container of these tests to settle: pulled and running, ready, or crashed once.
+    const SETTLED: Duration = Duration::from_millis(2000);
+
     fn pod(images: &[(&str, &str)], until: Duration) -> Value {
         pod_with_message(images, None, until)
+    }
+
+    /// The pod once its containers have settled.
+    fn settled(images: &[(&str, &str)]) -> Value {
+        pod(images, SETTLED)
     }
 
     fn pod_with_message(images: &[(&str, &str)], message: Option<&str>, until: Duration) -> Value {
@@ -212,14 +220,18 @@ mod tests {
             })
             .collect();
         settle(&mut sims, start, until);
-        let facts = PodFacts {
+        status_patch(&facts(), &[], &sims, Timestamp::now())
+    }
+
+    /// The pod these tests describe, started now.
+    fn facts() -> PodFacts<'static> {
+        PodFacts {
             uid: "u",
             pod_ip: "10.244.0.2",
             host_ip: "127.0.0.1",
             start_time: Timestamp::now(),
             scheduled: None,
-        };
-        status_patch(&facts, &[], &sims, Timestamp::now())
+        }
     }
 
     fn condition<'a>(status: &'a Value, kind: &str) -> &'a Value {
@@ -229,6 +241,13 @@ mod tests {
             .iter()
             .find(|c| c["type"] == kind)
             .unwrap()
+    }
+
+    /// Asserts that condition `kind` is False, saying `message`.
+    fn assert_false(status: &Value, kind: &str, message: &str) {
+        let c = condition(status, kind);
+        assert_eq!(c["status"], "False", "{kind}");
+        assert_eq!(c["message"], message, "{kind}");
     }
 
     #[test]
@@ -249,21 +268,14 @@ mod tests {
             "x".into(),
             "p".into(),
         )];
-        settle(&mut inits, start, Duration::from_millis(2000));
-        let facts = PodFacts {
-            uid: "u",
-            pod_ip: "10.244.0.2",
-            host_ip: "127.0.0.1",
-            start_time: Timestamp::now(),
-            scheduled: None,
-        };
+        settle(&mut inits, start, SETTLED);
+        let facts = facts();
         let s = status_patch(&facts, &inits, &apps, Timestamp::now());
         assert_eq!(s["status"]["phase"], "Pending");
-        let init = condition(&s, "Initialized");
-        assert_eq!(init["status"], "False");
-        assert_eq!(
-            init["message"],
-            "containers with incomplete status: [migrate]"
+        assert_false(
+            &s,
+            "Initialized",
+            "containers with incomplete status: [migrate]",
         );
         let status = &s["status"]["initContainerStatuses"][0];
         assert_eq!(status["name"], "migrate");
@@ -280,8 +292,8 @@ mod tests {
             &timing(),
             "p".into(),
         )];
-        settle(&mut ok, start, Duration::from_millis(2000));
-        settle(&mut apps, start, Duration::from_millis(2000));
+        settle(&mut ok, start, SETTLED);
+        settle(&mut apps, start, SETTLED);
         let s = status_patch(&facts, &ok, &apps, Timestamp::now());
         assert_eq!(condition(&s, "Initialized")["status"], "True");
         assert_eq!(s["status"]["phase"], "Running");
@@ -320,32 +332,21 @@ mod tests {
 
     #[test]
     fn one_failing_container_keeps_the_pod_unready_and_named() {
-        let s = pod(
-            &[("app", "api:v1"), ("sidecar", "proxy:never-ready")],
-            Duration::from_millis(2000),
-        );
+        let s = settled(&[("app", "api:v1"), ("sidecar", "proxy:never-ready")]);
         assert_eq!(s["status"]["phase"], "Running");
-        let ready = condition(&s, "Ready");
-        assert_eq!(ready["status"], "False");
-        assert_eq!(
-            ready["message"],
-            "containers with unready status: [sidecar]"
-        );
+        assert_false(&s, "Ready", "containers with unready status: [sidecar]");
         assert_eq!(s["status"]["containerStatuses"][0]["ready"], true);
     }
 
     #[test]
     fn an_unpullable_container_keeps_the_pod_pending() {
-        let s = pod(
-            &[("app", "api:v1"), ("sidecar", "proxy:unpullable")],
-            Duration::from_millis(2000),
-        );
+        let s = settled(&[("app", "api:v1"), ("sidecar", "proxy:unpullable")]);
         assert_eq!(s["status"]["phase"], "Pending");
     }
 
     #[test]
     fn a_crashing_container_shows_its_last_termination() {
-        let s = pod(&[("app", "api:crashloop")], Duration::from_millis(2000));
+        let s = settled(&[("app", "api:crashloop")]);
         let c = &s["status"]["containerStatuses"][0];
         assert_eq!(s["status"]["phase"], "Running");
         assert_eq!(c["lastState"]["terminated"]["exitCode"], 1);
@@ -359,12 +360,12 @@ mod tests {
         let s = pod_with_message(
             &[("app", "api:crashloop"), ("sidecar", "proxy:v1")],
             Some(message),
-            Duration::from_millis(2000),
+            SETTLED,
         );
         let statuses = &s["status"]["containerStatuses"];
         assert_eq!(statuses[0]["lastState"]["terminated"]["message"], message);
         assert_eq!(statuses[1]["lastState"], json!({}));
-        let s = pod(&[("app", "api:crashloop")], Duration::from_millis(2000));
+        let s = settled(&[("app", "api:crashloop")]);
         let terminated = &s["status"]["containerStatuses"][0]["lastState"]["terminated"];
         assert_eq!(terminated["exitCode"], 1);
         assert!(terminated.get("message").is_none(), "{terminated}");

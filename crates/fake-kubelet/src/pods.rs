@@ -173,37 +173,28 @@ impl Pods {
         {
             timing.ready = Duration::from_millis(ms);
         }
-        let containers = pod
-            .spec
-            .as_ref()
-            .map(|s| {
-                s.containers
-                    .iter()
-                    .map(|c| {
-                        (
-                            c.name.clone(),
-                            c.image.clone().unwrap_or_default(),
-                            probe_failure(c, &pod_ip),
-                            seen(pod, &c.name),
-                        )
-                    })
-                    .collect()
+        let spec = pod.spec.as_ref();
+        let containers = spec
+            .into_iter()
+            .flat_map(|s| &s.containers)
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    c.image.clone().unwrap_or_default(),
+                    probe_failure(c, &pod_ip),
+                    seen(pod, &c.name),
+                )
             })
-            .unwrap_or_default();
-        let init_containers = pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.init_containers.as_ref())
-            .map(|cs| {
-                cs.iter()
-                    .map(|c| InitJob {
-                        name: c.name.clone(),
-                        image: c.image.clone().unwrap_or_default(),
-                        completed: completed(pod, &c.name),
-                    })
-                    .collect()
+            .collect();
+        let init_containers = spec
+            .into_iter()
+            .flat_map(|s| s.init_containers.iter().flatten())
+            .map(|c| InitJob {
+                name: c.name.clone(),
+                image: c.image.clone().unwrap_or_default(),
+                completed: completed(pod, &c.name),
             })
-            .unwrap_or_default();
+            .collect();
         let scheduled = pod
             .status
             .as_ref()
