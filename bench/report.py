@@ -84,6 +84,27 @@ def render_cost(cost):
     return out
 
 
+def runs_of(run):
+    """The wall times of a case's runs (one, in results from before repetitions)."""
+    return run.get("runs_wall_s") or [run["wall_s"]]
+
+
+def firsts_of(run):
+    """Process start to the first scale-up, in every run of a case."""
+    if run.get("runs_first_scale_up_s"):
+        return run["runs_first_scale_up_s"]
+    return [run["until_first_scale_up_s"]] if run.get("until_first_scale_up_s") is not None else []
+
+
+def first_scale_up_cell(run):
+    """The median of the runs, and the slowest when there were several."""
+    f = sorted(firsts_of(run))
+    if not f:
+        return "-"
+    median = f"{f[(len(f) - 1) // 2] * 1000:.0f} ms"
+    return median if len(f) == 1 else f"{median} (≤ {f[-1] * 1000:.0f})"
+
+
 def render(r, notes=None):
     """`notes`: hand-written analysis (bench/analysis.md) appended under its own heading."""
     m = r["machine"]
@@ -94,16 +115,16 @@ def render(r, notes=None):
                f"({r['total_runtime_s'] / 60:.1f} min). Kubernetes 1.20 control plane on loopback with the fake kubelet "
                f"({r['settings']['nodes']} nodes of {r['settings']['node_cpu']} CPU / {r['settings']['node_pods']} pods); "
                f"the action is the release binary. Times are wall-clock seconds.\n")
-    out.append("| N | surge | ready delay | steps | lower bound | ours | first scale-up | ours / (1.1 LB + 2 s) "
+    out.append("| N | surge | ready delay | steps | lower bound | runs | ours | first scale-up | ours / (1.1 LB + 2 s) "
                "| Deployment controller | ours / Deployment | requests | CPU s | peak RSS MB "
                "| kubectl rolling-update (model) |")
-    out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for c in r["cases"]:
         o, d = c["ours"], c["deployment"]
         out.append(
             f"| {c['replicas']} | {c['surge']} ({c['surge_pods']}) | {c['ready_delay_s']} s | {c['steps']} "
-            f"| {c['lower_bound_s']:.0f} s | {o['wall_s']:.1f} s "
-            f"| {fmt((o.get('until_first_scale_up_s') or 0) * 1000, 0) if o.get('until_first_scale_up_s') else '-'} ms "
+            f"| {c['lower_bound_s']:.0f} s | {len(runs_of(o))} | {o['wall_s']:.1f} s "
+            f"| {first_scale_up_cell(o)} "
             f"| {o['wall_s'] / wall_target(c):.2f} "
             f"| {d['wall_s']:.1f} s | {o['wall_s'] / d['wall_s']:.2f} | {o['requests']['total']} "
             f"| {o['cpu_s']:.2f} | {o['max_rss_mb']:.1f} | {c['kubectl_model_s'] / 60:.0f} min |")
@@ -146,11 +167,12 @@ def render(r, notes=None):
     out.append("|---|---|")
     out.append(f"| wall <= 1.10 x lower bound + 2 s | {len(wall_ok)}/{len(rows)} cases |")
     out.append(f"| wall <= 1.0 x Deployment controller | {len(dep_ok)}/{len(rows)} cases |")
-    first = [c["ours"].get("until_first_scale_up_s") for c in rows]
-    if all(f is not None for f in first) and first:
-        fast = [f for f in first if f <= 0.150]
-        out.append(f"| process start to first scale-up <= 150 ms | {len(fast)}/{len(rows)} cases "
-                   f"(median {sorted(first)[len(first) // 2] * 1000:.0f} ms) |")
+    firsts = [firsts_of(c["ours"]) for c in rows]
+    if firsts and all(firsts):
+        fast = [f for f in firsts if max(f) <= 0.150]
+        every = sorted(x for f in firsts for x in f)
+        out.append(f"| process start to first scale-up <= 150 ms (every run) | {len(fast)}/{len(rows)} cases "
+                   f"(median {every[len(every) // 2] * 1000:.0f} ms, slowest {every[-1] * 1000:.0f} ms) |")
     for c in big:
         o = c["ours"]
         out.append(f"| 200 replicas, surge {c['surge']}, {c['ready_delay_s']} s: <= 1 CPU s, <= 40 MB | "
@@ -242,6 +264,10 @@ def render(r, notes=None):
         "maxUnavailable 0, minReadySeconds 0) in a fresh namespace of the same cluster, from the start of "
         "`kubectl set image` to the watch event with observedGeneration current and updatedReplicas == "
         "availableReplicas == replicas == N (so the old ReplicaSets are at 0, checked afterwards).\n"
+        "- **runs**: each case runs that many times, ours and the Deployment controller in turn; `ours`, "
+        "`Deployment controller` and their ratio are the median runs' walls, and requests, CPU and RSS are those of "
+        "our median run; first scale-up is the median of the runs, with the slowest in brackets. Cases whose lower "
+        "bound is over a minute run once (`BENCH_REPS`, `BENCH_REPS_LONG`).\n"
         "- **requests**: unique audit IDs in the API server's audit log whose impersonated user is that run's own "
         "user (the kubeconfig given to the action has `as: bench-action-<namespace>`); a watch counts once.\n"
         "- **CPU s / peak RSS**: `wait4` rusage of the action's process (user + sys; ru_maxrss).\n"
