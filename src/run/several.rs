@@ -21,7 +21,7 @@ use crate::outcome::{self, AfterFailure, Outcome, ResultKind};
 use crate::plan::{self, Observed, Plan};
 use crate::report::actions;
 use crate::rollout::cluster_cache::ClusterCache;
-use crate::rollout::{self, lock, Cancel, Engine, Executed, Rolled};
+use crate::rollout::{self, lock, Cancel, Engine, Executed, PodWatch, Rolled};
 
 /// One RC of the run: its settings (scoped by [`Settings::for_rc`], and to its preview's base name in a
 /// preview), its plan, and in a preview the preview Service to put in place before it rolls.
@@ -209,8 +209,55 @@ pub(super) async fn deploy_several(run: Run<'_>) -> Result<Outcome, Stop> {
     }
     let mut no_manifest = settings.clone();
     no_manifest.manifest = None;
-    let shared = observe(&cluster, &no_manifest).await?;
-    let parts = plan_all(settings, pr, &cluster.namespace, &shared, &manifests)?;
+    // As for one RC (run/mod.rs): the cache of nodes and cluster-wide pods and every engine's pod watch start
+    // listing now, and the locks and the observation are taken at once; an observation made while another run
+    // held a lock is made again under ours.
+    let cache = Arc::new(ClusterCache::new(cluster.client.clone()));
+    let mut watches = vec![];
+    if !settings.dry_run {
+        cache.warm().await;
+        watches = (0..settings.rcs.len())
+            .map(|_| PodWatch::start(cluster.client.clone(), &cluster.namespace))
+            .collect();
+    }
+    let locking = async {
+        match settings.dry_run {
+            true => Ok(vec![]),
+            false => lock_all(&cluster, settings, &lock_names).await,
+        }
+    };
+    let (early, guards) = tokio::join!(observe(&cluster, &no_manifest), locking);
+    let guards = guards?;
+    let result = async {
+        let shared = match guards.iter().any(|guard| guard.contended()) {
+            true => observe(&cluster, &no_manifest).await?,
+            false => early?,
+        };
+        let parts = plan_all(settings, pr, &cluster.namespace, &shared, &manifests)?;
+        roll_planned(&run, &cluster, parts, &guards, Head { cache, watches }).await
+    }
+    .await;
+    for guard in guards {
+        guard.release().await;
+    }
+    result
+}
+
+/// What the run started before planning: the cluster-wide cache and one pod watch per RC (none for a dry run).
+struct Head {
+    cache: Arc<ClusterCache>,
+    watches: Vec<PodWatch>,
+}
+
+/// The planned RCs under their locks: a dry run's report, or the rollout.
+async fn roll_planned(
+    run: &Run<'_>,
+    cluster: &Cluster,
+    parts: Vec<Part>,
+    guards: &[lock::LockGuard],
+    head: Head,
+) -> Result<Outcome, Stop> {
+    let settings = run.settings;
     for part in &parts {
         if let Some(reason) = &part.plan.current_reason {
             actions::print_untrusted(&format!("{}: {reason}", part.rc));
@@ -227,7 +274,7 @@ pub(super) async fn deploy_several(run: Run<'_>) -> Result<Outcome, Stop> {
             actions::print_untrusted(&plan::render_dry_run(&part.plan));
             let o = super::dry_run_outcome(&part.settings, &part.plan, run.started);
             if let Some(service) = &part.service {
-                let url = put_service(&part.settings, &cluster, service).await?;
+                let url = put_service(&part.settings, cluster, service).await?;
                 environment_url.get_or_insert(url);
             }
             outcomes.push((part.rc.clone(), o));
@@ -237,9 +284,8 @@ pub(super) async fn deploy_several(run: Run<'_>) -> Result<Outcome, Stop> {
         return Ok(combined);
     }
 
-    let guards = lock_all(&cluster, settings, &lock_names).await?;
     let mut fenced = run.cancel.clone();
-    for guard in &guards {
+    for guard in guards {
         fenced = fence(fenced, guard.lost());
     }
     // One pending status and one Deployment for the release; the final report settles both.
@@ -255,17 +301,17 @@ pub(super) async fn deploy_several(run: Run<'_>) -> Result<Outcome, Stop> {
             actions::warning(&warning);
         }
     }
-    let result = async {
+    {
         // Previews: every preview Service in place before its pods roll (all were checked when planning). The
         // release's URL is the first RC's that has one (the API's, not the worker's).
         let mut environment_url = None;
         for part in &parts {
             if let Some(service) = &part.service {
-                let url = put_service(&part.settings, &cluster, service).await?;
+                let url = put_service(&part.settings, cluster, service).await?;
                 environment_url.get_or_insert(url);
             }
         }
-        let rolled = roll_all(&cluster, settings, &parts, &fenced, run.started);
+        let rolled = roll_all(cluster, settings, &parts, head, &fenced, run.started);
         let mut outcome = match run.reporter {
             // Live progress for the release as a whole, as for one RC (see run/progress.rs).
             Some(reporter) => {
@@ -293,28 +339,25 @@ pub(super) async fn deploy_several(run: Run<'_>) -> Result<Outcome, Stop> {
         outcome.environment_url = environment_url;
         Ok(outcome)
     }
-    .await;
-    for guard in guards {
-        guard.release().await;
-    }
-    result
 }
 
 async fn roll_all(
     cluster: &Cluster,
     settings: &Settings,
     parts: &[Part],
+    head: Head,
     cancel: &Cancel,
     started: Instant,
 ) -> Result<Outcome, Stop> {
     actions::group("Rolling update");
-    // The engines of one run share one cache of nodes and cluster-wide pods (see rollout::cluster_cache).
-    let cache = Arc::new(ClusterCache::new(cluster.client.clone()));
+    // The engines of one run share one cache of nodes and cluster-wide pods (see rollout::cluster_cache); each
+    // has its own pod watch, started before planning.
+    let Head { cache, watches } = head;
     let mut engines = vec![];
-    for part in parts {
-        let engine = Engine::start(
+    for (part, watch) in parts.iter().zip(watches) {
+        let engine = Engine::with_watch(
             cluster.client.clone(),
-            &cluster.namespace,
+            watch,
             cache.clone(),
             &part.settings,
             cancel.clone(),

@@ -82,6 +82,8 @@ struct Shared {
     rng: AtomicU64,
     counter: AtomicU64,
     faults: AtomicU64,
+    /// How many of each kind the share of faulty requests got.
+    share_kinds: Mutex<std::collections::BTreeMap<Fault, u64>>,
     phase: u64,
     stats: Mutex<Stats>,
 }
@@ -140,6 +142,7 @@ impl FaultProxy {
             rng: AtomicU64::new(seed.max(1)),
             counter: AtomicU64::new(0),
             faults: AtomicU64::new(0),
+            share_kinds: Mutex::default(),
             phase: seed % 100,
             stats: Mutex::new(Stats::default()),
         });
@@ -304,11 +307,20 @@ fn pick_fault(shared: &Shared, method: &Method, is_watch: bool) -> Option<Fault>
     }
     if is_watch {
         kinds.push(Fault::CutWatch);
-        kinds.push(Fault::CutWatch);
     }
-    // Rotate through the kinds (from a seeded start) so that a short run still sees each of them.
+    // The kind this request can take that the share has injected least so far, ties broken by a rotation from a
+    // seeded start: a short run sees every kind however its writes and watches fall among the faulted requests
+    // (a plain rotation left out whichever kinds fell on requests that could not take them).
     let k = shared.faults.fetch_add(1, Ordering::Relaxed) + shared.phase;
-    Some(kinds[(k % kinds.len() as u64) as usize])
+    let len = kinds.len() as u64;
+    kinds.rotate_left((k % len) as usize);
+    let mut given = shared.share_kinds.lock().unwrap();
+    let kind = *kinds
+        .iter()
+        .min_by_key(|kind| given.get(kind).copied().unwrap_or(0))
+        .expect("every request can take a fault");
+    *given.entry(kind).or_default() += 1;
+    Some(kind)
 }
 
 async fn handle(
