@@ -57,12 +57,11 @@ pub struct Migration {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub namespace: String,
-    /// The RC serving now; `None` on a first deploy.
-    pub current: Option<ReplicationController>,
-    /// Why that RC was picked (several candidates after an interrupted update).
-    pub current_reason: Option<String>,
-    /// An RC already named like the new one (an interrupted update to the same version, or already deployed).
-    pub existing_new: Option<ReplicationController>,
+    /// The RCs already there that the plan is about: the one serving now (`None` on a first deploy), why it was
+    /// picked (several candidates after an interrupted update), and one already named like the new RC (an
+    /// interrupted update to the same version, or already deployed). Kept together as [`current::find`] found
+    /// them, so a rollback's plan names them the same way.
+    pub found: current::Found,
     /// The new RC to create, complete: name, labels, selector, template, annotations, `spec.replicas = 0`.
     pub new_rc: ReplicationController,
     /// Replicas the new RC must reach.

@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::{
 use kube::api::ObjectMeta;
 
 use super::annotations as ann;
+use super::current::Found;
 use super::spec::images_of;
 use super::{Limits, Observed, Plan};
 use crate::inputs::{Mode, Settings};
@@ -137,15 +138,17 @@ pub fn build(
         .collect();
     Ok(Plan {
         namespace: namespace.to_string(),
-        current: Some(current.clone()),
-        current_reason: Some(format!(
-            "rolling back {name} to the previous version {previous_name} it recorded"
-        )),
-        existing_new: observed
-            .rcs
-            .iter()
-            .find(|r| r.metadata.name.as_deref() == Some(previous_name.as_str()))
-            .cloned(),
+        found: Found {
+            current: Some(current.clone()),
+            reason: Some(format!(
+                "rolling back {name} to the previous version {previous_name} it recorded"
+            )),
+            existing_new: observed
+                .rcs
+                .iter()
+                .find(|r| r.metadata.name.as_deref() == Some(previous_name.as_str()))
+                .cloned(),
+        },
         new_rc,
         desired,
         limits: Limits::resolve(desired, settings.max_surge, settings.max_unavailable),
@@ -182,11 +185,13 @@ fn abort_plan(
     );
     Plan {
         namespace: namespace.to_string(),
-        current: Some(busy.clone()),
-        current_reason: Some(format!(
-            "an update from {name} to {next} is in progress or was kept; rolling it back: {name} back to {original} replicas, {next} removed"
-        )),
-        existing_new: target.cloned(),
+        found: Found {
+            current: Some(busy.clone()),
+            reason: Some(format!(
+                "an update from {name} to {next} is in progress or was kept; rolling it back: {name} back to {original} replicas, {next} removed"
+            )),
+            existing_new: target.cloned(),
+        },
         new_rc: busy.clone(),
         desired: original,
         limits: Limits::resolve(original, settings.max_surge, settings.max_unavailable),

@@ -109,12 +109,13 @@ fn seeds_multi_container_rc_gets_a_versioned_copy_with_the_new_image() {
         "keep 3 pods available, don't exceed 4 pods"
     );
     assert_eq!(
-        plan.current
+        plan.found
+            .current
             .as_ref()
             .and_then(|c| c.metadata.name.as_deref()),
         Some("api-rc")
     );
-    assert!(plan.existing_new.is_none());
+    assert!(plan.found.existing_new.is_none());
     assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
 
     assert_eq!(annotation(new, ann::BASE), Some("api-rc"));
@@ -171,7 +172,7 @@ fn legacy_rc_is_migrated_not_refused_and_the_service_keeps_both() {
     assert_eq!(label_value_problem(&m.value), None);
     // After the migration the old selector and the new one differ by `version` and never select the same pod,
     // while the Service still selects the old pods (relabelled) and the new ones.
-    let old = plan.current.as_ref().unwrap();
+    let old = plan.found.current.as_ref().unwrap();
     let old_selector = selectors::selector_after(old, Some(&m));
     assert_eq!(
         old_selector,
@@ -231,7 +232,7 @@ fn single_container_bare_image() {
     );
     assert!(plan.migration.is_none(), "already versioned");
     assert_eq!(plan.desired, 2);
-    assert!(plan.current_reason.unwrap().contains("made by this action"));
+    assert!(plan.found.reason.unwrap().contains("made by this action"));
     // Our annotations of the old RC are not carried over as if they described the new one.
     assert_eq!(annotation(&plan.new_rc, ann::VERSION), Some("1a2b3c4"));
     assert_eq!(plan.warnings.len(), 1);
@@ -288,7 +289,7 @@ fn manifest_in_yaml_and_json_give_the_same_plan() {
         ("node-api-container".into(), "node-api:2.0".into())
     );
     assert_eq!(yaml.desired, 4, "first deploy: the manifest's count");
-    assert!(yaml.current.is_none() && yaml.migration.is_none());
+    assert!(yaml.found.current.is_none() && yaml.migration.is_none());
     assert_eq!(annotation(&yaml.new_rc, ann::SOURCE), None);
     assert_eq!(yaml.images[0].old, None);
 }
@@ -363,9 +364,10 @@ fn the_same_version_again_is_a_resume_not_an_error() {
         &observed(&["api-rc-abc1234.yaml"], &["api-srv.yaml"]),
     )
     .unwrap();
-    assert!(plan.current.is_none());
+    assert!(plan.found.current.is_none());
     assert_eq!(
-        plan.existing_new
+        plan.found
+            .existing_new
             .as_ref()
             .and_then(|r| r.metadata.name.as_deref()),
         Some("api-rc-abc1234")
@@ -450,7 +452,8 @@ fn an_unrelated_service_is_not_a_match() {
     );
     assert!(plan.migration.is_none());
     assert_eq!(
-        plan.current_reason
+        plan.found
+            .reason
             .as_deref()
             .map(|r| r.contains("annotation rolling-update.github.io/base")),
         Some(true)
@@ -546,13 +549,15 @@ fn interrupted_update_plans_from_the_source() {
     };
     let plan = build(&s, "default", &o).unwrap();
     assert_eq!(
-        plan.current
+        plan.found
+            .current
             .as_ref()
             .and_then(|c| c.metadata.name.as_deref()),
         Some("api-rc")
     );
     assert!(plan
-        .current_reason
+        .found
+        .reason
         .as_deref()
         .unwrap()
         .contains("interrupted update to `api-rc-0000000`"));
@@ -660,7 +665,8 @@ fn mode_rollback_finishes_an_interrupted_rollback_and_aborts_an_interrupted_depl
     assert!(plan.abort_interrupted, "the kept deploy is rolled back");
     assert_eq!(plan.desired, 3, "back to the count it had");
     assert!(plan
-        .current_reason
+        .found
+        .reason
         .unwrap()
         .contains("api-rc-def5678 removed"));
 }

@@ -445,7 +445,7 @@ pub async fn roll(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Rolled> {
     }
 
     // An interrupted update to another version is rolled back first, then this one proceeds.
-    let mut current = plan.current.clone();
+    let mut current = plan.found.current.clone();
     if let Some(old) = &current {
         if let Some(other) = resume::interrupted_target(old, &new_name) {
             engine.log(format!(
@@ -535,7 +535,7 @@ pub async fn roll(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Rolled> {
 
 /// `mode: rollback` on an update in progress or kept: roll that update back.
 async fn abort_interrupted(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Executed> {
-    let Some(busy) = &plan.current else {
+    let Some(busy) = &plan.found.current else {
         anyhow::bail!("internal: an abort plan without a current RC");
     };
     let name = Side::of(busy).name;
@@ -669,7 +669,7 @@ async fn create_rc(
 /// No RC serves yet: create the new one and wait until it is available.
 async fn first_deploy(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Rolled> {
     let new_name = plan.new_rc.metadata.name.clone().unwrap_or_default();
-    let new_rc = match &plan.existing_new {
+    let new_rc = match &plan.found.existing_new {
         Some(existing) => existing.clone(),
         None => create(engine, &plan.new_rc).await?,
     };
@@ -681,7 +681,7 @@ async fn first_deploy(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Rolled
         .as_ref()
         .map(|a| ann::IN_PROGRESS.iter().any(|k| a.contains_key(*k)))
         .unwrap_or(false);
-    if plan.existing_new.is_some()
+    if plan.found.existing_new.is_some()
         && !in_progress
         && to.replicas == plan.desired
         && engine.counts(&to).available >= plan.desired

@@ -309,7 +309,7 @@ async fn deploy_locked(run: Run<'_>, cluster: &Cluster, head: Head) -> Result<Ou
             environment_url = Some(put_service(settings, cluster, &service).await?);
         }
     }
-    if let Some(reason) = &plan.current_reason {
+    if let Some(reason) = &plan.found.reason {
         actions::print_untrusted(reason);
     }
     for warning in &plan.warnings {
@@ -419,8 +419,13 @@ async fn preflight(
         namespace_pods,
         events: false,
     };
-    let snap =
-        rollout::snapshot::gather(sources, &plan.new_rc, plan.current.as_ref(), &plan.limits).await;
+    let snap = rollout::snapshot::gather(
+        sources,
+        &plan.new_rc,
+        plan.found.current.as_ref(),
+        &plan.limits,
+    )
+    .await;
     for warning in diagnosis::preflight(&snap, template) {
         actions::warning(&format!("pre-flight: {warning}"));
     }
@@ -440,7 +445,11 @@ fn dry_run_outcome(settings: &Settings, plan: &Plan, started: Instant) -> Outcom
 
 fn base_outcome(settings: &Settings, plan: &Plan, started: Instant) -> Outcome {
     Outcome {
-        previous_rc_name: plan.current.as_ref().and_then(|c| c.metadata.name.clone()),
+        previous_rc_name: plan
+            .found
+            .current
+            .as_ref()
+            .and_then(|c| c.metadata.name.clone()),
         images: plan.images.clone(),
         desired_replicas: plan.desired,
         ..Outcome::bare(

@@ -212,7 +212,7 @@ pub(super) async fn deploy_several(run: Run<'_>) -> Result<Outcome, Stop> {
     let shared = observe(&cluster, &no_manifest).await?;
     let parts = plan_all(settings, pr, &cluster.namespace, &shared, &manifests)?;
     for part in &parts {
-        if let Some(reason) = &part.plan.current_reason {
+        if let Some(reason) = &part.plan.found.reason {
             actions::print_untrusted(&format!("{}: {reason}", part.rc));
         }
         for warning in &part.plan.warnings {
