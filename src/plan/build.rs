@@ -103,7 +103,6 @@ pub fn build(settings: &Settings, namespace: &str, observed: &Observed) -> Resul
         namespace: namespace.to_string(),
         found,
         new_rc,
-        desired,
         limits: Limits::resolve(desired, settings.max_surge, settings.max_unavailable),
         migration,
         images,

@@ -64,7 +64,7 @@ pub fn render_dry_run(plan: &Plan) -> String {
             let _ = writeln!(
                 out,
                 "Scaling up {new_name} from {from} to {}, scaling down {} from {} to 0 ({})",
-                plan.desired,
+                plan.desired(),
                 c.metadata.name.as_deref().unwrap_or_default(),
                 replicas(c),
                 plan.limits.describe()
@@ -74,7 +74,7 @@ pub fn render_dry_run(plan: &Plan) -> String {
             let _ = writeln!(
                 out,
                 "Scaling up {new_name} from {from} to {} (no RC to scale down)",
-                plan.desired
+                plan.desired()
             );
         }
     }

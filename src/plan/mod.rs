@@ -64,8 +64,7 @@ pub struct Plan {
     pub found: current::Found,
     /// The new RC to create, complete: name, labels, selector, template, annotations, `spec.replicas = 0`.
     pub new_rc: ReplicationController,
-    /// Replicas the new RC must reach.
-    pub desired: i32,
+    /// Replicas the new RC must reach (`desired`), and how far above and below it the rollout may go.
     pub limits: Limits,
     pub migration: Option<Migration>,
     pub images: Vec<ImageChange>,
@@ -77,6 +76,13 @@ pub struct Plan {
     /// What the plan is for (`deploy`, `rollback`, `preview`): the run executes every plan the same way, and
     /// says which it was.
     pub mode: Mode,
+}
+
+impl Plan {
+    /// Replicas the new RC must reach: the limits were resolved around it, so they hold the one count.
+    pub fn desired(&self) -> i32 {
+        self.limits.desired
+    }
 }
 
 /// Why there is no plan: the deploy's checks or the rollback's. Nothing in the cluster was changed.

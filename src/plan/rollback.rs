@@ -150,7 +150,6 @@ pub fn build(
                 .cloned(),
         },
         new_rc,
-        desired,
         limits: Limits::resolve(desired, settings.max_surge, settings.max_unavailable),
         migration: None,
         images,
@@ -193,7 +192,6 @@ fn abort_plan(
             existing_new: target.cloned(),
         },
         new_rc: busy.clone(),
-        desired: original,
         limits: Limits::resolve(original, settings.max_surge, settings.max_unavailable),
         migration: None,
         images: images

@@ -103,7 +103,7 @@ fn seeds_multi_container_rc_gets_a_versioned_copy_with_the_new_image() {
 
     let spec = new.spec.as_ref().unwrap();
     assert_eq!(spec.replicas, Some(0), "the engine scales it up");
-    assert_eq!(plan.desired, 3);
+    assert_eq!(plan.desired(), 3);
     assert_eq!(
         plan.limits.describe(),
         "keep 3 pods available, don't exceed 4 pods"
@@ -231,7 +231,7 @@ fn single_container_bare_image() {
         labels(&[("app", "web"), ("version", "1a2b3c4")])
     );
     assert!(plan.migration.is_none(), "already versioned");
-    assert_eq!(plan.desired, 2);
+    assert_eq!(plan.desired(), 2);
     assert!(plan.found.reason.unwrap().contains("made by this action"));
     // Our annotations of the old RC are not carried over as if they described the new one.
     assert_eq!(annotation(&plan.new_rc, ann::VERSION), Some("1a2b3c4"));
@@ -288,7 +288,7 @@ fn manifest_in_yaml_and_json_give_the_same_plan() {
         images(&yaml.new_rc)[0],
         ("node-api-container".into(), "node-api:2.0".into())
     );
-    assert_eq!(yaml.desired, 4, "first deploy: the manifest's count");
+    assert_eq!(yaml.desired(), 4, "first deploy: the manifest's count");
     assert!(yaml.found.current.is_none() && yaml.migration.is_none());
     assert_eq!(annotation(&yaml.new_rc, ann::SOURCE), None);
     assert_eq!(yaml.images[0].old, None);
@@ -300,12 +300,12 @@ fn manifest_over_a_running_rc_keeps_its_replica_count() {
     let mut o = observed(&["api-rc.legacy.yaml"], &["api-srv.yaml"]);
     o.manifest = Some(parse_manifest(&fixture("manifests/api-rc.yaml")).unwrap());
     let plan = build(&s, "default", &o).unwrap();
-    assert_eq!(plan.desired, 3);
+    assert_eq!(plan.desired(), 3);
     assert_eq!(plan.images[0].old.as_deref(), Some("node-api:1.0"));
     assert_eq!(plan.images[0].new, "node-api:2.0");
     assert!(plan.migration.is_some());
     let s = settings(&[("manifest", "api-rc.yaml"), ("replicas", "5")]);
-    assert_eq!(build(&s, "default", &o).unwrap().desired, 5);
+    assert_eq!(build(&s, "default", &o).unwrap().desired(), 5);
 }
 
 #[test]
@@ -372,7 +372,7 @@ fn the_same_version_again_is_a_resume_not_an_error() {
             .and_then(|r| r.metadata.name.as_deref()),
         Some("api-rc-abc1234")
     );
-    assert_eq!(plan.desired, 3);
+    assert_eq!(plan.desired(), 3);
 }
 
 #[test]
@@ -562,7 +562,8 @@ fn interrupted_update_plans_from_the_source() {
         .unwrap()
         .contains("interrupted update to `api-rc-0000000`"));
     assert_eq!(
-        plan.desired, 3,
+        plan.desired(),
+        3,
         "the count before the interrupted update, not the 2 it was left at"
     );
     // Our in-progress marks on the old RC are not copied to the new one.
@@ -663,7 +664,7 @@ fn mode_rollback_finishes_an_interrupted_rollback_and_aborts_an_interrupted_depl
     };
     let plan = rollback::build(&s, "default", &o).unwrap();
     assert!(plan.abort_interrupted, "the kept deploy is rolled back");
-    assert_eq!(plan.desired, 3, "back to the count it had");
+    assert_eq!(plan.desired(), 3, "back to the count it had");
     assert!(plan
         .found
         .reason

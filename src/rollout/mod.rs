@@ -503,7 +503,7 @@ pub async fn roll(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Rolled> {
         "Scaling up {} from {} to {}, scaling down {} from {} to 0 ({}; {} of {} old pods available)",
         to.name,
         to.replicas,
-        plan.desired,
+        plan.desired(),
         from.name,
         from.replicas,
         plan.limits.describe(),
@@ -512,7 +512,7 @@ pub async fn roll(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Rolled> {
     ));
     let pass = converge::Pass {
         limits: plan.limits,
-        required_available: plan.desired,
+        required_available: plan.desired(),
         deadline: engine.update_deadline(),
         fail_fast: true,
     };
@@ -527,7 +527,7 @@ pub async fn roll(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Rolled> {
             },
         }),
         to,
-        desired: plan.desired,
+        desired: plan.desired(),
         limits: plan.limits,
     };
     Ok(rolled(engine, ending, pending, &old_name, &new_name))
@@ -683,20 +683,22 @@ async fn first_deploy(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Rolled
         .unwrap_or(false);
     if plan.found.existing_new.is_some()
         && !in_progress
-        && to.replicas == plan.desired
-        && engine.counts(&to).available >= plan.desired
+        && to.replicas == plan.desired()
+        && engine.counts(&to).available >= plan.desired()
     {
         engine.log(format!(
             "{new_name} is already deployed with {}/{} available: nothing to do",
-            plan.desired, plan.desired
+            plan.desired(),
+            plan.desired()
         ));
         return Ok(Rolled::Ended(Executed {
             result: ResultKind::NoOp,
             summary: format!(
                 "{new_name} already deployed: {}/{} ready",
-                plan.desired, plan.desired
+                plan.desired(),
+                plan.desired()
             ),
-            ready: plan.desired,
+            ready: plan.desired(),
             diagnosis: None,
             after_failure: None,
             previous_rc_name: None,
@@ -704,11 +706,12 @@ async fn first_deploy(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Rolled
     }
     engine.log(format!(
         "Scaling up {new_name} from {} to {}",
-        to.replicas, plan.desired
+        to.replicas,
+        plan.desired()
     ));
     let pass = converge::Pass {
         limits: plan.limits,
-        required_available: plan.desired,
+        required_available: plan.desired(),
         deadline: engine.update_deadline(),
         fail_fast: true,
     };
@@ -716,7 +719,7 @@ async fn first_deploy(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Rolled
     let pending = Pending {
         from: None,
         to,
-        desired: plan.desired,
+        desired: plan.desired(),
         limits: plan.limits,
     };
     Ok(rolled(engine, ending, pending, "(none)", &new_name))

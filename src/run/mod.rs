@@ -363,7 +363,7 @@ async fn deploy_locked(run: Run<'_>, cluster: &Cluster, head: Head) -> Result<Ou
                 reporter,
                 cluster.client.clone(),
                 &cluster.namespace,
-                vec![(new_rc, plan.desired)],
+                vec![(new_rc, plan.desired())],
             );
             tokio::select! {
                 biased;
@@ -451,7 +451,7 @@ fn base_outcome(settings: &Settings, plan: &Plan, started: Instant) -> Outcome {
             .as_ref()
             .and_then(|c| c.metadata.name.clone()),
         images: plan.images.clone(),
-        desired_replicas: plan.desired,
+        desired_replicas: plan.desired(),
         ..Outcome::bare(
             ResultKind::Success,
             &plan.namespace,

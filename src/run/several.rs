@@ -273,7 +273,7 @@ pub(super) async fn deploy_several(run: Run<'_>) -> Result<Outcome, Stop> {
                     .iter()
                     .map(|p| {
                         let name = p.plan.new_rc.metadata.name.clone().unwrap_or_default();
-                        (name, p.plan.desired)
+                        (name, p.plan.desired())
                     })
                     .collect();
                 let watch = super::progress::watch(
