@@ -29,6 +29,7 @@ pub use build::build;
 pub use dry_run::render_dry_run;
 pub use error::PlanError;
 pub use manifest::{load_manifest, parse_manifest};
+pub use selectors::Migration;
 pub use steps::Limits;
 
 /// What the cluster holds, read once before planning.
@@ -43,14 +44,6 @@ pub struct Observed {
     /// Every HorizontalPodAutoscaler of the namespace (empty when the credentials may not list them; the run
     /// warns then).
     pub autoscalers: Vec<HorizontalPodAutoscaler>,
-}
-
-/// A legacy RC whose selector lacks the version key: label its pods and selector first (as kubectl did).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Migration {
-    /// The label added to the old RC's selector, template and pods: `<version_label>=<value>`.
-    pub key: String,
-    pub value: String,
 }
 
 /// The validated plan for one run.
