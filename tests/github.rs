@@ -1028,7 +1028,7 @@ fn untrusted_text_never_becomes_a_runner_command() {
     let mut outcome = success_outcome();
     outcome.result = ResultKind::Failure;
     outcome.summary = format!("stopped early: {hostile}");
-    outcome.diagnosis = Some(Diagnosis {
+    outcome.failure.diagnosis = Some(Diagnosis {
         findings: vec![Finding {
             kind: FindingKind::CrashLoop,
             summary: "Container api keeps crashing: exit code 1, 3 restarts".into(),

@@ -30,7 +30,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::diagnosis::Diagnosis;
 use crate::inputs::{OnFailure, Settings};
-use crate::outcome::{AfterFailure, ResultKind, TimelineEntry};
+use crate::outcome::{AfterFailure, Failure, ResultKind, TimelineEntry};
 use crate::plan::{annotations as ann, Plan};
 pub use converge::Ending;
 
@@ -287,8 +287,7 @@ pub struct Executed {
     pub result: ResultKind,
     pub summary: String,
     pub ready: i32,
-    pub diagnosis: Option<Diagnosis>,
-    pub after_failure: Option<AfterFailure>,
+    pub failure: Failure,
     pub previous_rc_name: Option<String>,
 }
 
@@ -331,8 +330,10 @@ impl Executed {
             result: ResultKind::Failure,
             summary,
             ready,
-            diagnosis,
-            after_failure: Some(after),
+            failure: Failure {
+                diagnosis,
+                after: Some(after),
+            },
             previous_rc_name: pending.from.as_ref().map(|f| f.side.name.clone()),
         }
     }
@@ -568,8 +569,7 @@ async fn abort_interrupted(engine: &mut Engine, plan: &Plan) -> anyhow::Result<E
             to.replicas
         ),
         ready,
-        diagnosis: None,
-        after_failure: None,
+        failure: Failure::default(),
         previous_rc_name: Some(next),
     })
 }
@@ -589,8 +589,7 @@ fn succeeded(
             engine.started.elapsed().as_secs()
         ),
         ready,
-        diagnosis: None,
-        after_failure: None,
+        failure: Failure::default(),
         previous_rc_name: previous,
     }
 }
@@ -628,8 +627,7 @@ fn cancelled(engine: &mut Engine, to: &Side, old_name: &str, new_name: &str) -> 
         result: ResultKind::Cancelled,
         summary: format!("cancelled: {new_name} at {ready} ready, resumable by a re-run"),
         ready,
-        diagnosis: None,
-        after_failure: None,
+        failure: Failure::default(),
         previous_rc_name: Some(old_name.to_string()),
     }
 }
@@ -699,8 +697,7 @@ async fn first_deploy(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Rolled
                 plan.desired()
             ),
             ready: plan.desired(),
-            diagnosis: None,
-            after_failure: None,
+            failure: Failure::default(),
             previous_rc_name: None,
         }));
     }

@@ -23,7 +23,7 @@ use crate::cluster::{self, Cluster};
 use crate::diagnosis;
 use crate::exit;
 use crate::inputs::{Mode, Settings};
-use crate::outcome::{Outcome, ResultKind};
+use crate::outcome::{Outcome, Replicas, ResultKind, Timeline};
 use crate::plan::{self, Observed, Plan};
 use crate::report::actions;
 use crate::report::github::{ReportConfig, Reporter};
@@ -393,12 +393,13 @@ fn executed_outcome(
     let mut outcome = base_outcome(settings, plan, started);
     outcome.result = executed.result;
     outcome.summary = executed.summary;
-    outcome.ready_replicas = executed.ready;
+    outcome.replicas.ready = executed.ready;
     outcome.previous_rc_name = executed.previous_rc_name.or(outcome.previous_rc_name);
-    outcome.diagnosis = executed.diagnosis;
-    outcome.after_failure = executed.after_failure;
-    outcome.timeline = std::mem::take(&mut engine.timeline);
-    outcome.duration = started.elapsed();
+    outcome.failure = executed.failure;
+    outcome.timeline = Timeline {
+        duration: started.elapsed(),
+        entries: std::mem::take(&mut engine.timeline),
+    };
     outcome
 }
 
@@ -451,7 +452,10 @@ fn base_outcome(settings: &Settings, plan: &Plan, started: Instant) -> Outcome {
             .as_ref()
             .and_then(|c| c.metadata.name.clone()),
         images: plan.images.clone(),
-        desired_replicas: plan.desired(),
+        replicas: Replicas {
+            desired: plan.desired(),
+            ready: 0,
+        },
         ..Outcome::bare(
             ResultKind::Success,
             &plan.namespace,

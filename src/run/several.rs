@@ -17,7 +17,7 @@ use super::preview::{clean_up, plan_service, prepare_preview, put_service, Scope
 use super::{fence, observe, take_lock, Run, Stop};
 use crate::cluster::Cluster;
 use crate::inputs::{Mode, OnFailure, Order, Settings};
-use crate::outcome::{self, AfterFailure, Outcome, ResultKind};
+use crate::outcome::{self, AfterFailure, Failure, Outcome, ResultKind};
 use crate::plan::{self, Observed, Plan};
 use crate::report::actions;
 use crate::rollout::cluster_cache::ClusterCache;
@@ -369,8 +369,7 @@ async fn roll_all(
                 result: ResultKind::Cancelled,
                 summary: "not started: an RC before it failed (order: sequential)".into(),
                 ready: 0,
-                diagnosis: None,
-                after_failure: None,
+                failure: Failure::default(),
                 previous_rc_name: None,
             },
             Some(Rolled::Ended(executed)) => executed,
@@ -400,7 +399,8 @@ async fn roll_all(
     actions::end_group();
     // The failing RC's diagnosis first (a stable sort keeps the input's order otherwise).
     let mut sorted = outcomes;
-    sorted.sort_by_key(|(_, o)| !(o.result == ResultKind::Failure && o.diagnosis.is_some()));
+    sorted
+        .sort_by_key(|(_, o)| !(o.result == ResultKind::Failure && o.failure.diagnosis.is_some()));
     let mut combined = outcome::combine(sorted);
     // The outputs keep describing the first RC of input `rc`, whatever the report's order.
     if let Some(first) = combined
