@@ -92,19 +92,39 @@ pub struct GithubContext {
     pub token: Option<SecretString>,
     /// `owner/name`.
     pub repository: Option<String>,
-    pub api_url: String,
-    pub server_url: String,
+    pub urls: GithubUrls,
     pub run_id: Option<String>,
-    pub event_name: String,
+    pub event: GithubEvent,
+}
+
+/// What the run was started for: the event, its commit and ref, and the pull request it is about. The commit
+/// the action speaks about (`status_sha`) depends on the event, so they are read together.
+#[derive(Debug, Clone, Default)]
+pub struct GithubEvent {
+    /// GITHUB_EVENT_NAME.
+    pub name: String,
     /// GITHUB_SHA.
     pub sha: String,
     /// The commit the status goes to: pull_request.head.sha on pull_request events, else GITHUB_SHA.
     pub status_sha: String,
     pub git_ref: String,
-    /// The pull request number on pull_request events.
-    pub pr_number: Option<u64>,
+    pub pull_request: PullRequestEvent,
+}
+
+/// Where GitHub answers, without a trailing `/`: the REST API (GITHUB_API_URL) and the web pages the report
+/// links to (GITHUB_SERVER_URL). A GitHub Enterprise Server has its own of both.
+#[derive(Debug, Clone, Default)]
+pub struct GithubUrls {
+    pub api: String,
+    pub server: String,
+}
+
+/// The pull request of a `pull_request` or `pull_request_target` event; empty on every other event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullRequestEvent {
+    pub number: Option<u64>,
     /// pull_request.action (opened, synchronize, closed, ...).
-    pub pr_action: Option<String>,
+    pub action: Option<String>,
 }
 
 /// Validated settings for one run.

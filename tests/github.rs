@@ -244,7 +244,7 @@ async fn prism_rejects_an_invalid_request_so_these_tests_can_fail() {
 async fn pull_request_status_targets_head_sha_and_comments_on_the_event_pr() {
     let fake = FakeGithub::start();
     let settings = pull_request_run(&fake.url).settings();
-    assert_eq!(settings.github.pr_number, Some(2));
+    assert_eq!(settings.github.event.pull_request.number, Some(2));
     let (warnings, comment_url) = report_run(&settings, &success_outcome()).await;
     assert_eq!(warnings, Vec::<String>::new());
 

@@ -75,7 +75,7 @@ fn defaults() {
             image: "node-api:1.1".into()
         }]
     );
-    assert_eq!(s.github.status_sha, SHA);
+    assert_eq!(s.github.event.status_sha, SHA);
 }
 
 #[test]
@@ -317,11 +317,11 @@ fn pull_request_version_is_the_pushed_commit() {
     ]);
     assert_eq!(s.version, "ec26c3e");
     assert_eq!(
-        s.github.status_sha,
+        s.github.event.status_sha,
         "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
     );
-    assert_eq!(s.github.sha, SHA);
-    assert_eq!(s.github.pr_number, Some(2));
+    assert_eq!(s.github.event.sha, SHA);
+    assert_eq!(s.github.event.pull_request.number, Some(2));
 }
 
 #[test]
@@ -344,7 +344,7 @@ fn tag_push_event_fixture() {
         ("INPUT_VERSION_FROM", "tag"),
     ]);
     assert_eq!(s.version, "simple-tag");
-    assert_eq!(s.github.pr_number, None);
+    assert_eq!(s.github.event.pull_request.number, None);
 }
 
 #[test]

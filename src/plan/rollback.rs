@@ -99,7 +99,7 @@ pub fn build(
     let mut annotations = BTreeMap::new();
     annotations.insert(ann::BASE.to_string(), rc.clone());
     annotations.insert(ann::VERSION.to_string(), version.clone());
-    annotations.insert(ann::COMMIT.to_string(), settings.github.sha.clone());
+    annotations.insert(ann::COMMIT.to_string(), settings.github.event.sha.clone());
     if let Some(run) = &settings.github.run_id {
         annotations.insert(ann::RUN.to_string(), run.clone());
     }

@@ -195,14 +195,14 @@ pub fn new_rc(
     annotations.insert(ann::VERSION.into(), settings.version.clone());
     annotations.insert(ann::DESIRED_REPLICAS.into(), target.desired.to_string());
     let gh = &settings.github;
-    if !gh.status_sha.is_empty() {
-        annotations.insert(ann::COMMIT.into(), gh.status_sha.clone());
+    if !gh.event.status_sha.is_empty() {
+        annotations.insert(ann::COMMIT.into(), gh.event.status_sha.clone());
     }
     match (&gh.repository, &gh.run_id) {
         (Some(repo), Some(run)) => {
             annotations.insert(
                 ann::RUN.into(),
-                format!("{}/{repo}/actions/runs/{run}", gh.server_url),
+                format!("{}/{repo}/actions/runs/{run}", gh.urls.server),
             );
         }
         (None, Some(run)) => {

@@ -71,10 +71,10 @@ pub fn marker(namespace: &str, rc: &str) -> String {
 pub fn run_url(github: &GithubContext) -> Option<String> {
     let repository = github.repository.as_deref()?;
     let run_id = github.run_id.as_deref()?;
-    let server = if github.server_url.is_empty() {
+    let server = if github.urls.server.is_empty() {
         "https://github.com"
     } else {
-        github.server_url.trim_end_matches('/')
+        github.urls.server.trim_end_matches('/')
     };
     Some(format!("{server}/{repository}/actions/runs/{run_id}"))
 }
@@ -565,6 +565,7 @@ pub(crate) fn truncate_plain(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use crate::diagnosis::FindingKind;
+    use crate::inputs::GithubUrls;
     use crate::outcome::{Failure, ImageChange, Replicas, Timeline, TimelineEntry};
 
     fn ctx() -> RenderContext {
@@ -870,7 +871,10 @@ mod tests {
     fn run_url_from_context() {
         let github = GithubContext {
             repository: Some("acme/api".into()),
-            server_url: "https://ghe.example.com/".into(),
+            urls: GithubUrls {
+                server: "https://ghe.example.com/".into(),
+                ..Default::default()
+            },
             run_id: Some("7".into()),
             ..Default::default()
         };
