@@ -806,7 +806,7 @@ async fn progress_updates_the_pending_status_and_the_deployment() {
 async fn the_environment_input_and_previews_name_the_environment() {
     let fake = FakeGithub::start();
     let mut settings = dispatch_run(&fake.url).settings();
-    settings.environment = Some("staging".into());
+    settings.reporting.environment = Some("staging".into());
     assert_eq!(
         release(&settings, &success_outcome()).await,
         Vec::<String>::new()

@@ -51,15 +51,18 @@ fn defaults() {
     assert_eq!(s.rc, "api-rc");
     assert_eq!(s.version, "0123456");
     assert_eq!(s.version_label, "version");
-    assert_eq!(s.max_surge, IntOrPercent::Int(1));
-    assert_eq!(s.max_unavailable, IntOrPercent::Int(0));
-    assert_eq!(s.min_ready_seconds, None, "unset keeps the RC's own value");
-    assert_eq!(s.progress_deadline, Duration::from_secs(300));
-    assert_eq!(s.timeout, Duration::from_secs(1800));
-    assert_eq!(s.on_failure, OnFailure::Rollback);
+    assert_eq!(s.pace.max_surge, IntOrPercent::Int(1));
+    assert_eq!(s.pace.max_unavailable, IntOrPercent::Int(0));
+    assert_eq!(
+        s.pace.min_ready_seconds, None,
+        "unset keeps the RC's own value"
+    );
+    assert_eq!(s.deadlines.progress_deadline, Duration::from_secs(300));
+    assert_eq!(s.deadlines.timeout, Duration::from_secs(1800));
+    assert_eq!(s.deadlines.on_failure, OnFailure::Rollback);
     assert!(!s.dry_run);
     assert_eq!(s.mode, Mode::Deploy);
-    assert_eq!(s.comment, CommentMode::Auto);
+    assert_eq!(s.reporting.comment, CommentMode::Auto);
     assert_eq!(s.replicas, None);
     assert!(
         s.kubeconfig.is_none()
@@ -123,12 +126,12 @@ fn every_input_set() {
     assert_eq!(s.version, "v2.0.0");
     assert_eq!(s.version_label, "example.com/release");
     assert_eq!(s.replicas, Some(5));
-    assert_eq!(s.max_surge, IntOrPercent::Percent(25));
-    assert_eq!(s.max_unavailable, IntOrPercent::Int(1));
-    assert_eq!(s.min_ready_seconds, Some(10));
-    assert_eq!(s.progress_deadline, Duration::from_secs(90));
-    assert_eq!(s.timeout, Duration::from_secs(5400));
-    assert_eq!(s.on_failure, OnFailure::Keep);
+    assert_eq!(s.pace.max_surge, IntOrPercent::Percent(25));
+    assert_eq!(s.pace.max_unavailable, IntOrPercent::Int(1));
+    assert_eq!(s.pace.min_ready_seconds, Some(10));
+    assert_eq!(s.deadlines.progress_deadline, Duration::from_secs(90));
+    assert_eq!(s.deadlines.timeout, Duration::from_secs(5400));
+    assert_eq!(s.deadlines.on_failure, OnFailure::Keep);
     assert!(s.dry_run);
     assert_eq!(s.mode, Mode::Preview);
     assert_eq!(
@@ -139,8 +142,8 @@ fn every_input_set() {
             .as_deref(),
         Some("ghs_secret")
     );
-    assert_eq!(s.status_context.as_deref(), Some("deploy/api"));
-    assert_eq!(s.comment, CommentMode::Always);
+    assert_eq!(s.reporting.status_context.as_deref(), Some("deploy/api"));
+    assert_eq!(s.reporting.comment, CommentMode::Always);
     assert_eq!(s.github.repository.as_deref(), Some("octo/shop"));
     assert_eq!(s.github.run_id.as_deref(), Some("99"));
     assert!(
@@ -159,7 +162,7 @@ fn empty_strings_are_unset() {
         ("INPUT_VERSION", ""),
         ("INPUT_VERSION_FROM", ""),
     ]);
-    assert_eq!(s.max_surge, IntOrPercent::Int(1));
+    assert_eq!(s.pace.max_surge, IntOrPercent::Int(1));
     assert_eq!(s.mode, Mode::Deploy);
     assert!(s.kubeconfig.is_none());
     assert_eq!(s.replicas, None);
@@ -275,7 +278,7 @@ fn surge_and_unavailable_both_zero_is_refused() {
     );
     let s = settings(&[("INPUT_MAX_SURGE", "0"), ("INPUT_MAX_UNAVAILABLE", "1")]);
     assert_eq!(
-        (s.max_surge, s.max_unavailable),
+        (s.pace.max_surge, s.pace.max_unavailable),
         (IntOrPercent::Int(0), IntOrPercent::Int(1))
     );
     assert!(error(&[("INPUT_MAX_UNAVAILABLE", "120%")])
@@ -349,9 +352,10 @@ fn tag_push_event_fixture() {
 
 #[test]
 fn environment_is_one_line_of_at_most_255_characters() {
-    assert_eq!(settings(&[]).environment, None);
+    assert_eq!(settings(&[]).reporting.environment, None);
     assert_eq!(
         settings(&[("INPUT_ENVIRONMENT", " staging ")])
+            .reporting
             .environment
             .as_deref(),
         Some("staging")

@@ -103,7 +103,11 @@ pub fn build(settings: &Settings, namespace: &str, observed: &Observed) -> Resul
         namespace: namespace.to_string(),
         found,
         new_rc,
-        limits: Limits::resolve(desired, settings.max_surge, settings.max_unavailable),
+        limits: Limits::resolve(
+            desired,
+            settings.pace.max_surge,
+            settings.pace.max_unavailable,
+        ),
         migration,
         images,
         warnings,

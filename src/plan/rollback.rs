@@ -150,7 +150,11 @@ pub fn build(
                 .cloned(),
         },
         new_rc,
-        limits: Limits::resolve(desired, settings.max_surge, settings.max_unavailable),
+        limits: Limits::resolve(
+            desired,
+            settings.pace.max_surge,
+            settings.pace.max_unavailable,
+        ),
         migration: None,
         images,
         warnings: vec![],
@@ -192,7 +196,7 @@ fn abort_plan(
             existing_new: target.cloned(),
         },
         new_rc: busy.clone(),
-        limits: Limits::resolve(original, settings.max_surge, settings.max_unavailable),
+        limits: Limits::resolve(original, settings.pace.max_surge, settings.pace.max_unavailable),
         migration: None,
         images: images
             .into_iter()

@@ -224,7 +224,7 @@ pub fn new_rc(
     metadata.annotations = Some(annotations);
 
     // An explicit input overrides the inherited value, 0 included; unset inherits it.
-    let min_ready_seconds = match settings.min_ready_seconds {
+    let min_ready_seconds = match settings.pace.min_ready_seconds {
         None => from_spec.min_ready_seconds,
         Some(n) => Some(i32::try_from(n).unwrap_or(i32::MAX)),
     };

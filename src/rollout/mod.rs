@@ -174,10 +174,10 @@ impl Engine {
             started: Instant::now(),
             timeline: vec![],
             cancel,
-            min_ready: Duration::from_secs(u64::from(settings.min_ready_seconds.unwrap_or(0))),
-            progress_deadline: settings.progress_deadline,
-            timeout: settings.timeout,
-            on_failure: settings.on_failure,
+            min_ready: Duration::from_secs(u64::from(settings.pace.min_ready_seconds.unwrap_or(0))),
+            progress_deadline: settings.deadlines.progress_deadline,
+            timeout: settings.deadlines.timeout,
+            on_failure: settings.deadlines.on_failure,
             last_diagnosis: None,
         })
     }

@@ -423,7 +423,7 @@ async fn settle_failed(
     settings: &Settings,
     pending: &mut rollout::Pending,
 ) -> Result<AfterFailure, Stop> {
-    Ok(match settings.on_failure {
+    Ok(match settings.deadlines.on_failure {
         OnFailure::Rollback => rollout::undo(engine, pending).await?,
         OnFailure::Keep => rollout::keep_hint(engine, pending),
     })

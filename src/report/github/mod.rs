@@ -72,7 +72,7 @@ impl ReportConfig {
     pub fn new(settings: &Settings, namespace: &str) -> Self {
         let preview = matches!(settings.mode, Mode::Preview | Mode::Cleanup);
         let name = match (
-            &settings.environment,
+            &settings.reporting.environment,
             settings.github.event.pull_request.number,
         ) {
             (Some(name), _) => name.clone(),
@@ -81,10 +81,11 @@ impl ReportConfig {
         };
         ReportConfig {
             status_context: settings
+                .reporting
                 .status_context
                 .clone()
                 .unwrap_or_else(|| default_status_context(namespace, &settings.rc)),
-            comment: settings.comment,
+            comment: settings.reporting.comment,
             marker: markdown::marker(namespace, &settings.rc),
             environment: Environment { name, preview },
         }
