@@ -92,19 +92,39 @@ pub struct GithubContext {
     pub token: Option<SecretString>,
     /// `owner/name`.
     pub repository: Option<String>,
-    pub api_url: String,
-    pub server_url: String,
+    pub urls: GithubUrls,
     pub run_id: Option<String>,
-    pub event_name: String,
+    pub event: GithubEvent,
+}
+
+/// What the run was started for: the event, its commit and ref, and the pull request it is about. The commit
+/// the action speaks about (`status_sha`) depends on the event, so they are read together.
+#[derive(Debug, Clone, Default)]
+pub struct GithubEvent {
+    /// GITHUB_EVENT_NAME.
+    pub name: String,
     /// GITHUB_SHA.
     pub sha: String,
     /// The commit the status goes to: pull_request.head.sha on pull_request events, else GITHUB_SHA.
     pub status_sha: String,
     pub git_ref: String,
-    /// The pull request number on pull_request events.
-    pub pr_number: Option<u64>,
+    pub pull_request: PullRequestEvent,
+}
+
+/// Where GitHub answers, without a trailing `/`: the REST API (GITHUB_API_URL) and the web pages the report
+/// links to (GITHUB_SERVER_URL). A GitHub Enterprise Server has its own of both.
+#[derive(Debug, Clone, Default)]
+pub struct GithubUrls {
+    pub api: String,
+    pub server: String,
+}
+
+/// The pull request of a `pull_request` or `pull_request_target` event; empty on every other event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullRequestEvent {
+    pub number: Option<u64>,
     /// pull_request.action (opened, synchronize, closed, ...).
-    pub pr_action: Option<String>,
+    pub action: Option<String>,
 }
 
 /// Validated settings for one run.
@@ -131,20 +151,40 @@ pub struct Settings {
     pub version: String,
     pub version_label: String,
     pub replicas: Option<i32>,
+    pub pace: Pace,
+    pub deadlines: Deadlines,
+    pub dry_run: bool,
+    pub mode: Mode,
+    pub reporting: Reporting,
+    pub github: GithubContext,
+}
+
+/// How fast pods are replaced: the bounds around the desired count that the plan resolves into
+/// [`crate::plan::Limits`], and how long a new pod must be ready before it counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
     pub max_surge: IntOrPercent,
     pub max_unavailable: IntOrPercent,
     /// `None` when the input is not given: the RC's own `spec.minReadySeconds` applies.
     pub min_ready_seconds: Option<u32>,
+}
+
+/// When the rollout gives up, and what it leaves then: the rollback's time comes out of `timeout` when
+/// `on_failure` is `rollback`, so the three are read together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
     pub progress_deadline: Duration,
     pub timeout: Duration,
     pub on_failure: OnFailure,
-    pub dry_run: bool,
-    pub mode: Mode,
+}
+
+/// What the run tells GitHub beyond the job log: the commit status, the pull request comment, the Deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reporting {
     pub status_context: Option<String>,
     pub comment: CommentMode,
     /// The GitHub Deployment environment; `None`: `production`, or `pr-<N>` for previews.
     pub environment: Option<String>,
-    pub github: GithubContext,
 }
 
 impl Settings {
@@ -305,17 +345,23 @@ impl RawInputs {
             version: version.ok_or_else(missing)?,
             version_label: version_label.ok_or_else(missing)?,
             replicas,
-            max_surge: max_surge.ok_or_else(missing)?,
-            max_unavailable: max_unavailable.ok_or_else(missing)?,
-            min_ready_seconds: min_ready_seconds.ok_or_else(missing)?,
-            progress_deadline: progress_deadline.ok_or_else(missing)?,
-            timeout: timeout.ok_or_else(missing)?,
-            on_failure: on_failure.ok_or_else(missing)?,
+            pace: Pace {
+                max_surge: max_surge.ok_or_else(missing)?,
+                max_unavailable: max_unavailable.ok_or_else(missing)?,
+                min_ready_seconds: min_ready_seconds.ok_or_else(missing)?,
+            },
+            deadlines: Deadlines {
+                progress_deadline: progress_deadline.ok_or_else(missing)?,
+                timeout: timeout.ok_or_else(missing)?,
+                on_failure: on_failure.ok_or_else(missing)?,
+            },
             dry_run: dry_run.ok_or_else(missing)?,
             mode: mode.ok_or_else(missing)?,
-            status_context,
-            comment: comment.ok_or_else(missing)?,
-            environment,
+            reporting: Reporting {
+                status_context,
+                comment: comment.ok_or_else(missing)?,
+                environment,
+            },
             github: github.ok_or_else(missing)?,
         })
     }

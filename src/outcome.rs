@@ -56,11 +56,33 @@ pub enum AfterFailure {
     RollbackFailed { message: String },
 }
 
+/// What a failed rollout leaves to report: why it failed, and what was done about it. Empty for every other
+/// result; the rollout hands it to the outcome as one.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Failure {
+    pub diagnosis: Option<Diagnosis>,
+    pub after: Option<AfterFailure>,
+}
+
 /// One line of the scaling timeline, seconds since the rollout started.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TimelineEntry {
     pub at: Duration,
     pub message: String,
+}
+
+/// The new RC's pods: the count it had to reach and the new pods available at the end. Several RCs report the sum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Replicas {
+    pub desired: i32,
+    pub ready: i32,
+}
+
+/// How long the run took, and the scaling steps along the way.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+pub struct Timeline {
+    pub duration: Duration,
+    pub entries: Vec<TimelineEntry>,
 }
 
 /// Old and new image of one container.
@@ -82,15 +104,11 @@ pub struct Outcome {
     pub previous_rc_name: Option<String>,
     pub version: String,
     pub images: Vec<ImageChange>,
-    pub desired_replicas: i32,
-    /// New pods available at the end.
-    pub ready_replicas: i32,
-    pub duration: Duration,
-    pub timeline: Vec<TimelineEntry>,
+    pub replicas: Replicas,
+    pub timeline: Timeline,
     /// One line, the gist: "3/3 ready in 41s", "progress deadline 5m exceeded", "cancelled by SIGTERM".
     pub summary: String,
-    pub diagnosis: Option<Diagnosis>,
-    pub after_failure: Option<AfterFailure>,
+    pub failure: Failure,
     /// Preview mode: where the preview can be reached.
     pub environment_url: Option<String>,
     /// One line per RC of the run (output `rollouts`); empty until the run fills it in.
@@ -116,7 +134,7 @@ impl RolloutLine {
             previous_rc_name: outcome.previous_rc_name.clone(),
             version: outcome.version.clone(),
             result: outcome.result,
-            duration_seconds: outcome.duration.as_secs_f64().round() as u64,
+            duration_seconds: outcome.timeline.duration.as_secs_f64().round() as u64,
         }
     }
 }
@@ -157,11 +175,13 @@ pub fn combine(parts: Vec<(String, Outcome)>) -> Outcome {
         .collect::<Vec<_>>()
         .join("; ");
     if let Some(f) = &failing {
-        first.diagnosis = f.diagnosis.clone();
-        first.after_failure = parts
-            .iter()
-            .find_map(|(_, o)| o.after_failure.clone().filter(|_| o.result == f.result))
-            .or(f.after_failure.clone());
+        first.failure = Failure {
+            diagnosis: f.failure.diagnosis.clone(),
+            after: parts
+                .iter()
+                .find_map(|(_, o)| o.failure.after.clone().filter(|_| o.result == f.result))
+                .or(f.failure.after.clone()),
+        };
     }
     first.images = parts
         .iter()
@@ -175,21 +195,25 @@ pub fn combine(parts: Vec<(String, Outcome)>) -> Outcome {
     let mut timeline: Vec<TimelineEntry> = parts
         .iter()
         .flat_map(|(rc, o)| {
-            o.timeline.iter().map(move |t| TimelineEntry {
+            o.timeline.entries.iter().map(move |t| TimelineEntry {
                 at: t.at,
                 message: format!("{rc}: {}", t.message),
             })
         })
         .collect();
     timeline.sort_by_key(|t| t.at);
-    first.timeline = timeline;
-    first.desired_replicas = parts.iter().map(|(_, o)| o.desired_replicas).sum();
-    first.ready_replicas = parts.iter().map(|(_, o)| o.ready_replicas).sum();
-    first.duration = parts
-        .iter()
-        .map(|(_, o)| o.duration)
-        .max()
-        .unwrap_or_default();
+    first.timeline = Timeline {
+        duration: parts
+            .iter()
+            .map(|(_, o)| o.timeline.duration)
+            .max()
+            .unwrap_or_default(),
+        entries: timeline,
+    };
+    first.replicas = Replicas {
+        desired: parts.iter().map(|(_, o)| o.replicas.desired).sum(),
+        ready: parts.iter().map(|(_, o)| o.replicas.ready).sum(),
+    };
     first.rollouts = rollouts;
     first
 }
@@ -212,13 +236,13 @@ impl Outcome {
             previous_rc_name: None,
             version: version.to_string(),
             images: vec![],
-            desired_replicas: 0,
-            ready_replicas: 0,
-            duration,
-            timeline: vec![],
+            replicas: Replicas::default(),
+            timeline: Timeline {
+                duration,
+                entries: vec![],
+            },
             summary,
-            diagnosis: None,
-            after_failure: None,
+            failure: Failure::default(),
             environment_url: None,
             rollouts: vec![],
         }
@@ -243,7 +267,7 @@ mod tests {
             old: Some("a:1".into()),
             new: "a:2".into(),
         }];
-        o.timeline = vec![TimelineEntry {
+        o.timeline.entries = vec![TimelineEntry {
             at: Duration::from_secs(secs),
             message: "step".into(),
         }];
@@ -262,7 +286,7 @@ mod tests {
             c.rc_name, "api-rc-v2",
             "the first RC's names stay the outputs'"
         );
-        assert_eq!(c.duration, Duration::from_secs(10));
+        assert_eq!(c.timeline.duration, Duration::from_secs(10));
         assert!(
             c.summary.contains("api-rc: api-rc success")
                 && c.summary.contains("worker-rc: worker-rc failure")
@@ -274,7 +298,10 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["api-rc/app", "worker-rc/app"]
         );
-        assert_eq!(c.timeline[0].message, "worker-rc: step", "sorted by time");
+        assert_eq!(
+            c.timeline.entries[0].message, "worker-rc: step",
+            "sorted by time"
+        );
         assert_eq!(c.rollouts.len(), 2);
         assert_eq!(c.rollouts[1].result, ResultKind::Failure);
         let json = serde_json::to_string(&c.rollouts).unwrap();

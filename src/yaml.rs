@@ -27,6 +27,13 @@ pub fn documents<T: DeserializeOwned>(text: &str) -> Result<Vec<T>, serde_saphyr
     serde_saphyr::from_multiple_with_options(text, options())
 }
 
+/// A Kubernetes object a unit test writes out as YAML, read as the action reads manifests. The test's own text:
+/// a parse error is the test's mistake, so it panics (with the error, which never quotes the text).
+#[cfg(test)]
+pub(crate) fn parsed<T: DeserializeOwned>(text: &str) -> T {
+    from_str(text).unwrap_or_else(|e| panic!("a test's YAML: {e}"))
+}
+
 /// A value as a YAML document.
 pub fn to_string<T: serde::Serialize>(value: &T) -> Result<String, serde_saphyr::SerializeError> {
     serde_saphyr::to_string(value)

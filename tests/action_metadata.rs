@@ -255,15 +255,18 @@ fn action_yml_defaults_are_valid_and_mean_what_the_docs_say() {
         "version_from: sha gives the short SHA"
     );
     assert_eq!(settings.version_label, "version");
-    assert_eq!(settings.max_surge, IntOrPercent::Int(1));
-    assert_eq!(settings.max_unavailable, IntOrPercent::Int(0));
-    assert_eq!(settings.min_ready_seconds, None);
-    assert_eq!(settings.progress_deadline, Duration::from_secs(5 * 60));
-    assert_eq!(settings.timeout, Duration::from_secs(30 * 60));
-    assert_eq!(settings.on_failure, OnFailure::Rollback);
+    assert_eq!(settings.pace.max_surge, IntOrPercent::Int(1));
+    assert_eq!(settings.pace.max_unavailable, IntOrPercent::Int(0));
+    assert_eq!(settings.pace.min_ready_seconds, None);
+    assert_eq!(
+        settings.deadlines.progress_deadline,
+        Duration::from_secs(5 * 60)
+    );
+    assert_eq!(settings.deadlines.timeout, Duration::from_secs(30 * 60));
+    assert_eq!(settings.deadlines.on_failure, OnFailure::Rollback);
     assert!(!settings.dry_run);
     assert_eq!(settings.mode, Mode::Deploy);
-    assert_eq!(settings.comment, CommentMode::Auto);
+    assert_eq!(settings.reporting.comment, CommentMode::Auto);
     // Empty defaults mean "not set".
     assert!(settings.kubeconfig.is_none());
     assert!(settings.context.is_none());
@@ -271,7 +274,7 @@ fn action_yml_defaults_are_valid_and_mean_what_the_docs_say() {
     assert!(settings.manifest.is_none());
     assert!(settings.service_manifest.is_none());
     assert!(settings.replicas.is_none());
-    assert!(settings.status_context.is_none());
+    assert!(settings.reporting.status_context.is_none());
     assert!(settings.github.token.is_some());
 }
 

@@ -244,7 +244,7 @@ async fn prism_rejects_an_invalid_request_so_these_tests_can_fail() {
 async fn pull_request_status_targets_head_sha_and_comments_on_the_event_pr() {
     let fake = FakeGithub::start();
     let settings = pull_request_run(&fake.url).settings();
-    assert_eq!(settings.github.pr_number, Some(2));
+    assert_eq!(settings.github.event.pull_request.number, Some(2));
     let (warnings, comment_url) = report_run(&settings, &success_outcome()).await;
     assert_eq!(warnings, Vec::<String>::new());
 
@@ -806,7 +806,7 @@ async fn progress_updates_the_pending_status_and_the_deployment() {
 async fn the_environment_input_and_previews_name_the_environment() {
     let fake = FakeGithub::start();
     let mut settings = dispatch_run(&fake.url).settings();
-    settings.environment = Some("staging".into());
+    settings.reporting.environment = Some("staging".into());
     assert_eq!(
         release(&settings, &success_outcome()).await,
         Vec::<String>::new()
@@ -1028,7 +1028,7 @@ fn untrusted_text_never_becomes_a_runner_command() {
     let mut outcome = success_outcome();
     outcome.result = ResultKind::Failure;
     outcome.summary = format!("stopped early: {hostile}");
-    outcome.diagnosis = Some(Diagnosis {
+    outcome.failure.diagnosis = Some(Diagnosis {
         findings: vec![Finding {
             kind: FindingKind::CrashLoop,
             summary: "Container api keeps crashing: exit code 1, 3 restarts".into(),

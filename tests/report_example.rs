@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rolling_update_action::diagnosis::{CapacityRow, Diagnosis, Finding, FindingKind};
 use rolling_update_action::outcome::{
-    AfterFailure, ImageChange, Outcome, ResultKind, TimelineEntry,
+    AfterFailure, Failure, ImageChange, Outcome, Replicas, ResultKind, Timeline, TimelineEntry,
 };
 use rolling_update_action::report::markdown::{self, RenderContext};
 
@@ -51,26 +51,32 @@ fn capacity_failure() -> (Outcome, RenderContext) {
                 new: "sidecar:1".into(),
             },
         ],
-        desired_replicas: 3,
-        ready_replicas: 0,
-        duration: Duration::from_secs(9),
-        timeline: vec![at(0, "Created web-1a2b3c4"), at(9_000, "Rolled back")],
+        replicas: Replicas {
+            desired: 3,
+            ready: 0,
+        },
+        timeline: Timeline {
+            duration: Duration::from_secs(9),
+            entries: vec![at(0, "Created web-1a2b3c4"), at(9_000, "Rolled back")],
+        },
         summary: "stalled: no room".into(),
-        diagnosis: Some(Diagnosis {
-            findings: vec![Finding {
-                kind: FindingKind::InsufficientResources,
-                summary: "Insufficient cpu".into(),
-                evidence: vec!["0/1 nodes are available".into(), "1 pending".into()],
-                logs: vec![],
-                capacity: vec![row("cpu", false), row("memory", true)],
-                fixes: vec!["roll with max_surge: 0".into(), "add a node".into()],
-                fatal: true,
-            }],
-            unreadable: vec![],
-        }),
-        after_failure: Some(AfterFailure::RolledBack {
-            restored_replicas: 3,
-        }),
+        failure: Failure {
+            diagnosis: Some(Diagnosis {
+                findings: vec![Finding {
+                    kind: FindingKind::InsufficientResources,
+                    summary: "Insufficient cpu".into(),
+                    evidence: vec!["0/1 nodes are available".into(), "1 pending".into()],
+                    logs: vec![],
+                    capacity: vec![row("cpu", false), row("memory", true)],
+                    fixes: vec!["roll with max_surge: 0".into(), "add a node".into()],
+                    fatal: true,
+                }],
+                unreadable: vec![],
+            }),
+            after: Some(AfterFailure::RolledBack {
+                restored_replicas: 3,
+            }),
+        },
         environment_url: None,
         rollouts: vec![],
     };

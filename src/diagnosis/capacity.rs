@@ -363,38 +363,31 @@ pub fn toleration_yaml(key: &str, value: Option<&str>, effect: Option<&str>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn node(yaml: &str) -> Node {
-        serde_saphyr::from_str(yaml).unwrap()
-    }
-
-    fn spec(yaml: &str) -> PodSpec {
-        serde_saphyr::from_str(yaml).unwrap()
-    }
+    use crate::yaml::parsed;
 
     #[test]
     fn taints_selectors_and_cordons_exclude_nodes() {
-        let pod = spec("{containers: [{name: app}], nodeSelector: {disk: ssd}, tolerations: [{key: team, operator: Exists}]}");
+        let pod = parsed("{containers: [{name: app}], nodeSelector: {disk: ssd}, tolerations: [{key: team, operator: Exists}]}");
         let ssd = "metadata: {name: n, labels: {disk: ssd}}";
-        assert_eq!(exclusion(&node(ssd), &pod), None);
+        assert_eq!(exclusion(&parsed(ssd), &pod), None);
         assert_eq!(
-            exclusion(&node("metadata: {name: n, labels: {disk: hdd}}"), &pod),
+            exclusion(&parsed("metadata: {name: n, labels: {disk: hdd}}"), &pod),
             Some(Exclusion::Selector(vec!["disk=ssd".into()]))
         );
         assert_eq!(
             exclusion(
-                &node("{metadata: {name: n, labels: {disk: ssd}}, spec: {unschedulable: true}}"),
+                &parsed("{metadata: {name: n, labels: {disk: ssd}}, spec: {unschedulable: true}}"),
                 &pod
             ),
             Some(Exclusion::Cordoned)
         );
-        let tolerated = node("{metadata: {name: n, labels: {disk: ssd}}, spec: {taints: [{key: team, value: a, effect: NoSchedule}, {key: x, effect: PreferNoSchedule}]}}");
+        let tolerated = parsed("{metadata: {name: n, labels: {disk: ssd}}, spec: {taints: [{key: team, value: a, effect: NoSchedule}, {key: x, effect: PreferNoSchedule}]}}");
         assert_eq!(
             exclusion(&tolerated, &pod),
             None,
             "tolerated and PreferNoSchedule taints don't exclude"
         );
-        let tainted = node("{metadata: {name: n, labels: {disk: ssd}}, spec: {taints: [{key: dedicated, value: gpu, effect: NoSchedule}]}}");
+        let tainted = parsed("{metadata: {name: n, labels: {disk: ssd}}, spec: {taints: [{key: dedicated, value: gpu, effect: NoSchedule}]}}");
         match exclusion(&tainted, &pod) {
             Some(Exclusion::Taint(t)) => assert_eq!(taint_text(&t), "dedicated=gpu:NoSchedule"),
             other => panic!("{other:?}"),
@@ -403,30 +396,34 @@ mod tests {
 
     #[test]
     fn required_node_affinity_excludes_nodes_like_the_scheduler() {
-        let pod = spec(
+        let pod = parsed(
             "{containers: [{name: app}], affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [
               {matchExpressions: [{key: disk, operator: In, values: [ssd, nvme]}, {key: cores, operator: Gt, values: ['4']}]},
               {matchFields: [{key: metadata.name, operator: In, values: [big]}]}]}}}}",
         );
         let fast = "metadata: {name: n, labels: {disk: nvme, cores: '8'}}";
-        assert_eq!(exclusion(&node(fast), &pod), None);
+        assert_eq!(exclusion(&parsed(fast), &pod), None);
         assert_eq!(
-            exclusion(&node("metadata: {name: big}"), &pod),
+            exclusion(&parsed("metadata: {name: big}"), &pod),
             None,
             "the second term matches by name"
         );
         assert_eq!(
             exclusion(
-                &node("metadata: {name: n, labels: {disk: ssd, cores: '2'}}"),
+                &parsed("metadata: {name: n, labels: {disk: ssd, cores: '2'}}"),
                 &pod
             ),
             Some(Exclusion::Selector(vec![
                 "node affinity disk In [ssd, nvme], cores Gt [4]".into()
             ]))
         );
-        let not_in = spec("{containers: [{name: app}], affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: [{key: spot, operator: DoesNotExist}]}]}}}}");
-        assert_eq!(exclusion(&node("metadata: {name: n}"), &not_in), None);
-        assert!(exclusion(&node("metadata: {name: n, labels: {spot: 'yes'}}"), &not_in).is_some());
+        let not_in = parsed("{containers: [{name: app}], affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: [{key: spot, operator: DoesNotExist}]}]}}}}");
+        assert_eq!(exclusion(&parsed("metadata: {name: n}"), &not_in), None);
+        assert!(exclusion(
+            &parsed("metadata: {name: n, labels: {spot: 'yes'}}"),
+            &not_in
+        )
+        .is_some());
     }
 
     #[test]

@@ -191,19 +191,20 @@ pub fn unschedulable_condition(pod: &Pod) -> Option<&k8s_openapi::api::core::v1:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::yaml::parsed;
 
-    fn spec(yaml: &str) -> PodSpec {
-        serde_saphyr::from_str(yaml).unwrap()
+    /// The pod of the init container cases: an app container requesting 100m CPU and 64Mi, then `rest` (more
+    /// containers, init containers, overhead), so each case shows only what it adds.
+    fn app_and(rest: &str) -> PodSpec {
+        parsed(&format!(
+            "containers:\n- name: app\n  resources: {{requests: {{cpu: 100m, memory: 64Mi}}}}\n{rest}"
+        ))
     }
 
     #[test]
     fn init_containers_count_as_the_scheduler_counts_them() {
-        let s = spec(
-            r#"
-containers:
-- name: app
-  resources: {requests: {cpu: 100m, memory: 64Mi}}
-- name: sidecar
+        let s = app_and(
+            r#"- name: sidecar
   resources: {limits: {cpu: 50m, memory: 32Mi}}
 initContainers:
 - name: migrate
@@ -230,12 +231,8 @@ overhead: {cpu: 10m}
         // The old rule (every init container maxed) said max(100, 300, 200) = 300m: room the scheduler does not
         // see. PodRequests sums the sidecars with the app: 100 + 300 = 400m, and the plain init container runs
         // beside the sidecar started before it: 200 + 300 = 500m, the larger, so 500m.
-        let s = spec(
-            r#"
-containers:
-- name: app
-  resources: {requests: {cpu: 100m, memory: 64Mi}}
-initContainers:
+        let s = app_and(
+            r#"initContainers:
 - name: proxy
   restartPolicy: Always
   resources: {requests: {cpu: 300m, memory: 32Mi}}
@@ -249,7 +246,7 @@ initContainers:
         assert_eq!(quota_usage(&s, "requests.cpu"), Some(500));
 
         // A plain init container before the sidecar runs alone: max(100 + 300, 350) = 400m.
-        let s = spec(
+        let s = parsed(
             r#"
 containers:
 - name: app
@@ -272,7 +269,7 @@ initContainers:
 
     #[test]
     fn pod_level_resources_replace_the_containers_sum_for_cpu_and_memory() {
-        let s = spec(
+        let s = parsed(
             r#"
 resources: {requests: {cpu: "1", ephemeral-storage: 1Gi}, limits: {cpu: "2", memory: 1Gi}}
 containers:
@@ -301,7 +298,7 @@ overhead: {cpu: 10m}
         assert_eq!(quota_usage(&s, "limits.memory"), Some((1 << 30) * 1000));
 
         // No container requests memory: the pod-level limit is the request.
-        let s = spec(
+        let s = parsed(
             r#"
 resources: {limits: {memory: 1Gi}}
 containers:

@@ -14,8 +14,8 @@
 /// What the scheduler said, one counted reason per clause.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SchedulerMessage {
-    /// "0/3": nodes available and nodes in total, when the message has them.
-    pub available: Option<u32>,
+    /// The nodes in total: the 3 of "0/3", when the message has it. (The 0 is always 0: the scheduler writes the
+    /// message only when no node fits.)
     pub total: Option<u32>,
     pub reasons: Vec<Reason>,
     /// PostFilter messages other than preemption's ("no new claims to deallocate").
@@ -119,14 +119,12 @@ fn sentences(text: &str) -> Vec<&str> {
         .collect()
 }
 
-/// "0/3" before the header, as (available, total).
-fn head_counts(head: &str) -> (Option<u32>, Option<u32>) {
+/// The 3 of "0/3" before the header.
+fn head_total(head: &str) -> Option<u32> {
     let head = head.trim();
     let head = head.rsplit(' ').next().unwrap_or(head);
-    match head.split_once('/') {
-        Some((a, t)) => (a.trim().parse().ok(), t.trim().parse().ok()),
-        None => (None, None),
-    }
+    head.split_once('/')
+        .and_then(|(_, t)| t.trim().parse().ok())
 }
 
 fn count_of(piece: &str) -> Option<u32> {
@@ -164,7 +162,7 @@ pub fn parse(message: &str) -> SchedulerMessage {
     let mut out = SchedulerMessage::default();
     let body = match message.find(HEADER) {
         Some(at) => {
-            (out.available, out.total) = head_counts(&message[..at]);
+            out.total = head_total(&message[..at]);
             &message[at + HEADER.len()..]
         }
         None => message,

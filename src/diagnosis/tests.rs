@@ -4,6 +4,7 @@ use k8s_openapi::api::core::v1::{Event, Node, Pod, ReplicationController, Resour
 use serde::Deserialize;
 
 use super::*;
+use crate::yaml::parsed;
 
 #[derive(Deserialize)]
 struct Log {
@@ -58,10 +59,6 @@ fn load(name: &str) -> Snapshot {
         now: f.now,
         autoscaler_status: f.autoscaler_status,
     }
-}
-
-fn events(yaml: &str) -> Vec<Event> {
-    serde_saphyr::from_str(yaml).unwrap()
 }
 
 fn kinds(d: &Diagnosis) -> Vec<FindingKind> {
@@ -306,7 +303,7 @@ fn pods_not_yet_marked_unschedulable_are_not_fatal() {
 #[test]
 fn autoscaler_scale_up_pending_is_not_fatal() {
     let mut s = load("seed");
-    s.events.extend(events(
+    s.events.extend(parsed::<Vec<Event>>(
         r#"
 - involvedObject: {kind: Pod, name: web-2-x7k2p, namespace: prod}
   reason: TriggeredScaleUp
@@ -330,7 +327,7 @@ fn autoscaler_scale_up_pending_is_not_fatal() {
     );
 
     // A later "didn't trigger" verdict wins: back to fatal, with the autoscaler's reason as evidence.
-    s.events.extend(events(
+    s.events.extend(parsed::<Vec<Event>>(
         r#"
 - involvedObject: {kind: Pod, name: web-2-x7k2p, namespace: prod}
   reason: NotTriggerScaleUp
@@ -582,7 +579,7 @@ fn slow_but_progressing_is_never_fatal() {
 #[test]
 fn unexplained_warning_events_are_passed_on_collapsed() {
     let mut s = load("slow_progressing");
-    s.events.extend(events(
+    s.events.extend(parsed::<Vec<Event>>(
         r#"
 - {involvedObject: {kind: Pod, name: web-2-b}, reason: FailedCreatePodSandBox, type: Warning, message: "network not ready", count: 2}
 - {involvedObject: {kind: Pod, name: web-2-b}, reason: FailedCreatePodSandBox, type: Warning, message: "network not ready", count: 3}
@@ -965,7 +962,7 @@ fn an_autoscaler_gets_its_cadence_before_a_full_cluster_is_called_stuck() {
 
     // A refusal within the cadence ends the wait at once, named.
     s.now = at("2024-05-01T10:00:42Z");
-    s.events.extend(events(
+    s.events.extend(parsed::<Vec<Event>>(
         r#"
 - involvedObject: {kind: Pod, name: web-2-x7k2p, namespace: prod}
   reason: FailedScaleUp
@@ -1000,7 +997,7 @@ fn karpenter_nodes_or_its_nomination_mean_wait() {
         .starts_with("Waiting for the autoscaler: Karpenter runs in this cluster"));
     s.now = at("2024-05-01T10:02:00Z");
     assert!(diagnose(&s).is_fatal(), "silent past its cadence");
-    s.events.extend(events(
+    s.events.extend(parsed::<Vec<Event>>(
         r#"
 - involvedObject: {kind: Pod, name: web-2-x7k2p, namespace: prod}
   reason: Nominated

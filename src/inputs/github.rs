@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use secrecy::SecretString;
 
 use super::error::Problem;
-use super::GithubContext;
+use super::{GithubContext, GithubEvent, GithubUrls, PullRequestEvent};
 
 /// Events whose payload carries `pull_request`.
 pub fn is_pull_request_event(event_name: &str) -> bool {
@@ -89,19 +89,29 @@ pub fn context(
     Ok(GithubContext {
         token,
         repository: non_empty(vars, "GITHUB_REPOSITORY"),
-        api_url: non_empty(vars, "GITHUB_API_URL")
-            .map(|u| u.trim_end_matches('/').to_string())
-            .unwrap_or_else(|| "https://api.github.com".into()),
-        server_url: non_empty(vars, "GITHUB_SERVER_URL")
-            .map(|u| u.trim_end_matches('/').to_string())
-            .unwrap_or_else(|| "https://github.com".into()),
+        urls: GithubUrls {
+            api: non_empty(vars, "GITHUB_API_URL")
+                .map(|u| u.trim_end_matches('/').to_string())
+                .unwrap_or_else(|| "https://api.github.com".into()),
+            server: non_empty(vars, "GITHUB_SERVER_URL")
+                .map(|u| u.trim_end_matches('/').to_string())
+                .unwrap_or_else(|| "https://github.com".into()),
+        },
         run_id: non_empty(vars, "GITHUB_RUN_ID"),
-        event_name,
-        sha,
-        status_sha,
-        git_ref: non_empty(vars, "GITHUB_REF").unwrap_or_default(),
-        pr_number: if is_pr { pr.number } else { None },
-        pr_action: if is_pr { pr.action } else { None },
+        event: GithubEvent {
+            name: event_name,
+            sha,
+            status_sha,
+            git_ref: non_empty(vars, "GITHUB_REF").unwrap_or_default(),
+            pull_request: if is_pr {
+                PullRequestEvent {
+                    number: pr.number,
+                    action: pr.action,
+                }
+            } else {
+                PullRequestEvent::default()
+            },
+        },
     })
 }
 
@@ -145,12 +155,15 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(ctx.status_sha, "ec26c3e57ca3a959ca5aad62de7213c562f8c821");
-        assert_eq!(ctx.sha, "1111111111111111111111111111111111111111");
-        assert_eq!(ctx.pr_number, Some(2));
-        assert_eq!(ctx.pr_action.as_deref(), Some("opened"));
-        assert_eq!(ctx.api_url, "https://api.github.com");
-        assert_eq!(ctx.server_url, "https://github.com");
+        assert_eq!(
+            ctx.event.status_sha,
+            "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+        );
+        assert_eq!(ctx.event.sha, "1111111111111111111111111111111111111111");
+        assert_eq!(ctx.event.pull_request.number, Some(2));
+        assert_eq!(ctx.event.pull_request.action.as_deref(), Some("opened"));
+        assert_eq!(ctx.urls.api, "https://api.github.com");
+        assert_eq!(ctx.urls.server, "https://github.com");
         assert_eq!(ctx.repository.as_deref(), Some("Codertocat/Hello-World"));
         assert_eq!(ctx.run_id.as_deref(), Some("42"));
     }
@@ -159,8 +172,8 @@ mod tests {
     fn pull_request_closed_and_target_events() {
         for name in ["pull_request", "pull_request_target"] {
             let ctx = event(name, "pull_request.closed.json", &[]).unwrap();
-            assert_eq!(ctx.pr_action.as_deref(), Some("closed"));
-            assert_eq!(ctx.pr_number, Some(2));
+            assert_eq!(ctx.event.pull_request.action.as_deref(), Some("closed"));
+            assert_eq!(ctx.event.pull_request.number, Some(2));
         }
     }
 
@@ -177,11 +190,14 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(ctx.status_sha, "6113728f27ae82c7b1a177c8d03f9e96e0adf246");
-        assert_eq!(ctx.pr_number, None);
-        assert_eq!(ctx.git_ref, "refs/tags/simple-tag");
-        assert_eq!(ctx.api_url, "https://ghe.example.com/api/v3");
-        assert_eq!(ctx.server_url, "https://ghe.example.com");
+        assert_eq!(
+            ctx.event.status_sha,
+            "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+        );
+        assert_eq!(ctx.event.pull_request.number, None);
+        assert_eq!(ctx.event.git_ref, "refs/tags/simple-tag");
+        assert_eq!(ctx.urls.api, "https://ghe.example.com/api/v3");
+        assert_eq!(ctx.urls.server, "https://ghe.example.com");
     }
 
     #[test]
@@ -191,14 +207,17 @@ mod tests {
             ("GITHUB_SHA", "abc"),
         ])
         .unwrap();
-        assert_eq!(ctx.status_sha, "abc");
+        assert_eq!(ctx.event.status_sha, "abc");
         let ctx = event(
             "workflow_dispatch",
             "workflow_dispatch.json",
             &[("GITHUB_SHA", "abc")],
         )
         .unwrap();
-        assert_eq!((ctx.status_sha.as_str(), ctx.pr_number), ("abc", None));
+        assert_eq!(
+            (ctx.event.status_sha.as_str(), ctx.event.pull_request.number),
+            ("abc", None)
+        );
     }
 
     #[test]
@@ -244,6 +263,6 @@ mod tests {
             ("GITHUB_SHA", "abc"),
         ])
         .unwrap();
-        assert_eq!(ctx.status_sha, "abc");
+        assert_eq!(ctx.event.status_sha, "abc");
     }
 }

@@ -51,15 +51,18 @@ fn defaults() {
     assert_eq!(s.rc, "api-rc");
     assert_eq!(s.version, "0123456");
     assert_eq!(s.version_label, "version");
-    assert_eq!(s.max_surge, IntOrPercent::Int(1));
-    assert_eq!(s.max_unavailable, IntOrPercent::Int(0));
-    assert_eq!(s.min_ready_seconds, None, "unset keeps the RC's own value");
-    assert_eq!(s.progress_deadline, Duration::from_secs(300));
-    assert_eq!(s.timeout, Duration::from_secs(1800));
-    assert_eq!(s.on_failure, OnFailure::Rollback);
+    assert_eq!(s.pace.max_surge, IntOrPercent::Int(1));
+    assert_eq!(s.pace.max_unavailable, IntOrPercent::Int(0));
+    assert_eq!(
+        s.pace.min_ready_seconds, None,
+        "unset keeps the RC's own value"
+    );
+    assert_eq!(s.deadlines.progress_deadline, Duration::from_secs(300));
+    assert_eq!(s.deadlines.timeout, Duration::from_secs(1800));
+    assert_eq!(s.deadlines.on_failure, OnFailure::Rollback);
     assert!(!s.dry_run);
     assert_eq!(s.mode, Mode::Deploy);
-    assert_eq!(s.comment, CommentMode::Auto);
+    assert_eq!(s.reporting.comment, CommentMode::Auto);
     assert_eq!(s.replicas, None);
     assert!(
         s.kubeconfig.is_none()
@@ -75,7 +78,7 @@ fn defaults() {
             image: "node-api:1.1".into()
         }]
     );
-    assert_eq!(s.github.status_sha, SHA);
+    assert_eq!(s.github.event.status_sha, SHA);
 }
 
 #[test]
@@ -123,12 +126,12 @@ fn every_input_set() {
     assert_eq!(s.version, "v2.0.0");
     assert_eq!(s.version_label, "example.com/release");
     assert_eq!(s.replicas, Some(5));
-    assert_eq!(s.max_surge, IntOrPercent::Percent(25));
-    assert_eq!(s.max_unavailable, IntOrPercent::Int(1));
-    assert_eq!(s.min_ready_seconds, Some(10));
-    assert_eq!(s.progress_deadline, Duration::from_secs(90));
-    assert_eq!(s.timeout, Duration::from_secs(5400));
-    assert_eq!(s.on_failure, OnFailure::Keep);
+    assert_eq!(s.pace.max_surge, IntOrPercent::Percent(25));
+    assert_eq!(s.pace.max_unavailable, IntOrPercent::Int(1));
+    assert_eq!(s.pace.min_ready_seconds, Some(10));
+    assert_eq!(s.deadlines.progress_deadline, Duration::from_secs(90));
+    assert_eq!(s.deadlines.timeout, Duration::from_secs(5400));
+    assert_eq!(s.deadlines.on_failure, OnFailure::Keep);
     assert!(s.dry_run);
     assert_eq!(s.mode, Mode::Preview);
     assert_eq!(
@@ -139,8 +142,8 @@ fn every_input_set() {
             .as_deref(),
         Some("ghs_secret")
     );
-    assert_eq!(s.status_context.as_deref(), Some("deploy/api"));
-    assert_eq!(s.comment, CommentMode::Always);
+    assert_eq!(s.reporting.status_context.as_deref(), Some("deploy/api"));
+    assert_eq!(s.reporting.comment, CommentMode::Always);
     assert_eq!(s.github.repository.as_deref(), Some("octo/shop"));
     assert_eq!(s.github.run_id.as_deref(), Some("99"));
     assert!(
@@ -159,7 +162,7 @@ fn empty_strings_are_unset() {
         ("INPUT_VERSION", ""),
         ("INPUT_VERSION_FROM", ""),
     ]);
-    assert_eq!(s.max_surge, IntOrPercent::Int(1));
+    assert_eq!(s.pace.max_surge, IntOrPercent::Int(1));
     assert_eq!(s.mode, Mode::Deploy);
     assert!(s.kubeconfig.is_none());
     assert_eq!(s.replicas, None);
@@ -275,7 +278,7 @@ fn surge_and_unavailable_both_zero_is_refused() {
     );
     let s = settings(&[("INPUT_MAX_SURGE", "0"), ("INPUT_MAX_UNAVAILABLE", "1")]);
     assert_eq!(
-        (s.max_surge, s.max_unavailable),
+        (s.pace.max_surge, s.pace.max_unavailable),
         (IntOrPercent::Int(0), IntOrPercent::Int(1))
     );
     assert!(error(&[("INPUT_MAX_UNAVAILABLE", "120%")])
@@ -317,11 +320,11 @@ fn pull_request_version_is_the_pushed_commit() {
     ]);
     assert_eq!(s.version, "ec26c3e");
     assert_eq!(
-        s.github.status_sha,
+        s.github.event.status_sha,
         "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
     );
-    assert_eq!(s.github.sha, SHA);
-    assert_eq!(s.github.pr_number, Some(2));
+    assert_eq!(s.github.event.sha, SHA);
+    assert_eq!(s.github.event.pull_request.number, Some(2));
 }
 
 #[test]
@@ -344,14 +347,15 @@ fn tag_push_event_fixture() {
         ("INPUT_VERSION_FROM", "tag"),
     ]);
     assert_eq!(s.version, "simple-tag");
-    assert_eq!(s.github.pr_number, None);
+    assert_eq!(s.github.event.pull_request.number, None);
 }
 
 #[test]
 fn environment_is_one_line_of_at_most_255_characters() {
-    assert_eq!(settings(&[]).environment, None);
+    assert_eq!(settings(&[]).reporting.environment, None);
     assert_eq!(
         settings(&[("INPUT_ENVIRONMENT", " staging ")])
+            .reporting
             .environment
             .as_deref(),
         Some("staging")

@@ -23,22 +23,22 @@ pub fn resolve(
     }
     let version = match from {
         VersionFrom::Sha => {
-            if github.status_sha.is_empty() {
+            if github.event.status_sha.is_empty() {
                 return Err(Problem::env(
                     "GITHUB_SHA",
                     "is not set, so `version_from: sha` has no commit; set the `version` input, or run inside a workflow",
                 ));
             }
-            github.status_sha.chars().take(7).collect::<String>()
+            github.event.status_sha.chars().take(7).collect::<String>()
         }
         VersionFrom::Timestamp => now_unix.to_string(),
-        VersionFrom::Tag => match github.git_ref.strip_prefix("refs/tags/") {
+        VersionFrom::Tag => match github.event.git_ref.strip_prefix("refs/tags/") {
             Some(tag) if !tag.is_empty() => tag.to_string(),
             _ => {
-                let got = if github.git_ref.is_empty() {
+                let got = if github.event.git_ref.is_empty() {
                     "not set".to_string()
                 } else {
-                    format!("`{}`", github.git_ref)
+                    format!("`{}`", github.event.git_ref)
                 };
                 return Err(Problem::input(
                     "version_from",
@@ -66,11 +66,15 @@ pub fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inputs::GithubEvent;
 
     fn ctx(sha: &str, git_ref: &str) -> GithubContext {
         GithubContext {
-            status_sha: sha.into(),
-            git_ref: git_ref.into(),
+            event: GithubEvent {
+                status_sha: sha.into(),
+                git_ref: git_ref.into(),
+                ..Default::default()
+            },
             ..Default::default()
         }
     }

@@ -101,12 +101,13 @@ pub fn build(settings: &Settings, namespace: &str, observed: &Observed) -> Resul
 
     Ok(Plan {
         namespace: namespace.to_string(),
-        current: found.current.clone(),
-        current_reason: found.reason,
-        existing_new: found.existing_new.clone(),
+        found,
         new_rc,
-        desired,
-        limits: Limits::resolve(desired, settings.max_surge, settings.max_unavailable),
+        limits: Limits::resolve(
+            desired,
+            settings.pace.max_surge,
+            settings.pace.max_unavailable,
+        ),
         migration,
         images,
         warnings,

@@ -15,7 +15,9 @@ use crate::text::quoted;
 /// The RCs that matter for this run.
 #[derive(Debug, Clone, Default)]
 pub struct Found {
+    /// The RC serving now; `None` on a first deploy.
     pub current: Option<ReplicationController>,
+    /// Why that RC was picked (several candidates after an interrupted update).
     pub reason: Option<String>,
     /// The RC already named like the new one.
     pub existing_new: Option<ReplicationController>,

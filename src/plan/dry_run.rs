@@ -19,11 +19,12 @@ pub fn render_dry_run(plan: &Plan) -> String {
         plan.namespace
     );
     let _ = writeln!(out);
-    match &plan.current {
+    match &plan.found.current {
         Some(c) => {
             let name = c.metadata.name.as_deref().unwrap_or_default();
             let why = plan
-                .current_reason
+                .found
+                .reason
                 .as_deref()
                 .map(|r| format!(" ({r})"))
                 .unwrap_or_default();
@@ -33,7 +34,7 @@ pub fn render_dry_run(plan: &Plan) -> String {
             let _ = writeln!(out, "Current RC: none (first deploy)");
         }
     }
-    if let (Some(m), Some(c)) = (&plan.migration, &plan.current) {
+    if let (Some(m), Some(c)) = (&plan.migration, &plan.found.current) {
         let name = c.metadata.name.as_deref().unwrap_or_default();
         let _ = writeln!(
             out,
@@ -50,20 +51,20 @@ pub fn render_dry_run(plan: &Plan) -> String {
         };
         let _ = writeln!(out, "  {}: {change}", i.container);
     }
-    let from = plan.existing_new.as_ref().map(replicas).unwrap_or(0);
-    if let Some(existing) = &plan.existing_new {
+    let from = plan.found.existing_new.as_ref().map(replicas).unwrap_or(0);
+    if let Some(existing) = &plan.found.existing_new {
         let name = existing.metadata.name.as_deref().unwrap_or_default();
         let _ = writeln!(
             out,
             "Continuing update with existing controller {name} (at {from} replicas)."
         );
     }
-    match &plan.current {
+    match &plan.found.current {
         Some(c) => {
             let _ = writeln!(
                 out,
                 "Scaling up {new_name} from {from} to {}, scaling down {} from {} to 0 ({})",
-                plan.desired,
+                plan.desired(),
                 c.metadata.name.as_deref().unwrap_or_default(),
                 replicas(c),
                 plan.limits.describe()
@@ -73,7 +74,7 @@ pub fn render_dry_run(plan: &Plan) -> String {
             let _ = writeln!(
                 out,
                 "Scaling up {new_name} from {from} to {} (no RC to scale down)",
-                plan.desired
+                plan.desired()
             );
         }
     }

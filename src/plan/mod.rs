@@ -29,6 +29,7 @@ pub use build::build;
 pub use dry_run::render_dry_run;
 pub use error::PlanError;
 pub use manifest::{load_manifest, parse_manifest};
+pub use selectors::Migration;
 pub use steps::Limits;
 
 /// What the cluster holds, read once before planning.
@@ -45,28 +46,18 @@ pub struct Observed {
     pub autoscalers: Vec<HorizontalPodAutoscaler>,
 }
 
-/// A legacy RC whose selector lacks the version key: label its pods and selector first (as kubectl did).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Migration {
-    /// The label added to the old RC's selector, template and pods: `<version_label>=<value>`.
-    pub key: String,
-    pub value: String,
-}
-
 /// The validated plan for one run.
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub namespace: String,
-    /// The RC serving now; `None` on a first deploy.
-    pub current: Option<ReplicationController>,
-    /// Why that RC was picked (several candidates after an interrupted update).
-    pub current_reason: Option<String>,
-    /// An RC already named like the new one (an interrupted update to the same version, or already deployed).
-    pub existing_new: Option<ReplicationController>,
+    /// The RCs already there that the plan is about: the one serving now (`None` on a first deploy), why it was
+    /// picked (several candidates after an interrupted update), and one already named like the new RC (an
+    /// interrupted update to the same version, or already deployed). Kept together as [`current::find`] found
+    /// them, so a rollback's plan names them the same way.
+    pub found: current::Found,
     /// The new RC to create, complete: name, labels, selector, template, annotations, `spec.replicas = 0`.
     pub new_rc: ReplicationController,
-    /// Replicas the new RC must reach.
-    pub desired: i32,
+    /// Replicas the new RC must reach (`desired`), and how far above and below it the rollout may go.
     pub limits: Limits,
     pub migration: Option<Migration>,
     pub images: Vec<ImageChange>,
@@ -78,6 +69,13 @@ pub struct Plan {
     /// What the plan is for (`deploy`, `rollback`, `preview`): the run executes every plan the same way, and
     /// says which it was.
     pub mode: Mode,
+}
+
+impl Plan {
+    /// Replicas the new RC must reach: the limits were resolved around it, so they hold the one count.
+    pub fn desired(&self) -> i32 {
+        self.limits.desired
+    }
 }
 
 /// Why there is no plan: the deploy's checks or the rollback's. Nothing in the cluster was changed.

@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::{
 use kube::api::ObjectMeta;
 
 use super::annotations as ann;
+use super::current::Found;
 use super::spec::images_of;
 use super::{Limits, Observed, Plan};
 use crate::inputs::{Mode, Settings};
@@ -98,7 +99,7 @@ pub fn build(
     let mut annotations = BTreeMap::new();
     annotations.insert(ann::BASE.to_string(), rc.clone());
     annotations.insert(ann::VERSION.to_string(), version.clone());
-    annotations.insert(ann::COMMIT.to_string(), settings.github.sha.clone());
+    annotations.insert(ann::COMMIT.to_string(), settings.github.event.sha.clone());
     if let Some(run) = &settings.github.run_id {
         annotations.insert(ann::RUN.to_string(), run.clone());
     }
@@ -137,18 +138,23 @@ pub fn build(
         .collect();
     Ok(Plan {
         namespace: namespace.to_string(),
-        current: Some(current.clone()),
-        current_reason: Some(format!(
-            "rolling back {name} to the previous version {previous_name} it recorded"
-        )),
-        existing_new: observed
-            .rcs
-            .iter()
-            .find(|r| r.metadata.name.as_deref() == Some(previous_name.as_str()))
-            .cloned(),
+        found: Found {
+            current: Some(current.clone()),
+            reason: Some(format!(
+                "rolling back {name} to the previous version {previous_name} it recorded"
+            )),
+            existing_new: observed
+                .rcs
+                .iter()
+                .find(|r| r.metadata.name.as_deref() == Some(previous_name.as_str()))
+                .cloned(),
+        },
         new_rc,
-        desired,
-        limits: Limits::resolve(desired, settings.max_surge, settings.max_unavailable),
+        limits: Limits::resolve(
+            desired,
+            settings.pace.max_surge,
+            settings.pace.max_unavailable,
+        ),
         migration: None,
         images,
         warnings: vec![],
@@ -182,14 +188,15 @@ fn abort_plan(
     );
     Plan {
         namespace: namespace.to_string(),
-        current: Some(busy.clone()),
-        current_reason: Some(format!(
-            "an update from {name} to {next} is in progress or was kept; rolling it back: {name} back to {original} replicas, {next} removed"
-        )),
-        existing_new: target.cloned(),
+        found: Found {
+            current: Some(busy.clone()),
+            reason: Some(format!(
+                "an update from {name} to {next} is in progress or was kept; rolling it back: {name} back to {original} replicas, {next} removed"
+            )),
+            existing_new: target.cloned(),
+        },
         new_rc: busy.clone(),
-        desired: original,
-        limits: Limits::resolve(original, settings.max_surge, settings.max_unavailable),
+        limits: Limits::resolve(original, settings.pace.max_surge, settings.pace.max_unavailable),
         migration: None,
         images: images
             .into_iter()

@@ -9,9 +9,16 @@ use k8s_openapi::api::core::v1::ReplicationController;
 
 use super::error::{PlanError, Result};
 use super::spec::template_of;
-use super::Migration;
 use crate::k8s::{label_selector as show, selector_matches, Labels};
 pub use crate::k8s::{rc_selector as selector, template_labels};
+
+/// A legacy RC whose selector lacks the version key: label its pods and selector first (as kubectl did).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    /// The label added to the old RC's selector, template and pods: `<version_label>=<value>`.
+    pub key: String,
+    pub value: String,
+}
 
 /// The migration a legacy current RC needs: its selector lacks `version_label`. A value its template already
 /// carries is reused (a migration interrupted after the template patch); otherwise `<hash>-orig`, kubectl's form.

@@ -195,14 +195,14 @@ pub fn new_rc(
     annotations.insert(ann::VERSION.into(), settings.version.clone());
     annotations.insert(ann::DESIRED_REPLICAS.into(), target.desired.to_string());
     let gh = &settings.github;
-    if !gh.status_sha.is_empty() {
-        annotations.insert(ann::COMMIT.into(), gh.status_sha.clone());
+    if !gh.event.status_sha.is_empty() {
+        annotations.insert(ann::COMMIT.into(), gh.event.status_sha.clone());
     }
     match (&gh.repository, &gh.run_id) {
         (Some(repo), Some(run)) => {
             annotations.insert(
                 ann::RUN.into(),
-                format!("{}/{repo}/actions/runs/{run}", gh.server_url),
+                format!("{}/{repo}/actions/runs/{run}", gh.urls.server),
             );
         }
         (None, Some(run)) => {
@@ -224,7 +224,7 @@ pub fn new_rc(
     metadata.annotations = Some(annotations);
 
     // An explicit input overrides the inherited value, 0 included; unset inherits it.
-    let min_ready_seconds = match settings.min_ready_seconds {
+    let min_ready_seconds = match settings.pace.min_ready_seconds {
         None => from_spec.min_ready_seconds,
         Some(n) => Some(i32::try_from(n).unwrap_or(i32::MAX)),
     };

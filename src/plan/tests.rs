@@ -103,18 +103,19 @@ fn seeds_multi_container_rc_gets_a_versioned_copy_with_the_new_image() {
 
     let spec = new.spec.as_ref().unwrap();
     assert_eq!(spec.replicas, Some(0), "the engine scales it up");
-    assert_eq!(plan.desired, 3);
+    assert_eq!(plan.desired(), 3);
     assert_eq!(
         plan.limits.describe(),
         "keep 3 pods available, don't exceed 4 pods"
     );
     assert_eq!(
-        plan.current
+        plan.found
+            .current
             .as_ref()
             .and_then(|c| c.metadata.name.as_deref()),
         Some("api-rc")
     );
-    assert!(plan.existing_new.is_none());
+    assert!(plan.found.existing_new.is_none());
     assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
 
     assert_eq!(annotation(new, ann::BASE), Some("api-rc"));
@@ -171,7 +172,7 @@ fn legacy_rc_is_migrated_not_refused_and_the_service_keeps_both() {
     assert_eq!(label_value_problem(&m.value), None);
     // After the migration the old selector and the new one differ by `version` and never select the same pod,
     // while the Service still selects the old pods (relabelled) and the new ones.
-    let old = plan.current.as_ref().unwrap();
+    let old = plan.found.current.as_ref().unwrap();
     let old_selector = selectors::selector_after(old, Some(&m));
     assert_eq!(
         old_selector,
@@ -230,8 +231,8 @@ fn single_container_bare_image() {
         labels(&[("app", "web"), ("version", "1a2b3c4")])
     );
     assert!(plan.migration.is_none(), "already versioned");
-    assert_eq!(plan.desired, 2);
-    assert!(plan.current_reason.unwrap().contains("made by this action"));
+    assert_eq!(plan.desired(), 2);
+    assert!(plan.found.reason.unwrap().contains("made by this action"));
     // Our annotations of the old RC are not carried over as if they described the new one.
     assert_eq!(annotation(&plan.new_rc, ann::VERSION), Some("1a2b3c4"));
     assert_eq!(plan.warnings.len(), 1);
@@ -287,8 +288,8 @@ fn manifest_in_yaml_and_json_give_the_same_plan() {
         images(&yaml.new_rc)[0],
         ("node-api-container".into(), "node-api:2.0".into())
     );
-    assert_eq!(yaml.desired, 4, "first deploy: the manifest's count");
-    assert!(yaml.current.is_none() && yaml.migration.is_none());
+    assert_eq!(yaml.desired(), 4, "first deploy: the manifest's count");
+    assert!(yaml.found.current.is_none() && yaml.migration.is_none());
     assert_eq!(annotation(&yaml.new_rc, ann::SOURCE), None);
     assert_eq!(yaml.images[0].old, None);
 }
@@ -299,12 +300,12 @@ fn manifest_over_a_running_rc_keeps_its_replica_count() {
     let mut o = observed(&["api-rc.legacy.yaml"], &["api-srv.yaml"]);
     o.manifest = Some(parse_manifest(&fixture("manifests/api-rc.yaml")).unwrap());
     let plan = build(&s, "default", &o).unwrap();
-    assert_eq!(plan.desired, 3);
+    assert_eq!(plan.desired(), 3);
     assert_eq!(plan.images[0].old.as_deref(), Some("node-api:1.0"));
     assert_eq!(plan.images[0].new, "node-api:2.0");
     assert!(plan.migration.is_some());
     let s = settings(&[("manifest", "api-rc.yaml"), ("replicas", "5")]);
-    assert_eq!(build(&s, "default", &o).unwrap().desired, 5);
+    assert_eq!(build(&s, "default", &o).unwrap().desired(), 5);
 }
 
 #[test]
@@ -363,14 +364,15 @@ fn the_same_version_again_is_a_resume_not_an_error() {
         &observed(&["api-rc-abc1234.yaml"], &["api-srv.yaml"]),
     )
     .unwrap();
-    assert!(plan.current.is_none());
+    assert!(plan.found.current.is_none());
     assert_eq!(
-        plan.existing_new
+        plan.found
+            .existing_new
             .as_ref()
             .and_then(|r| r.metadata.name.as_deref()),
         Some("api-rc-abc1234")
     );
-    assert_eq!(plan.desired, 3);
+    assert_eq!(plan.desired(), 3);
 }
 
 #[test]
@@ -450,7 +452,8 @@ fn an_unrelated_service_is_not_a_match() {
     );
     assert!(plan.migration.is_none());
     assert_eq!(
-        plan.current_reason
+        plan.found
+            .reason
             .as_deref()
             .map(|r| r.contains("annotation rolling-update.github.io/base")),
         Some(true)
@@ -546,18 +549,21 @@ fn interrupted_update_plans_from_the_source() {
     };
     let plan = build(&s, "default", &o).unwrap();
     assert_eq!(
-        plan.current
+        plan.found
+            .current
             .as_ref()
             .and_then(|c| c.metadata.name.as_deref()),
         Some("api-rc")
     );
     assert!(plan
-        .current_reason
+        .found
+        .reason
         .as_deref()
         .unwrap()
         .contains("interrupted update to `api-rc-0000000`"));
     assert_eq!(
-        plan.desired, 3,
+        plan.desired(),
+        3,
         "the count before the interrupted update, not the 2 it was left at"
     );
     // Our in-progress marks on the old RC are not copied to the new one.
@@ -658,9 +664,10 @@ fn mode_rollback_finishes_an_interrupted_rollback_and_aborts_an_interrupted_depl
     };
     let plan = rollback::build(&s, "default", &o).unwrap();
     assert!(plan.abort_interrupted, "the kept deploy is rolled back");
-    assert_eq!(plan.desired, 3, "back to the count it had");
+    assert_eq!(plan.desired(), 3, "back to the count it had");
     assert!(plan
-        .current_reason
+        .found
+        .reason
         .unwrap()
         .contains("api-rc-def5678 removed"));
 }

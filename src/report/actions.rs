@@ -40,7 +40,7 @@ pub const OUTPUTS: [Output; 7] = [
         description: "The version that was rolled out (the new RC's version label value)." },
     Output { name: "result", value: |o, _| o.result.as_str().to_string(),
         description: "How the run ended: success, no_op, dry_run, failure, error or cancelled." },
-    Output { name: "duration_seconds", value: |o, _| o.duration.as_secs_f64().round().to_string(),
+    Output { name: "duration_seconds", value: |o, _| o.timeline.duration.as_secs_f64().round().to_string(),
         description: "Wall-clock seconds the rollout took." },
     Output { name: "comment_url", value: |_, url| url.unwrap_or_default().to_string(),
         description: "URL of the sticky pull request comment; empty when no comment was posted." },
@@ -268,7 +268,7 @@ pub fn eprint_untrusted(text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::ResultKind;
+    use crate::outcome::{Replicas, ResultKind};
     use std::time::Duration;
 
     fn temp_file(name: &str) -> std::path::PathBuf {
@@ -304,8 +304,10 @@ mod tests {
 
     fn outcome() -> Outcome {
         Outcome {
-            desired_replicas: 3,
-            ready_replicas: 1,
+            replicas: Replicas {
+                desired: 3,
+                ready: 1,
+            },
             ..Outcome::bare(
                 ResultKind::Failure,
                 "prod",

@@ -13,7 +13,7 @@ use crate::outcome::{Outcome, ResultKind};
 /// The lines printed after the rollout: the diagnosis (if any), the annotation for the result, `Result: …`.
 pub fn closing(outcome: &Outcome) -> String {
     let mut out = String::new();
-    if let Some(d) = &outcome.diagnosis {
+    if let Some(d) = &outcome.failure.diagnosis {
         if !d.findings.is_empty() {
             out.push_str(&actions::inert(&format!(
                 "\nDiagnosis:\n{}",

@@ -71,10 +71,10 @@ pub fn marker(namespace: &str, rc: &str) -> String {
 pub fn run_url(github: &GithubContext) -> Option<String> {
     let repository = github.repository.as_deref()?;
     let run_id = github.run_id.as_deref()?;
-    let server = if github.server_url.is_empty() {
+    let server = if github.urls.server.is_empty() {
         "https://github.com"
     } else {
-        github.server_url.trim_end_matches('/')
+        github.urls.server.trim_end_matches('/')
     };
     Some(format!("{server}/{repository}/actions/runs/{run_id}"))
 }
@@ -91,6 +91,7 @@ struct Limits {
 /// Renders the report, at most `ctx.max_len` bytes long.
 pub fn render(outcome: &Outcome, ctx: &RenderContext) -> String {
     let (max_logs, max_evidence) = outcome
+        .failure
         .diagnosis
         .as_ref()
         .map(|d| {
@@ -191,7 +192,7 @@ fn render_with(outcome: &Outcome, ctx: &RenderContext, limits: Limits) -> String
     out.push('\n');
     headline(&mut out, outcome);
     // Why it failed and what state it left come first: that is what the reader of a red run looks for.
-    if let Some(diagnosis) = &outcome.diagnosis {
+    if let Some(diagnosis) = &outcome.failure.diagnosis {
         diagnosis_section(&mut out, diagnosis, limits);
     }
     after_failure(&mut out, outcome);
@@ -227,7 +228,7 @@ fn headline(out: &mut String, outcome: &Outcome) {
         "\nNamespace {} · version {} · {}",
         escape::code(&outcome.namespace),
         escape::code(&outcome.version),
-        format_duration(outcome.duration)
+        format_duration(outcome.timeline.duration)
     );
     if !outcome.summary.is_empty() {
         let _ = writeln!(out, "\n**{}**", escape::inline(&outcome.summary));
@@ -268,16 +269,16 @@ fn readiness(out: &mut String, outcome: &Outcome) {
     let _ = writeln!(
         out,
         "\n### Pods\n\n{}/{} new pods ready",
-        outcome.ready_replicas, outcome.desired_replicas
+        outcome.replicas.ready, outcome.replicas.desired
     );
 }
 
 fn timeline(out: &mut String, outcome: &Outcome) {
-    if outcome.timeline.is_empty() {
+    if outcome.timeline.entries.is_empty() {
         return;
     }
     out.push_str("\n### Timeline\n\n| Time | Step |\n| ---: | --- |\n");
-    for entry in &outcome.timeline {
+    for entry in &outcome.timeline.entries {
         let _ = writeln!(
             out,
             "| +{:.1}s | {} |",
@@ -420,7 +421,7 @@ fn capacity_table(out: &mut String, rows: &[CapacityRow]) {
 }
 
 fn after_failure(out: &mut String, outcome: &Outcome) {
-    let Some(after) = &outcome.after_failure else {
+    let Some(after) = &outcome.failure.after else {
         return;
     };
     out.push_str("\n### After the failure\n\n");
@@ -511,6 +512,7 @@ pub fn status_not_posted(context: &str, state: &str, error: &str) -> String {
 /// The commit status description: at most 140 characters, plain text, the gist of the outcome.
 pub fn status_description(outcome: &Outcome) -> String {
     let headline = outcome
+        .failure
         .diagnosis
         .as_ref()
         .and_then(|d| d.headline())
@@ -519,13 +521,13 @@ pub fn status_description(outcome: &Outcome) -> String {
         ResultKind::Success => format!(
             "{}: {}/{} ready in {}",
             outcome.rc_name,
-            outcome.ready_replicas,
-            outcome.desired_replicas,
-            format_duration(outcome.duration)
+            outcome.replicas.ready,
+            outcome.replicas.desired,
+            format_duration(outcome.timeline.duration)
         ),
         ResultKind::NoOp => format!(
             "{}: already deployed, {}/{} ready",
-            outcome.rc_name, outcome.ready_replicas, outcome.desired_replicas
+            outcome.rc_name, outcome.replicas.ready, outcome.replicas.desired
         ),
         ResultKind::DryRun => match &outcome.previous_rc_name {
             Some(from) => format!("dry run: {from} -> {}, nothing changed", outcome.rc_name),
@@ -563,7 +565,8 @@ pub(crate) fn truncate_plain(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use crate::diagnosis::FindingKind;
-    use crate::outcome::{ImageChange, TimelineEntry};
+    use crate::inputs::GithubUrls;
+    use crate::outcome::{Failure, ImageChange, Replicas, Timeline, TimelineEntry};
 
     fn ctx() -> RenderContext {
         RenderContext::new(
@@ -581,18 +584,23 @@ mod tests {
                 old: Some("registry.example.com/api:0f0f0f0".into()),
                 new: "registry.example.com/api:1a2b3c4".into(),
             }],
-            desired_replicas: 3,
-            ready_replicas: 3,
-            timeline: vec![
-                TimelineEntry {
-                    at: Duration::from_millis(0),
-                    message: "Created api-rc-1a2b3c4 with 0 replicas".into(),
-                },
-                TimelineEntry {
-                    at: Duration::from_millis(12_300),
-                    message: "Scaling api-rc-1a2b3c4 up to 1".into(),
-                },
-            ],
+            replicas: Replicas {
+                desired: 3,
+                ready: 3,
+            },
+            timeline: Timeline {
+                duration: Duration::from_secs(41),
+                entries: vec![
+                    TimelineEntry {
+                        at: Duration::from_millis(0),
+                        message: "Created api-rc-1a2b3c4 with 0 replicas".into(),
+                    },
+                    TimelineEntry {
+                        at: Duration::from_millis(12_300),
+                        message: "Scaling api-rc-1a2b3c4 up to 1".into(),
+                    },
+                ],
+            },
             ..Outcome::bare(
                 result,
                 "prod",
@@ -628,15 +636,20 @@ mod tests {
     fn failed(findings: Vec<Finding>) -> Outcome {
         Outcome {
             result: ResultKind::Failure,
-            ready_replicas: 0,
+            replicas: Replicas {
+                desired: 3,
+                ready: 0,
+            },
             summary: "stalled: no new pod became ready".into(),
-            diagnosis: Some(Diagnosis {
-                findings,
-                unreadable: vec![],
-            }),
-            after_failure: Some(AfterFailure::RolledBack {
-                restored_replicas: 3,
-            }),
+            failure: Failure {
+                diagnosis: Some(Diagnosis {
+                    findings,
+                    unreadable: vec![],
+                }),
+                after: Some(AfterFailure::RolledBack {
+                    restored_replicas: 3,
+                }),
+            },
             ..outcome(ResultKind::Failure)
         }
     }
@@ -745,7 +758,7 @@ mod tests {
     #[test]
     fn huge_reports_are_cut_as_a_last_resort() {
         let mut o = outcome(ResultKind::Success);
-        o.timeline = (0..5_000)
+        o.timeline.entries = (0..5_000)
             .map(|i| TimelineEntry {
                 at: Duration::from_secs(i),
                 message: format!("step {i} {}", "y".repeat(40)),
@@ -766,7 +779,7 @@ mod tests {
         finding.capacity[0].node = "node|x<b>".into();
         let mut o = failed(vec![finding]);
         o.images[0].new = "evil`image|x\n## heading".into();
-        o.timeline.push(TimelineEntry {
+        o.timeline.entries.push(TimelineEntry {
             at: Duration::from_secs(1),
             message: "@octocat <b>x</b>\n| a | b |".into(),
         });
@@ -827,7 +840,7 @@ mod tests {
             "Insufficient cpu: a new pod needs 100m, the most free on any node is 30m"
         );
         let mut no_diag = failed(vec![]);
-        no_diag.diagnosis = None;
+        no_diag.failure.diagnosis = None;
         assert_eq!(
             status_description(&no_diag),
             "api-rc-1a2b3c4: stalled: no new pod became ready"
@@ -858,7 +871,10 @@ mod tests {
     fn run_url_from_context() {
         let github = GithubContext {
             repository: Some("acme/api".into()),
-            server_url: "https://ghe.example.com/".into(),
+            urls: GithubUrls {
+                server: "https://ghe.example.com/".into(),
+                ..Default::default()
+            },
             run_id: Some("7".into()),
             ..Default::default()
         };

@@ -130,10 +130,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-
-    fn pod(yaml: &str) -> Pod {
-        serde_saphyr::from_str(yaml).unwrap()
-    }
+    use crate::yaml::parsed;
 
     const READY: &str = r#"
 metadata: {name: a, labels: {name: api-pods, version: v2}}
@@ -144,7 +141,7 @@ status:
 
     #[test]
     fn ready_pod_is_available_after_min_ready() {
-        let p = pod(READY);
+        let p: Pod = parsed(READY);
         let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         let t5: Timestamp = "2026-01-01T00:00:05Z".parse().unwrap();
         assert!(is_available(&p, Duration::ZERO, t0));
@@ -158,14 +155,14 @@ status:
 
     #[test]
     fn terminating_and_unready_pods_are_not_available() {
-        let mut p = pod(READY);
+        let mut p: Pod = parsed(READY);
         p.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
             Timestamp::UNIX_EPOCH,
         ));
         let now = Timestamp::now();
         assert!(!is_available(&p, Duration::ZERO, now));
         let unready =
-            pod("metadata: {name: b}\nstatus: {conditions: [{type: Ready, status: \"False\"}]}");
+            parsed("metadata: {name: b}\nstatus: {conditions: [{type: Ready, status: \"False\"}]}");
         assert_eq!(
             count(&[&p, &unready], Duration::ZERO, now),
             PodCounts {
@@ -178,13 +175,13 @@ status:
 
     #[test]
     fn finished_pods_are_not_active_and_do_not_count() {
-        let failed = pod("metadata: {name: f}\nstatus: {phase: Failed, conditions: [{type: Ready, status: \"True\"}]}");
-        let done = pod("metadata: {name: d}\nstatus: {phase: Succeeded}");
+        let failed = parsed("metadata: {name: f}\nstatus: {phase: Failed, conditions: [{type: Ready, status: \"True\"}]}");
+        let done = parsed("metadata: {name: d}\nstatus: {phase: Succeeded}");
         assert!(!is_active(&failed) && !is_active(&done));
-        assert!(is_active(&pod(READY)));
+        assert!(is_active(&parsed(READY)));
         let now = Timestamp::now();
         assert_eq!(
-            count(&[&failed, &done, &pod(READY)], Duration::ZERO, now).live,
+            count(&[&failed, &done, &parsed(READY)], Duration::ZERO, now).live,
             1
         );
         assert_eq!(count(&[&failed], Duration::ZERO, now).available, 0);
@@ -192,12 +189,12 @@ status:
 
     #[test]
     fn the_controller_is_the_owner_reference_marked_controller() {
-        let owned = pod(
+        let owned = parsed(
             "metadata: {name: o, ownerReferences: [{apiVersion: v1, kind: Foo, name: x, uid: u0}, {apiVersion: v1, kind: ReplicationController, name: api-rc, uid: u1, controller: true}]}",
         );
         assert_eq!(controller_uid(&owned), Some("u1"));
         assert_eq!(
-            controller_uid(&pod(READY)),
+            controller_uid(&parsed(READY)),
             None,
             "an orphan has no controller"
         );
@@ -205,20 +202,20 @@ status:
 
     #[test]
     fn trouble_is_a_refusal_a_bad_wait_or_a_restart_not_a_start() {
-        let starting = pod("metadata: {name: s}\nstatus: {containerStatuses: [{name: a, image: x, imageID: '', ready: false, restartCount: 0, state: {waiting: {reason: ContainerCreating}}}]}");
+        let starting = parsed("metadata: {name: s}\nstatus: {containerStatuses: [{name: a, image: x, imageID: '', ready: false, restartCount: 0, state: {waiting: {reason: ContainerCreating}}}]}");
         assert!(!shows_trouble(&starting));
-        let pulling = pod("metadata: {name: p}\nstatus: {containerStatuses: [{name: a, image: x, imageID: '', ready: false, restartCount: 0, state: {waiting: {reason: ImagePullBackOff}}}]}");
+        let pulling = parsed("metadata: {name: p}\nstatus: {containerStatuses: [{name: a, image: x, imageID: '', ready: false, restartCount: 0, state: {waiting: {reason: ImagePullBackOff}}}]}");
         assert!(shows_trouble(&pulling));
-        let crashed = pod("metadata: {name: c}\nstatus: {containerStatuses: [{name: a, image: x, imageID: '', ready: false, restartCount: 1, state: {running: {}}}]}");
+        let crashed = parsed("metadata: {name: c}\nstatus: {containerStatuses: [{name: a, image: x, imageID: '', ready: false, restartCount: 1, state: {running: {}}}]}");
         assert!(shows_trouble(&crashed));
-        let refused = pod("metadata: {name: r}\nstatus: {conditions: [{type: PodScheduled, status: \"False\", reason: Unschedulable}]}");
+        let refused = parsed("metadata: {name: r}\nstatus: {conditions: [{type: PodScheduled, status: \"False\", reason: Unschedulable}]}");
         assert!(shows_trouble(&refused));
-        assert!(!shows_trouble(&pod(READY)));
+        assert!(!shows_trouble(&parsed(READY)));
     }
 
     #[test]
     fn startup_time_is_creation_to_ready() {
-        let mut p = pod(READY);
+        let mut p: Pod = parsed(READY);
         p.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
             "2025-12-31T23:59:57Z".parse().unwrap(),
         ));
@@ -227,7 +224,7 @@ status:
 
     #[test]
     fn selector_needs_every_label() {
-        let p = pod(READY);
+        let p: Pod = parsed(READY);
         let mut sel = BTreeMap::new();
         sel.insert("name".to_string(), "api-pods".to_string());
         assert!(selector_matches(&sel, p.metadata.labels.as_ref()));

@@ -210,10 +210,7 @@ async fn clean_up_stale(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pod(yaml: &str) -> Pod {
-        serde_saphyr::from_str(yaml).unwrap()
-    }
+    use crate::yaml::parsed;
 
     /// Issue 12, case 5: stale pods are the old RC's (or released ones) without the new label; a canary RC's pod
     /// matching the legacy selector is never touched.
@@ -227,16 +224,16 @@ mod tests {
         let owned = |uid: &str| {
             format!("ownerReferences: [{{apiVersion: v1, kind: ReplicationController, name: x, uid: {uid}, controller: true}}]")
         };
-        let relabelled = pod(&format!(
+        let relabelled = parsed(&format!(
             "metadata: {{name: a, labels: {{name: api-pods, version: abc-orig}}, {}}}",
             owned("old")
         ));
-        let stale_owned = pod(&format!(
+        let stale_owned = parsed(&format!(
             "metadata: {{name: b, labels: {{name: api-pods}}, {}}}",
             owned("old")
         ));
-        let released = pod("metadata: {name: c, labels: {name: api-pods}}");
-        let canary = pod(&format!(
+        let released = parsed("metadata: {name: c, labels: {name: api-pods}}");
+        let canary = parsed(&format!(
             "metadata: {{name: d, labels: {{name: api-pods, track: canary}}, {}}}",
             owned("canary")
         ));

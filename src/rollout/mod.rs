@@ -30,7 +30,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::diagnosis::Diagnosis;
 use crate::inputs::{OnFailure, Settings};
-use crate::outcome::{AfterFailure, ResultKind, TimelineEntry};
+use crate::outcome::{AfterFailure, Failure, ResultKind, TimelineEntry};
 use crate::plan::{annotations as ann, Plan};
 pub use converge::Ending;
 
@@ -174,10 +174,10 @@ impl Engine {
             started: Instant::now(),
             timeline: vec![],
             cancel,
-            min_ready: Duration::from_secs(u64::from(settings.min_ready_seconds.unwrap_or(0))),
-            progress_deadline: settings.progress_deadline,
-            timeout: settings.timeout,
-            on_failure: settings.on_failure,
+            min_ready: Duration::from_secs(u64::from(settings.pace.min_ready_seconds.unwrap_or(0))),
+            progress_deadline: settings.deadlines.progress_deadline,
+            timeout: settings.deadlines.timeout,
+            on_failure: settings.deadlines.on_failure,
             last_diagnosis: None,
         })
     }
@@ -287,8 +287,7 @@ pub struct Executed {
     pub result: ResultKind,
     pub summary: String,
     pub ready: i32,
-    pub diagnosis: Option<Diagnosis>,
-    pub after_failure: Option<AfterFailure>,
+    pub failure: Failure,
     pub previous_rc_name: Option<String>,
 }
 
@@ -331,8 +330,10 @@ impl Executed {
             result: ResultKind::Failure,
             summary,
             ready,
-            diagnosis,
-            after_failure: Some(after),
+            failure: Failure {
+                diagnosis,
+                after: Some(after),
+            },
             previous_rc_name: pending.from.as_ref().map(|f| f.side.name.clone()),
         }
     }
@@ -445,7 +446,7 @@ pub async fn roll(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Rolled> {
     }
 
     // An interrupted update to another version is rolled back first, then this one proceeds.
-    let mut current = plan.current.clone();
+    let mut current = plan.found.current.clone();
     if let Some(old) = &current {
         if let Some(other) = resume::interrupted_target(old, &new_name) {
             engine.log(format!(
@@ -503,7 +504,7 @@ pub async fn roll(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Rolled> {
         "Scaling up {} from {} to {}, scaling down {} from {} to 0 ({}; {} of {} old pods available)",
         to.name,
         to.replicas,
-        plan.desired,
+        plan.desired(),
         from.name,
         from.replicas,
         plan.limits.describe(),
@@ -512,7 +513,7 @@ pub async fn roll(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Rolled> {
     ));
     let pass = converge::Pass {
         limits: plan.limits,
-        required_available: plan.desired,
+        required_available: plan.desired(),
         deadline: engine.update_deadline(),
         fail_fast: true,
     };
@@ -527,7 +528,7 @@ pub async fn roll(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Rolled> {
             },
         }),
         to,
-        desired: plan.desired,
+        desired: plan.desired(),
         limits: plan.limits,
     };
     Ok(rolled(engine, ending, pending, &old_name, &new_name))
@@ -535,7 +536,7 @@ pub async fn roll(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Rolled> {
 
 /// `mode: rollback` on an update in progress or kept: roll that update back.
 async fn abort_interrupted(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Executed> {
-    let Some(busy) = &plan.current else {
+    let Some(busy) = &plan.found.current else {
         anyhow::bail!("internal: an abort plan without a current RC");
     };
     let name = Side::of(busy).name;
@@ -568,8 +569,7 @@ async fn abort_interrupted(engine: &mut Engine, plan: &Plan) -> anyhow::Result<E
             to.replicas
         ),
         ready,
-        diagnosis: None,
-        after_failure: None,
+        failure: Failure::default(),
         previous_rc_name: Some(next),
     })
 }
@@ -589,8 +589,7 @@ fn succeeded(
             engine.started.elapsed().as_secs()
         ),
         ready,
-        diagnosis: None,
-        after_failure: None,
+        failure: Failure::default(),
         previous_rc_name: previous,
     }
 }
@@ -628,8 +627,7 @@ fn cancelled(engine: &mut Engine, to: &Side, old_name: &str, new_name: &str) -> 
         result: ResultKind::Cancelled,
         summary: format!("cancelled: {new_name} at {ready} ready, resumable by a re-run"),
         ready,
-        diagnosis: None,
-        after_failure: None,
+        failure: Failure::default(),
         previous_rc_name: Some(old_name.to_string()),
     }
 }
@@ -669,7 +667,7 @@ async fn create_rc(
 /// No RC serves yet: create the new one and wait until it is available.
 async fn first_deploy(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Rolled> {
     let new_name = plan.new_rc.metadata.name.clone().unwrap_or_default();
-    let new_rc = match &plan.existing_new {
+    let new_rc = match &plan.found.existing_new {
         Some(existing) => existing.clone(),
         None => create(engine, &plan.new_rc).await?,
     };
@@ -681,34 +679,36 @@ async fn first_deploy(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Rolled
         .as_ref()
         .map(|a| ann::IN_PROGRESS.iter().any(|k| a.contains_key(*k)))
         .unwrap_or(false);
-    if plan.existing_new.is_some()
+    if plan.found.existing_new.is_some()
         && !in_progress
-        && to.replicas == plan.desired
-        && engine.counts(&to).available >= plan.desired
+        && to.replicas == plan.desired()
+        && engine.counts(&to).available >= plan.desired()
     {
         engine.log(format!(
             "{new_name} is already deployed with {}/{} available: nothing to do",
-            plan.desired, plan.desired
+            plan.desired(),
+            plan.desired()
         ));
         return Ok(Rolled::Ended(Executed {
             result: ResultKind::NoOp,
             summary: format!(
                 "{new_name} already deployed: {}/{} ready",
-                plan.desired, plan.desired
+                plan.desired(),
+                plan.desired()
             ),
-            ready: plan.desired,
-            diagnosis: None,
-            after_failure: None,
+            ready: plan.desired(),
+            failure: Failure::default(),
             previous_rc_name: None,
         }));
     }
     engine.log(format!(
         "Scaling up {new_name} from {} to {}",
-        to.replicas, plan.desired
+        to.replicas,
+        plan.desired()
     ));
     let pass = converge::Pass {
         limits: plan.limits,
-        required_available: plan.desired,
+        required_available: plan.desired(),
         deadline: engine.update_deadline(),
         fail_fast: true,
     };
@@ -716,7 +716,7 @@ async fn first_deploy(engine: &mut Engine, plan: &Plan) -> anyhow::Result<Rolled
     let pending = Pending {
         from: None,
         to,
-        desired: plan.desired,
+        desired: plan.desired(),
         limits: plan.limits,
     };
     Ok(rolled(engine, ending, pending, "(none)", &new_name))

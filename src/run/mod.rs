@@ -23,7 +23,7 @@ use crate::cluster::{self, Cluster};
 use crate::diagnosis;
 use crate::exit;
 use crate::inputs::{Mode, Settings};
-use crate::outcome::{Outcome, ResultKind};
+use crate::outcome::{Outcome, Replicas, ResultKind, Timeline};
 use crate::plan::{self, Observed, Plan};
 use crate::report::actions;
 use crate::report::github::{ReportConfig, Reporter};
@@ -309,7 +309,7 @@ async fn deploy_locked(run: Run<'_>, cluster: &Cluster, head: Head) -> Result<Ou
             environment_url = Some(put_service(settings, cluster, &service).await?);
         }
     }
-    if let Some(reason) = &plan.current_reason {
+    if let Some(reason) = &plan.found.reason {
         actions::print_untrusted(reason);
     }
     for warning in &plan.warnings {
@@ -363,7 +363,7 @@ async fn deploy_locked(run: Run<'_>, cluster: &Cluster, head: Head) -> Result<Ou
                 reporter,
                 cluster.client.clone(),
                 &cluster.namespace,
-                vec![(new_rc, plan.desired)],
+                vec![(new_rc, plan.desired())],
             );
             tokio::select! {
                 biased;
@@ -393,12 +393,13 @@ fn executed_outcome(
     let mut outcome = base_outcome(settings, plan, started);
     outcome.result = executed.result;
     outcome.summary = executed.summary;
-    outcome.ready_replicas = executed.ready;
+    outcome.replicas.ready = executed.ready;
     outcome.previous_rc_name = executed.previous_rc_name.or(outcome.previous_rc_name);
-    outcome.diagnosis = executed.diagnosis;
-    outcome.after_failure = executed.after_failure;
-    outcome.timeline = std::mem::take(&mut engine.timeline);
-    outcome.duration = started.elapsed();
+    outcome.failure = executed.failure;
+    outcome.timeline = Timeline {
+        duration: started.elapsed(),
+        entries: std::mem::take(&mut engine.timeline),
+    };
     outcome
 }
 
@@ -419,8 +420,13 @@ async fn preflight(
         namespace_pods,
         events: false,
     };
-    let snap =
-        rollout::snapshot::gather(sources, &plan.new_rc, plan.current.as_ref(), &plan.limits).await;
+    let snap = rollout::snapshot::gather(
+        sources,
+        &plan.new_rc,
+        plan.found.current.as_ref(),
+        &plan.limits,
+    )
+    .await;
     for warning in diagnosis::preflight(&snap, template) {
         actions::warning(&format!("pre-flight: {warning}"));
     }
@@ -440,9 +446,16 @@ fn dry_run_outcome(settings: &Settings, plan: &Plan, started: Instant) -> Outcom
 
 fn base_outcome(settings: &Settings, plan: &Plan, started: Instant) -> Outcome {
     Outcome {
-        previous_rc_name: plan.current.as_ref().and_then(|c| c.metadata.name.clone()),
+        previous_rc_name: plan
+            .found
+            .current
+            .as_ref()
+            .and_then(|c| c.metadata.name.clone()),
         images: plan.images.clone(),
-        desired_replicas: plan.desired,
+        replicas: Replicas {
+            desired: plan.desired(),
+            ready: 0,
+        },
         ..Outcome::bare(
             ResultKind::Success,
             &plan.namespace,

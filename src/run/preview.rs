@@ -31,13 +31,12 @@ pub fn preview_scope(
         Mode::Cleanup => "cleanup",
         _ => return Ok((settings, None)),
     };
-    let pr = settings
-        .github
-        .pr_number
-        .ok_or_else(|| preview::PreviewError::NotAPullRequest {
+    let pr = settings.github.event.pull_request.number.ok_or_else(|| {
+        preview::PreviewError::NotAPullRequest {
             mode,
-            event: settings.github.event_name.clone(),
-        })?;
+            event: settings.github.event.name.clone(),
+        }
+    })?;
     let production_rc = std::mem::take(&mut settings.rc);
     settings.rc = preview::base_name(&production_rc, pr);
     Ok((settings, Some(Scope { pr, production_rc })))

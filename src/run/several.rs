@@ -17,7 +17,7 @@ use super::preview::{clean_up, plan_service, prepare_preview, put_service, Scope
 use super::{fence, observe, take_lock, Run, Stop};
 use crate::cluster::Cluster;
 use crate::inputs::{Mode, OnFailure, Order, Settings};
-use crate::outcome::{self, AfterFailure, Outcome, ResultKind};
+use crate::outcome::{self, AfterFailure, Failure, Outcome, ResultKind};
 use crate::plan::{self, Observed, Plan};
 use crate::report::actions;
 use crate::rollout::cluster_cache::ClusterCache;
@@ -259,7 +259,7 @@ async fn roll_planned(
 ) -> Result<Outcome, Stop> {
     let settings = run.settings;
     for part in &parts {
-        if let Some(reason) = &part.plan.current_reason {
+        if let Some(reason) = &part.plan.found.reason {
             actions::print_untrusted(&format!("{}: {reason}", part.rc));
         }
         for warning in &part.plan.warnings {
@@ -319,7 +319,7 @@ async fn roll_planned(
                     .iter()
                     .map(|p| {
                         let name = p.plan.new_rc.metadata.name.clone().unwrap_or_default();
-                        (name, p.plan.desired)
+                        (name, p.plan.desired())
                     })
                     .collect();
                 let watch = super::progress::watch(
@@ -412,8 +412,7 @@ async fn roll_all(
                 result: ResultKind::Cancelled,
                 summary: "not started: an RC before it failed (order: sequential)".into(),
                 ready: 0,
-                diagnosis: None,
-                after_failure: None,
+                failure: Failure::default(),
                 previous_rc_name: None,
             },
             Some(Rolled::Ended(executed)) => executed,
@@ -443,7 +442,8 @@ async fn roll_all(
     actions::end_group();
     // The failing RC's diagnosis first (a stable sort keeps the input's order otherwise).
     let mut sorted = outcomes;
-    sorted.sort_by_key(|(_, o)| !(o.result == ResultKind::Failure && o.diagnosis.is_some()));
+    sorted
+        .sort_by_key(|(_, o)| !(o.result == ResultKind::Failure && o.failure.diagnosis.is_some()));
     let mut combined = outcome::combine(sorted);
     // The outputs keep describing the first RC of input `rc`, whatever the report's order.
     if let Some(first) = combined
@@ -466,7 +466,7 @@ async fn settle_failed(
     settings: &Settings,
     pending: &mut rollout::Pending,
 ) -> Result<AfterFailure, Stop> {
-    Ok(match settings.on_failure {
+    Ok(match settings.deadlines.on_failure {
         OnFailure::Rollback => rollout::undo(engine, pending).await?,
         OnFailure::Keep => rollout::keep_hint(engine, pending),
     })

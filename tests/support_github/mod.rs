@@ -9,7 +9,9 @@ pub mod runner;
 use std::time::Duration;
 
 use rolling_update_action::inputs::Settings;
-use rolling_update_action::outcome::{ImageChange, Outcome, ResultKind, TimelineEntry};
+use rolling_update_action::outcome::{
+    ImageChange, Outcome, Replicas, ResultKind, Timeline, TimelineEntry,
+};
 
 pub const TOKEN: &str = "ghs_TESTTOKEN0123456789abcdef";
 
@@ -67,12 +69,17 @@ pub fn success_outcome() -> Outcome {
             old: Some("registry.example.com/api:1".into()),
             new: "registry.example.com/api:2".into(),
         }],
-        desired_replicas: 3,
-        ready_replicas: 3,
-        timeline: vec![TimelineEntry {
-            at: Duration::from_millis(12_300),
-            message: "Scaling api-rc-1a2b3c4 up to 1".into(),
-        }],
+        replicas: Replicas {
+            desired: 3,
+            ready: 3,
+        },
+        timeline: Timeline {
+            duration: Duration::from_secs(41),
+            entries: vec![TimelineEntry {
+                at: Duration::from_millis(12_300),
+                message: "Scaling api-rc-1a2b3c4 up to 1".into(),
+            }],
+        },
         ..Outcome::bare(
             ResultKind::Success,
             "prod",
@@ -87,7 +94,7 @@ pub fn success_outcome() -> Outcome {
 /// A typical capacity failure: three nodes, none with room for one more pod, rolled back.
 pub fn capacity_failure_outcome() -> Outcome {
     use rolling_update_action::diagnosis::{CapacityRow, Diagnosis, Finding, FindingKind};
-    use rolling_update_action::outcome::AfterFailure;
+    use rolling_update_action::outcome::{AfterFailure, Failure};
 
     let row = |node: &str, requested: &str, free: &str| CapacityRow {
         node: node.into(),
@@ -120,20 +127,25 @@ pub fn capacity_failure_outcome() -> Outcome {
                 new: "prom/statsd-exporter:v0.26.0".into(),
             },
         ],
-        desired_replicas: 3,
-        ready_replicas: 0,
-        duration: Duration::from_secs(38),
-        timeline: vec![
-            at(0, "Created api-rc-1a2b3c4 with 0 replicas (surge 1, unavailable 0)"),
-            at(1_200, "Scaling api-rc-1a2b3c4 up to 1"),
-            at(
-                31_400,
-                "Pod api-rc-1a2b3c4-x7k2p unschedulable for 30s: 0/3 nodes are available: 3 Insufficient cpu.",
-            ),
-            at(31_500, "Stopped: the new pod cannot be scheduled"),
-            at(37_900, "Scaled api-rc-9f8e7d6 back to 3 and deleted api-rc-1a2b3c4"),
-        ],
+        replicas: Replicas {
+            desired: 3,
+            ready: 0,
+        },
+        timeline: Timeline {
+            duration: Duration::from_secs(38),
+            entries: vec![
+                at(0, "Created api-rc-1a2b3c4 with 0 replicas (surge 1, unavailable 0)"),
+                at(1_200, "Scaling api-rc-1a2b3c4 up to 1"),
+                at(
+                    31_400,
+                    "Pod api-rc-1a2b3c4-x7k2p unschedulable for 30s: 0/3 nodes are available: 3 Insufficient cpu.",
+                ),
+                at(31_500, "Stopped: the new pod cannot be scheduled"),
+                at(37_900, "Scaled api-rc-9f8e7d6 back to 3 and deleted api-rc-1a2b3c4"),
+            ],
+        },
         summary: "stalled: no node can fit a new pod".into(),
+        failure: Failure {
         diagnosis: Some(Diagnosis {
             findings: vec![Finding {
                 kind: FindingKind::InsufficientResources,
@@ -157,9 +169,10 @@ pub fn capacity_failure_outcome() -> Outcome {
             }],
             unreadable: vec![],
         }),
-        after_failure: Some(AfterFailure::RolledBack {
+        after: Some(AfterFailure::RolledBack {
             restored_replicas: 3,
         }),
+        },
         environment_url: None,
         rollouts: vec![],
     }

@@ -117,6 +117,13 @@ pub struct Query {
     pub namespace: String,
     pub pod: String,
     pub container: String,
+    pub options: LogOptions,
+}
+
+/// The query string: which run of the container and how much of its log. Each is optional, so the default is
+/// what a request without a query string gets: the current run's whole log.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct LogOptions {
     pub previous: bool,
     pub tail_lines: Option<usize>,
     pub limit_bytes: Option<usize>,
@@ -140,17 +147,15 @@ fn parse(method: &Method, uri: &hyper::Uri) -> Result<Query, Answer> {
         namespace: namespace.into(),
         pod: pod.into(),
         container: container.into(),
-        previous: false,
-        tail_lines: None,
-        limit_bytes: None,
+        options: LogOptions::default(),
     };
     for pair in uri.query().unwrap_or("").split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         // Negative numbers mean "no limit" to the kubelet, as an absent parameter does.
         match key {
-            "previous" => query.previous = matches!(value, "true" | "1"),
-            "tailLines" => query.tail_lines = value.parse().ok(),
-            "limitBytes" => query.limit_bytes = value.parse().ok(),
+            "previous" => query.options.previous = matches!(value, "true" | "1"),
+            "tailLines" => query.options.tail_lines = value.parse().ok(),
+            "limitBytes" => query.options.limit_bytes = value.parse().ok(),
             _ => {}
         }
     }
@@ -185,10 +190,10 @@ pub fn answer(pod: Option<&Pod>, query: &Query) -> Answer {
             .chain(s.init_container_statuses.iter().flatten())
             .find(|c| &c.name == container)
     });
-    if let Err(why) = has_log(status, query.previous) {
+    if let Err(why) = has_log(status, query.options.previous) {
         let why = format!(
             "{} in pod \"{name}\" {why}\n",
-            quoted_container(container, query.previous)
+            quoted_container(container, query.options.previous)
         );
         return (StatusCode::BAD_REQUEST, why);
     }
@@ -206,7 +211,7 @@ pub fn answer(pod: Option<&Pod>, query: &Query) -> Answer {
         });
     (
         StatusCode::OK,
-        tail(text, query.tail_lines, query.limit_bytes),
+        tail(text, query.options.tail_lines, query.options.limit_bytes),
     )
 }
 
@@ -298,15 +303,20 @@ mod tests {
                 namespace: "ns".into(),
                 pod: "api-1".into(),
                 container: "app".into(),
-                previous: true,
-                tail_lines: Some(20),
-                limit_bytes: None,
+                options: LogOptions {
+                    previous: true,
+                    tail_lines: Some(20),
+                    limit_bytes: None,
+                },
             }
         );
         let q = query("/containerLogs/ns/api-1/app?tailLines=-1&limitBytes=5");
         assert_eq!(
-            (q.previous, q.tail_lines, q.limit_bytes),
-            (false, None, Some(5))
+            q.options,
+            LogOptions {
+                limit_bytes: Some(5),
+                ..LogOptions::default()
+            }
         );
         let other = parse(&Method::GET, &"/pods".parse().unwrap());
         assert_eq!(other.unwrap_err().0, StatusCode::NOT_FOUND);

@@ -40,14 +40,21 @@ impl Reporter {
             return Ok(vec![]);
         }
         let is_pr_event = matches!(
-            self.github.event_name.as_str(),
+            self.github.event.name.as_str(),
             "pull_request" | "pull_request_target"
         );
         if is_pr_event {
-            return Ok(self.github.pr_number.map(PullNumber).into_iter().collect());
+            return Ok(self
+                .github
+                .event
+                .pull_request
+                .number
+                .map(PullNumber)
+                .into_iter()
+                .collect());
         }
         if self.config.comment == CommentMode::Always {
-            return self.associated_prs(&self.github.status_sha).await;
+            return self.associated_prs(&self.github.event.status_sha).await;
         }
         Ok(vec![])
     }

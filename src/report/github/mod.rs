@@ -71,17 +71,21 @@ impl ReportConfig {
     /// `namespace` is the resolved one (the settings may leave it to the kubeconfig).
     pub fn new(settings: &Settings, namespace: &str) -> Self {
         let preview = matches!(settings.mode, Mode::Preview | Mode::Cleanup);
-        let name = match (&settings.environment, settings.github.pr_number) {
+        let name = match (
+            &settings.reporting.environment,
+            settings.github.event.pull_request.number,
+        ) {
             (Some(name), _) => name.clone(),
             (None, Some(pr)) if preview => crate::plan::preview::environment(pr),
             (None, _) => "production".to_string(),
         };
         ReportConfig {
             status_context: settings
+                .reporting
                 .status_context
                 .clone()
                 .unwrap_or_else(|| default_status_context(namespace, &settings.rc)),
-            comment: settings.comment,
+            comment: settings.reporting.comment,
             marker: markdown::marker(namespace, &settings.rc),
             environment: Environment { name, preview },
         }
@@ -163,10 +167,10 @@ impl Reporter {
             return Err(reason.to_string());
         }
         let token = github.token.clone().expect("checked by skip_reason");
-        let api_url = if github.api_url.trim().is_empty() {
+        let api_url = if github.urls.api.trim().is_empty() {
             "https://api.github.com"
         } else {
-            github.api_url.trim().trim_end_matches('/')
+            github.urls.api.trim().trim_end_matches('/')
         };
         let client = Octocrab::builder()
             .add_retry_config(RetryConfig::None)
@@ -213,7 +217,7 @@ impl Reporter {
         let created = self
             .create_deployment(
                 &environment.name,
-                &self.github.status_sha,
+                &self.github.event.status_sha,
                 description,
                 environment.preview,
             )
@@ -299,17 +303,23 @@ mod tests {
     use super::*;
     use secrecy::SecretString;
 
+    use crate::inputs::{GithubEvent, GithubUrls};
+
     fn github() -> GithubContext {
         GithubContext {
             token: Some(SecretString::from("ghs_secret_value")),
             repository: Some("acme/api".into()),
-            api_url: "https://ghe.example.com/api/v3".into(),
-            server_url: "https://ghe.example.com".into(),
+            urls: GithubUrls {
+                api: "https://ghe.example.com/api/v3".into(),
+                server: "https://ghe.example.com".into(),
+            },
             run_id: Some("9".into()),
-            event_name: "push".into(),
-            sha: "a".repeat(40),
-            status_sha: "a".repeat(40),
-            ..Default::default()
+            event: GithubEvent {
+                name: "push".into(),
+                sha: "a".repeat(40),
+                status_sha: "a".repeat(40),
+                ..Default::default()
+            },
         }
     }
 

@@ -40,7 +40,7 @@ impl Reporter {
         if let Some(url) = &self.run_url {
             body["target_url"] = json!(url);
         }
-        let sha = &self.github.status_sha;
+        let sha = &self.github.event.status_sha;
         self.request(
             Verb::PostIdempotent,
             &format!("/repos/{}/statuses/{sha}", self.repository),
