@@ -8,6 +8,7 @@ cluster as its own impersonated user (`as:` in the kubeconfig it gets), so its r
 with that impersonatedUser, whatever the controllers and the fake kubelet do at the same time.
 """
 
+import glob
 import json
 import math
 import os
@@ -482,22 +483,30 @@ def parse_time(stamp):
     return datetime.strptime(stamp, fmt).replace(tzinfo=timezone.utc).timestamp()
 
 
+def audit_lines(audit_log):
+    """Every line of the audit log, its rotated parts (`audit-<time>.log`, oldest first) included: a rotation
+    once left the earlier cases of a long run with no requests counted."""
+    base, ext = os.path.splitext(audit_log)
+    for path in sorted(glob.glob(f"{base}-*{ext}")) + [audit_log]:
+        with open(path) as f:
+            yield from f
+
+
 def count_requests(audit_log, users):
     """Per impersonated user: requests (unique audit IDs) and their breakdown by verb and resource."""
     ids = {u: set() for u in users}
     kinds = {u: Counter() for u in users}
-    with open(audit_log) as f:
-        for line in f:
-            if '"impersonatedUser"' not in line:
-                continue
-            e = json.loads(line)
-            user = e.get("impersonatedUser", {}).get("username")
-            if user not in ids or e["auditID"] in ids[user]:
-                continue
-            ids[user].add(e["auditID"])
-            ref = e.get("objectRef", {})
-            res = ref.get("resource", "?") + ("/" + ref["subresource"] if ref.get("subresource") else "")
-            kinds[user][f"{e['verb']} {res}"] += 1
+    for line in audit_lines(audit_log):
+        if '"impersonatedUser"' not in line:
+            continue
+        e = json.loads(line)
+        user = e.get("impersonatedUser", {}).get("username")
+        if user not in ids or e["auditID"] in ids[user]:
+            continue
+        ids[user].add(e["auditID"])
+        ref = e.get("objectRef", {})
+        res = ref.get("resource", "?") + ("/" + ref["subresource"] if ref.get("subresource") else "")
+        kinds[user][f"{e['verb']} {res}"] += 1
     return {u: {"total": len(ids[u]), "by_kind": dict(sorted(kinds[u].items()))} for u in users}
 
 
@@ -527,17 +536,16 @@ def count_namespace_requests(audit_log, windows):
         by_ns.setdefault(ns, []).append((key, start, end))
     seen = set()
     counts = {key: Counter() for key in windows}
-    with open(audit_log) as f:
-        for line in f:
-            e = json.loads(line)
-            ns = e.get("objectRef", {}).get("namespace")
-            if ns not in by_ns or e["auditID"] in seen:
-                continue
-            seen.add(e["auditID"])
-            at = datetime.fromisoformat(e["requestReceivedTimestamp"].replace("Z", "+00:00")).timestamp()
-            for key, start, end in by_ns[ns]:
-                if start <= at <= end:
-                    counts[key][agent(e)] += 1
+    for line in audit_lines(audit_log):
+        e = json.loads(line)
+        ns = e.get("objectRef", {}).get("namespace")
+        if ns not in by_ns or e["auditID"] in seen:
+            continue
+        seen.add(e["auditID"])
+        at = datetime.fromisoformat(e["requestReceivedTimestamp"].replace("Z", "+00:00")).timestamp()
+        for key, start, end in by_ns[ns]:
+            if start <= at <= end:
+                counts[key][agent(e)] += 1
     return {key: dict(c.most_common()) for key, c in counts.items()}
 
 

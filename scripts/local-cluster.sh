@@ -222,7 +222,7 @@ rules:
 - level: Metadata
 EOF
     audit=(--audit-policy-file="$STATE/audit-policy.yaml" --audit-log-path="$STATE/audit.log" --audit-log-format=json
-      --audit-log-mode=batch)
+      --audit-log-mode=batch --audit-log-maxsize=100000)  # MB: a long bench run must not rotate it (default 100)
     log "audit log: $STATE/audit.log"
   fi
   start kube-apiserver "$bin_dir/kube-apiserver" \
