@@ -7,8 +7,6 @@
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Pod;
-
 use super::{decide, kube_ops, snapshot, Engine, Side};
 use crate::diagnosis::{self, Diagnosis};
 use crate::plan::Limits;
@@ -225,7 +223,7 @@ async fn diagnose(
         client: &engine.client,
         namespace: &engine.namespace,
         cluster: &engine.cluster,
-        namespace_pods: Some(engine.pods.state().iter().map(|p| Pod::clone(p)).collect()),
+        namespace_pods: Some(engine.namespace_pods()),
         events: true,
     };
     let snap = snapshot::gather(sources, &to_rc, from_rc.as_ref(), limits).await;

@@ -114,8 +114,7 @@ async fn settle_before_selector(engine: &Engine, names: &[String], m: &Migration
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     while tokio::time::Instant::now() < deadline {
         let seen = engine
-            .pods
-            .state()
+            .pods()
             .into_iter()
             .filter(|p| p.metadata.name.as_ref().is_some_and(|n| names.contains(n)))
             .filter(|p| p.metadata.labels.as_ref().and_then(|l| l.get(&m.key)) == Some(&m.value))

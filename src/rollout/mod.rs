@@ -67,9 +67,8 @@ pub struct Engine {
     /// check; started by the first read.
     pub cluster: Arc<cluster_cache::ClusterCache>,
     pub rcs: Api<ReplicationController>,
-    pub pods: reflector::Store<Pod>,
-    changed: Arc<Notify>,
-    watch_task: tokio::task::JoinHandle<()>,
+    /// The namespace's pods, live (stopped with the engine).
+    watch: PodWatch,
     pub started: Instant,
     pub timeline: Vec<TimelineEntry>,
     pub cancel: Cancel,
@@ -91,7 +90,7 @@ pub struct PodWatch {
     namespace: String,
     reader: reflector::Store<Pod>,
     changed: Arc<Notify>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl PodWatch {
@@ -118,7 +117,7 @@ impl PodWatch {
             namespace: namespace.to_string(),
             reader,
             changed,
-            task: Some(task),
+            task,
         }
     }
 
@@ -134,9 +133,7 @@ impl PodWatch {
 
 impl Drop for PodWatch {
     fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
-        }
+        self.task.abort();
     }
 }
 
@@ -156,21 +153,18 @@ impl Engine {
     /// The engine over a pod watch started earlier ([`PodWatch::start`]), once its first list is in.
     pub async fn with_watch(
         client: kube::Client,
-        mut watch: PodWatch,
+        watch: PodWatch,
         cluster: Arc<cluster_cache::ClusterCache>,
         settings: &Settings,
         cancel: Cancel,
     ) -> anyhow::Result<Engine> {
         watch.ready().await?;
-        let watch_task = watch.task.take().expect("a pod watch is handed over once");
         Ok(Engine {
             rcs: Api::namespaced(client.clone(), &watch.namespace),
             client,
             namespace: watch.namespace.clone(),
             cluster,
-            pods: watch.reader.clone(),
-            changed: watch.changed.clone(),
-            watch_task,
+            watch,
             started: Instant::now(),
             timeline: vec![],
             cancel,
@@ -218,13 +212,22 @@ impl Engine {
         *self.cancel.borrow()
     }
 
+    /// Every pod of the namespace, as the watch holds them now.
+    pub fn pods(&self) -> Vec<Arc<Pod>> {
+        self.watch.reader.state()
+    }
+
+    /// A copy of every pod of the namespace, for a snapshot (the pre-flight check, a diagnosis).
+    pub fn namespace_pods(&self) -> Vec<Pod> {
+        self.pods().iter().map(|p| Pod::clone(p)).collect()
+    }
+
     /// Pods of the cache that `side`'s RC controls (ownerReference UID).
     pub fn pods_of(&self, side: &Side) -> Vec<Arc<Pod>> {
         if side.uid.is_empty() {
             return vec![];
         }
-        self.pods
-            .state()
+        self.pods()
             .into_iter()
             .filter(|p| availability::controller_uid(p) == Some(side.uid.as_str()))
             .collect()
@@ -239,7 +242,7 @@ impl Engine {
     /// Waits for a pod change, the cancel signal, or `at_most`.
     pub async fn wait_for_change(&mut self, at_most: Duration) {
         tokio::select! {
-            _ = self.changed.notified() => {}
+            _ = self.watch.changed.notified() => {}
             _ = cancel_changed(self.cancel.clone()) => {}
             _ = tokio::time::sleep(at_most) => {}
         }
@@ -251,12 +254,6 @@ impl Engine {
 async fn cancel_changed(mut cancel: Cancel) {
     if cancel.changed().await.is_err() {
         std::future::pending::<()>().await;
-    }
-}
-
-impl Drop for Engine {
-    fn drop(&mut self) {
-        self.watch_task.abort();
     }
 }
 

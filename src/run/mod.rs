@@ -348,7 +348,7 @@ async fn deploy_locked(run: Run<'_>, cluster: &Cluster, head: Head) -> Result<Ou
     let mut engine = engine.context("starting the rollout")?;
     // The pre-flight check reads the namespace's pods from the engine's watch and the cluster from the cache
     // warmed under the lock: only the namespace's events and quotas are read here.
-    let namespace_pods = engine.pods.state().iter().map(|p| Pod::clone(p)).collect();
+    let namespace_pods = engine.namespace_pods();
     preflight(cluster, &cluster_cache, &plan, Some(namespace_pods)).await;
     actions::end_group();
     for warning in report_warnings {
