@@ -541,19 +541,31 @@ async fn dry_run_prints_the_plan_and_changes_nothing() {
 }
 
 async fn put_lease(ns: &TestNs, holder: &str, renewed_secs_ago: i64) {
+    put_lease_of(ns, "api-rc", holder, renewed_secs_ago).await;
+}
+
+/// The run's output says it waited for a lock whose holder stopped renewing it.
+pub(crate) fn assert_waited_for_a_silent_lock(out: &str) {
+    assert!(
+        out.contains("has not renewed it while we watched; waiting up to"),
+        "the wait is printed: {out}"
+    );
+}
+
+/// Puts the lock of base name `rc` in another run's hands, last renewed `renewed_secs_ago` by its clock.
+pub(crate) async fn put_lease_of(ns: &TestNs, rc: &str, holder: &str, renewed_secs_ago: i64) {
     use k8s_openapi::api::coordination::v1::Lease;
     let leases: Api<Lease> = Api::namespaced(ns.client.clone(), &ns.name);
     let renewed = k8s_openapi::jiff::Timestamp::now()
         - k8s_openapi::jiff::SignedDuration::from_secs(renewed_secs_ago);
+    let name = format!("rolling-update-{rc}");
     let lease: Lease = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "rolling-update-api-rc"},
+        "metadata": {"name": name},
         "spec": {"holderIdentity": holder, "leaseDurationSeconds": 30,
                  "renewTime": renewed.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()}
     }))
     .unwrap();
-    let _ = leases
-        .delete("rolling-update-api-rc", &Default::default())
-        .await;
+    let _ = leases.delete(&name, &Default::default()).await;
     leases.create(&Default::default(), &lease).await.unwrap();
 }
 
@@ -607,12 +619,7 @@ async fn a_live_lock_on_another_runner_refuses_and_a_silent_one_is_waited_for() 
     let began = std::time::Instant::now();
     let r = run(&env).await;
     assert_eq!(r.code, 0, "a silent holder's lock is taken over: {}", r.out);
-    assert!(
-        r.out
-            .contains("has not renewed it while we watched; waiting up to"),
-        "the wait is printed: {}",
-        r.out
-    );
+    assert_waited_for_a_silent_lock(&r.out);
     assert!(
         began.elapsed() >= std::time::Duration::from_secs(30),
         "taken over only after a full lease duration by our clock"

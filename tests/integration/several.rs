@@ -121,6 +121,68 @@ async fn an_api_and_its_worker_roll_together_with_one_report() {
     assert_eq!(rollouts[1]["result"], "success");
 }
 
+/// A run that waits out a dead run's lock plans from what it reads under the lock, not from what it read before:
+/// the worker is scaled to 3 while the run holds the API's lock and waits for the worker's (a cancelled job's
+/// Lease, never renewed), and the new worker RC takes the 3. Planned before locking, it took the 2 seen first.
+#[tokio::test]
+async fn a_run_that_waited_for_a_lock_plans_from_what_it_reads_under_it() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let ns = support::namespace("several-wait").await;
+    seed_both(&ns).await;
+    crate::rollout::put_lease_of(&ns, "worker-rc", "octo/api run 90 on runner-gone pid 1", 0).await;
+    let images = "node-api-container=registry.local/node-api:2.0\nworker-rc:worker=registry.local/worker:2.0";
+    let env = env(&ns, images, "v2", &[]);
+    let run = tokio::spawn(async move { support::run_action(&env).await });
+
+    // The moment: the run holds the API's lock (taken first, in name order) and so waits for the worker's.
+    let leases: Api<Lease> = Api::namespaced(ns.client.clone(), &ns.name);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while leases
+        .get_opt("rolling-update-api-rc")
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the run never took the API's lock"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let worker_lease = leases.get("rolling-update-worker-rc").await.unwrap();
+    assert!(
+        worker_lease
+            .spec
+            .and_then(|s| s.holder_identity)
+            .unwrap_or_default()
+            .contains("runner-gone"),
+        "the worker's lock is still the dead run's: the change below lands during the wait"
+    );
+    let rcs = Api::<ReplicationController>::namespaced(ns.client.clone(), &ns.name);
+    rcs.patch(
+        "worker-rc",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(serde_json::json!({"spec": {"replicas": 3}})),
+    )
+    .await
+    .unwrap();
+
+    let run = run.await.unwrap();
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    crate::rollout::assert_waited_for_a_silent_lock(&run.stdout);
+    assert_eq!(
+        rc_names(&ns).await,
+        vec!["api-rc-v2".to_string(), "worker-rc-v2".to_string()]
+    );
+    assert_eq!(
+        replicas(&ns, "worker-rc-v2").await,
+        Some(3),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(ready_pods(&ns, "app=worker,version=v2").await.len(), 3);
+}
+
 #[tokio::test]
 async fn a_crashing_worker_brings_both_back_at_full_strength() {
     let ns = support::namespace("several-fail").await;
