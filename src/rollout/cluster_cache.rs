@@ -1,4 +1,4 @@
-//! Nodes and every namespace's pods, for the capacity model, from one watch per run instead of one full list per
+//! Nodes and the other namespaces' pods, for the capacity model, from one watch per run instead of one full list per
 //! diagnosis.
 //!
 //! Why: a stuck rollout is diagnosed every 2 s, and each diagnosis used to page through every pod of the cluster
@@ -48,11 +48,13 @@ pub struct ClusterCache {
 }
 
 impl ClusterCache {
-    pub fn new(client: kube::Client) -> ClusterCache {
+    /// `own_namespace`'s pods are left out: the run reads them whole from its engine's pod watch.
+    pub fn new(client: kube::Client, own_namespace: &str) -> ClusterCache {
+        let pods = format!("{ASSIGNED_PODS},metadata.namespace!={own_namespace}");
         ClusterCache {
             client,
             nodes: Lazy::new("nodes", None, trim_node),
-            pods: Lazy::new("pods in all namespaces", Some(ASSIGNED_PODS), trim_pod),
+            pods: Lazy::new("pods in other namespaces", Some(pods), trim_pod),
         }
     }
 
@@ -69,7 +71,7 @@ impl ClusterCache {
         nodes.iter().map(|n| Node::clone(n)).collect()
     }
 
-    /// Every pod bound to a node and not finished, in all namespaces, trimmed to what the capacity model reads;
+    /// Every pod bound to a node and not finished, in every other namespace, trimmed to what the capacity model reads;
     /// empty, with the reason in `unreadable`, when they cannot be read. Shared with the cache, not copied.
     pub async fn pods(&self, unreadable: &mut Vec<String>) -> Vec<Arc<Pod>> {
         self.pods.read(&self.client, unreadable).await
@@ -107,7 +109,7 @@ where
     K::DynamicType: std::hash::Hash + Eq + Clone,
 {
     what: &'static str,
-    fields: Option<&'static str>,
+    fields: Option<String>,
     trim: fn(&mut K),
     state: Mutex<State<K>>,
 }
@@ -122,7 +124,7 @@ where
         + Sync
         + 'static,
 {
-    fn new(what: &'static str, fields: Option<&'static str>, trim: fn(&mut K)) -> Lazy<K> {
+    fn new(what: &'static str, fields: Option<String>, trim: fn(&mut K)) -> Lazy<K> {
         Lazy {
             what,
             fields,
@@ -134,7 +136,7 @@ where
     fn start(&self, api: Api<K>) -> State<K> {
         let (store, writer) = reflector::store();
         let mut config = watcher::Config::default().page_size(PAGE);
-        if let Some(fields) = self.fields {
+        if let Some(fields) = &self.fields {
             config = config.fields(fields);
         }
         let trim = self.trim;
@@ -206,8 +208,13 @@ where
             }
             Health::ListOnly => {
                 let api: Api<K> = Api::all(client.clone());
-                let items =
-                    super::snapshot::list_or_note(api, self.what, self.fields, unreadable).await;
+                let items = super::snapshot::list_or_note(
+                    api,
+                    self.what,
+                    self.fields.as_deref(),
+                    unreadable,
+                )
+                .await;
                 items
                     .into_iter()
                     .map(|mut k| {
@@ -360,7 +367,7 @@ mod tests {
     #[tokio::test]
     async fn pods_are_listed_once_then_read_from_the_watch_trimmed() {
         let (client, seen) = mock(|method, path| is_list(method, path).then(pod_list));
-        let cache = ClusterCache::new(client);
+        let cache = ClusterCache::new(client, "app");
         for _ in 0..5 {
             let mut unreadable = vec![];
             let pods = cache.pods(&mut unreadable).await;
@@ -388,8 +395,8 @@ mod tests {
             .collect();
         assert_eq!(lists.len(), 1, "one list for five reads: {lists:?}");
         assert!(
-            lists[0].contains("fieldSelector=spec.nodeName%21%3D%2Cstatus.phase%21%3DSucceeded%2Cstatus.phase%21%3DFailed"),
-            "only assigned, unfinished pods: {}",
+            lists[0].contains("fieldSelector=spec.nodeName%21%3D%2Cstatus.phase%21%3DSucceeded%2Cstatus.phase%21%3DFailed%2Cmetadata.namespace%21%3Dapp"),
+            "only assigned, unfinished pods of other namespaces: {}",
             lists[0]
         );
     }
@@ -397,7 +404,7 @@ mod tests {
     #[tokio::test]
     async fn a_forbidden_list_is_recorded_on_every_read_and_never_retried() {
         let (client, seen) = mock(|_, _| Some(forbidden("nodes")));
-        let cache = ClusterCache::new(client);
+        let cache = ClusterCache::new(client, "app");
         for _ in 0..3 {
             let mut unreadable = vec![];
             assert!(cache.nodes(&mut unreadable).await.is_empty());
@@ -420,7 +427,7 @@ mod tests {
                 forbidden("pods")
             })
         });
-        let cache = ClusterCache::new(client);
+        let cache = ClusterCache::new(client, "app");
         let mut first = vec![];
         assert_eq!(cache.pods(&mut first).await.len(), 1);
         // The watch is refused right after the list; let the task see it.

@@ -71,7 +71,10 @@ pub async fn converge(
         if engine.is_cancelled() {
             return Ok(Ending::Cancelled);
         }
-        let counts = engine.counts(to);
+        // One read of the cache per decision: it is made on every burst of pod events.
+        let pods = engine.pods();
+        let to_pods = super::controlled_by(&pods, to);
+        let counts = engine.count(&to_pods);
         if counts.available > best_available {
             best_available = counts.available;
             last_progress = Instant::now();
@@ -79,7 +82,7 @@ pub async fn converge(
         }
         let view = decide::View {
             from: from.as_deref().map(|f| {
-                let c = engine.counts(f);
+                let c = engine.count(&super::controlled_by(&pods, f));
                 decide::SideView {
                     replicas: f.replicas,
                     live: c.live,
@@ -151,7 +154,6 @@ pub async fn converge(
         }
         // Diagnose only when something looks wrong: a pod shows trouble, the RC has not created its pods, or no
         // progress for twice the slowest start-up seen. A healthy slow rollout makes no diagnosis requests.
-        let to_pods = engine.pods_of(to);
         for p in &to_pods {
             if let Some(t) = super::availability::startup_time(p) {
                 slowest_startup = slowest_startup.max(t);
@@ -190,10 +192,8 @@ pub async fn converge(
         let mut wait = Duration::from_secs(2);
         wait = wait.min(engine.progress_deadline.saturating_sub(stalled_for));
         wait = wait.min(pass.deadline.saturating_duration_since(Instant::now()));
-        let refs: Vec<&k8s_openapi::api::core::v1::Pod> =
-            to_pods.iter().map(|p| p.as_ref()).collect();
         if let Some(next) = super::availability::next_availability_in(
-            &refs,
+            &to_pods,
             engine.min_ready,
             k8s_openapi::jiff::Timestamp::now(),
         ) {

@@ -22,11 +22,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use kube::api::{Api, PostParams};
 use kube::runtime::{reflector, watcher, WatchStreamExt as _};
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 use crate::diagnosis::Diagnosis;
 use crate::inputs::{OnFailure, Settings};
@@ -84,13 +84,34 @@ pub struct Engine {
 }
 
 /// The namespace's pod watch, started before the engine that reads it: its first list can run while the run
-/// takes its lock and observes the cluster (start-up is time users wait before anything moves). Dropping it stops
-/// the watch.
+/// takes its lock and observes the cluster (start-up is time users wait before anything moves).
+///
+/// A handle: the engines of one run (several RCs in one namespace) share one watch through clones, each told of
+/// every change on its own. One watch per engine decoded every pod event of the namespace once per RC. The watch
+/// stops when the last handle is dropped.
+#[derive(Clone)]
 pub struct PodWatch {
     namespace: String,
     reader: reflector::Store<Pod>,
-    changed: Arc<Notify>,
-    task: tokio::task::JoinHandle<()>,
+    /// Counts the watch's events; each handle's receiver remembers which it has seen.
+    changed: watch::Receiver<u64>,
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "held for its Drop: the last handle stops the watch"
+        )
+    )]
+    task: Arc<AbortOnDrop>,
+}
+
+/// Stops the watch's task with the last handle.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl PodWatch {
@@ -98,8 +119,7 @@ impl PodWatch {
     pub fn start(client: kube::Client, namespace: &str) -> PodWatch {
         let pods_api: Api<Pod> = Api::namespaced(client, namespace);
         let (reader, writer) = reflector::store();
-        let changed = Arc::new(Notify::new());
-        let notify = changed.clone();
+        let (notify, changed) = watch::channel(0u64);
         // The cache keeps no managedFields: nothing reads them and they are most of a pod's memory.
         let stream = reflector(
             writer,
@@ -110,14 +130,17 @@ impl PodWatch {
         let task = tokio::spawn(async move {
             futures::pin_mut!(stream);
             while stream.next().await.is_some() {
-                notify.notify_one();
+                // Events that came in the same read are applied before the engine is told: one decision per
+                // burst (a kubelet's status writes for many pods), not one per event, at no cost in latency.
+                while let Some(Some(_)) = stream.next().now_or_never() {}
+                notify.send_modify(|events| *events += 1);
             }
         });
         PodWatch {
             namespace: namespace.to_string(),
             reader,
             changed,
-            task,
+            task: Arc::new(AbortOnDrop(task)),
         }
     }
 
@@ -129,11 +152,13 @@ impl PodWatch {
             .map_err(|_| anyhow::anyhow!("could not list and watch pods in namespace `{namespace}` within 60s (check RBAC: list and watch on pods)"))?
             .map_err(|e| anyhow::anyhow!("pod watch stopped: {e}"))
     }
-}
 
-impl Drop for PodWatch {
-    fn drop(&mut self) {
-        self.task.abort();
+    /// Resolves at the next change this handle has not seen (at once if there is one); never, once the watch's
+    /// task is gone, so a waiting loop waits on its other branches instead of spinning.
+    async fn next_change(&mut self) {
+        if self.changed.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 
@@ -222,31 +247,34 @@ impl Engine {
         self.pods().iter().map(|p| Pod::clone(p)).collect()
     }
 
-    /// Pods of the cache that `side`'s RC controls (ownerReference UID).
-    pub fn pods_of(&self, side: &Side) -> Vec<Arc<Pod>> {
-        if side.uid.is_empty() {
-            return vec![];
-        }
-        self.pods()
-            .into_iter()
-            .filter(|p| availability::controller_uid(p) == Some(side.uid.as_str()))
-            .collect()
+    pub fn counts(&self, side: &Side) -> availability::PodCounts {
+        self.count(&controlled_by(&self.pods(), side))
     }
 
-    pub fn counts(&self, side: &Side) -> availability::PodCounts {
-        let pods = self.pods_of(side);
-        let refs: Vec<&Pod> = pods.iter().map(|p| p.as_ref()).collect();
-        availability::count(&refs, self.min_ready, k8s_openapi::jiff::Timestamp::now())
+    /// Counts of pods already picked from one read of the cache ([`controlled_by`]).
+    pub fn count(&self, pods: &[&Pod]) -> availability::PodCounts {
+        availability::count(pods, self.min_ready, k8s_openapi::jiff::Timestamp::now())
     }
 
     /// Waits for a pod change, the cancel signal, or `at_most`.
     pub async fn wait_for_change(&mut self, at_most: Duration) {
         tokio::select! {
-            _ = self.watch.changed.notified() => {}
+            _ = self.watch.next_change() => {}
             _ = cancel_changed(self.cancel.clone()) => {}
             _ = tokio::time::sleep(at_most) => {}
         }
     }
+}
+
+/// The pods of `pods` (one read of the cache, [`Engine::pods`]) that `side`'s RC controls (ownerReference UID).
+pub fn controlled_by<'a>(pods: &'a [Arc<Pod>], side: &Side) -> Vec<&'a Pod> {
+    if side.uid.is_empty() {
+        return vec![];
+    }
+    pods.iter()
+        .map(|p| p.as_ref())
+        .filter(|p| availability::controller_uid(p) == Some(side.uid.as_str()))
+        .collect()
 }
 
 /// Resolves when the cancel signal changes. A closed channel (its sender gone) never signals again: it then

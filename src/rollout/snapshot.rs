@@ -60,8 +60,8 @@ where
 }
 
 /// Every pod the capacity model counts: the namespace's own as read (whole), and, when the cluster-wide read
-/// worked, the cache's trimmed pods of the other namespaces (shared, not copied; the cache's copies of our own
-/// namespace's pods are left out, they would be counted twice).
+/// worked, the cache's trimmed pods of the other namespaces (shared, not copied). The cache asks the server to
+/// leave our namespace out; any of its pods that still came through would be counted twice, so they are dropped.
 fn every_pod(
     namespace: &str,
     ns_pods: &[Pod],
@@ -242,7 +242,7 @@ mod tests {
     #[test]
     fn our_pods_whole_others_from_the_cache_each_once() {
         let ours = vec![pod("app", "api-1", Some("api:2"))];
-        // The cache holds trimmed copies of every namespace's pods, ours included.
+        // Were the cache to hold a trimmed copy of one of ours, it is not counted twice.
         let cache = vec![
             Arc::new(pod("app", "api-1", None)),
             Arc::new(pod("batch", "job-1", None)),

@@ -1,5 +1,6 @@
 //! The engine's small contracts that need no cluster (issue 12's smaller items): a create's 409 is an answer, a
-//! closed cancel channel is waited on, not spun on, the timeout's budget, the previous template's size.
+//! closed cancel channel is waited on, not spun on, the timeout's budget, the previous template's size; and the
+//! pod watch that several engines share.
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use kube::api::Api;
 use kube::client::Body;
 
 use super::{
-    cancel_changed, create_rc, previous_template, rollback_budget, update_budget,
+    cancel_changed, create_rc, previous_template, rollback_budget, update_budget, PodWatch,
     PREVIOUS_TEMPLATE_MAX,
 };
 use crate::inputs::OnFailure;
@@ -89,6 +90,93 @@ async fn a_closed_cancel_channel_is_waited_on_not_spun_on() {
         .await
         .expect("a cancel is seen")
         .unwrap();
+}
+
+fn pod(name: &str, version: &str) -> serde_json::Value {
+    serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "ns", "resourceVersion": version,
+            "managedFields": [{"manager": "kubectl"}]}})
+}
+
+/// Drains the changes `watch` has not seen yet: true when at least one was there.
+async fn drain(watch: &mut PodWatch) -> bool {
+    let mut any = false;
+    while tokio::time::timeout(Duration::from_millis(100), watch.next_change())
+        .await
+        .is_ok()
+    {
+        any = true;
+    }
+    any
+}
+
+/// The engines of a several-RC run share one pod watch of the namespace (one decode of each pod event, not one
+/// per RC): every handle must be told of every change on its own (a shared `Notify` woke only one of them), and
+/// the watch must run until the last handle is gone.
+#[tokio::test]
+async fn every_handle_of_a_shared_pod_watch_sees_every_change() {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let (watch_tx, watch_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut watch_tx = Some(watch_tx);
+        let mut held = vec![];
+        while let Some((request, send)) = handle.next_request().await {
+            let watching = request.uri().query().unwrap_or("").contains("watch=true");
+            match (watching, watch_tx.take()) {
+                (false, tx) => {
+                    watch_tx = tx;
+                    let list = serde_json::json!({"apiVersion": "v1", "kind": "PodList",
+                        "metadata": {"resourceVersion": "10"}, "items": [pod("api-1", "10")]});
+                    send.send_response(Response::new(Body::from(list.to_string().into_bytes())));
+                }
+                // The first watch is answered when the test says; later ones are held open.
+                (true, Some(tx)) => {
+                    let _ = tx.send(send);
+                }
+                (true, None) => held.push(send),
+            }
+        }
+    });
+    let client = kube::Client::new(service, "ns");
+    let mut first = PodWatch::start(client, "ns");
+    let mut second = first.clone();
+    first.ready().await.expect("listed");
+    assert!(drain(&mut first).await, "the list is a change");
+    assert!(
+        drain(&mut second).await,
+        "the list is a change for every handle"
+    );
+    assert!(!drain(&mut first).await && !drain(&mut second).await);
+
+    let added = serde_json::json!({"type": "ADDED", "object": pod("api-2", "11")});
+    watch_rx
+        .await
+        .expect("the watch was opened")
+        .send_response(Response::new(Body::from(format!("{added}\n").into_bytes())));
+    for (which, watch) in [("first", &mut first), ("second", &mut second)] {
+        tokio::time::timeout(Duration::from_secs(5), watch.next_change())
+            .await
+            .unwrap_or_else(|_| panic!("the {which} handle was not told of the new pod"));
+        assert_eq!(watch.reader.state().len(), 2, "{which}");
+    }
+    let pods = first.reader.state();
+    assert!(
+        pods.iter().all(|p| p.metadata.managed_fields.is_none()),
+        "managedFields are not kept"
+    );
+
+    let task = first.task.0.abort_handle();
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!task.is_finished(), "stopped while a handle was left");
+    drop(second);
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !task.is_finished() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the watch stops with its last handle");
 }
 
 /// Issue 12, item 8: one timeout for the whole run; with `on_failure: rollback` the update stops with a

@@ -159,7 +159,10 @@ async fn deploy(run: Run<'_>) -> Result<Outcome, Stop> {
 
     // One cache of nodes and cluster-wide pods for the whole run: the pre-flight check and every diagnosis share
     // it, and it stops when the run is over. Its lists start now, under the lock and the observation.
-    let cluster_cache = Arc::new(ClusterCache::new(cluster.client.clone()));
+    let cluster_cache = Arc::new(ClusterCache::new(
+        cluster.client.clone(),
+        &cluster.namespace,
+    ));
     if settings.mode != Mode::Cleanup {
         cluster_cache.warm().await;
     }

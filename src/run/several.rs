@@ -209,16 +209,17 @@ pub(super) async fn deploy_several(run: Run<'_>) -> Result<Outcome, Stop> {
     }
     let mut no_manifest = settings.clone();
     no_manifest.manifest = None;
-    // As for one RC (run/mod.rs): the cache of nodes and cluster-wide pods and every engine's pod watch start
-    // listing now, and the locks and the observation are taken at once; an observation made while another run
-    // held a lock is made again under ours.
-    let cache = Arc::new(ClusterCache::new(cluster.client.clone()));
-    let mut watches = vec![];
+    // As for one RC (run/mod.rs): the cache of nodes and cluster-wide pods and the namespace's pod watch (one,
+    // shared by every engine) start listing now, and the locks and the observation are taken at once; an
+    // observation made while another run held a lock is made again under ours.
+    let cache = Arc::new(ClusterCache::new(
+        cluster.client.clone(),
+        &cluster.namespace,
+    ));
+    let mut watch = None;
     if !settings.dry_run {
         cache.warm().await;
-        watches = (0..settings.rcs.len())
-            .map(|_| PodWatch::start(cluster.client.clone(), &cluster.namespace))
-            .collect();
+        watch = Some(PodWatch::start(cluster.client.clone(), &cluster.namespace));
     }
     let locking = async {
         match settings.dry_run {
@@ -234,7 +235,7 @@ pub(super) async fn deploy_several(run: Run<'_>) -> Result<Outcome, Stop> {
             false => early?,
         };
         let parts = plan_all(settings, pr, &cluster.namespace, &shared, &manifests)?;
-        roll_planned(&run, &cluster, parts, &guards, Head { cache, watches }).await
+        roll_planned(&run, &cluster, parts, &guards, Head { cache, watch }).await
     }
     .await;
     for guard in guards {
@@ -243,10 +244,11 @@ pub(super) async fn deploy_several(run: Run<'_>) -> Result<Outcome, Stop> {
     result
 }
 
-/// What the run started before planning: the cluster-wide cache and one pod watch per RC (none for a dry run).
+/// What the run started before planning: the cluster-wide cache and the namespace's pod watch (none for a dry
+/// run).
 struct Head {
     cache: Arc<ClusterCache>,
-    watches: Vec<PodWatch>,
+    watch: Option<PodWatch>,
 }
 
 /// The planned RCs under their locks: a dry run's report, or the rollout.
@@ -350,14 +352,19 @@ async fn roll_all(
     started: Instant,
 ) -> Result<Outcome, Stop> {
     actions::group("Rolling update");
-    // The engines of one run share one cache of nodes and cluster-wide pods (see rollout::cluster_cache); each
-    // has its own pod watch, started before planning.
-    let Head { cache, watches } = head;
+    // The engines of one run share one cache of nodes and cluster-wide pods (see rollout::cluster_cache) and one
+    // pod watch of the namespace, started before planning; each counts the pods its RCs control.
+    let Head { cache, watch } = head;
+    let watch = watch.ok_or_else(|| {
+        Stop::Fault(anyhow::anyhow!(
+            "no pod watch was started for a run that rolls"
+        ))
+    })?;
     let mut engines = vec![];
-    for (part, watch) in parts.iter().zip(watches) {
+    for part in parts {
         let engine = Engine::with_watch(
             cluster.client.clone(),
-            watch,
+            watch.clone(),
             cache.clone(),
             &part.settings,
             cancel.clone(),
