@@ -595,7 +595,7 @@ def main():
                             "node_cpu": os.environ.get("NODE_CPU"), "node_pods": os.environ.get("NODE_PODS"),
                             "kubectl_update_period_s": KUBECTL_UPDATE_PERIOD_S}}
 
-    reps_short = int(os.environ.get("BENCH_REPS", "3"))
+    reps_short = int(os.environ.get("BENCH_REPS", "5"))
     reps_long = int(os.environ.get("BENCH_REPS_LONG", "1"))
     results["settings"]["reps"] = {"short": reps_short, "long": reps_long}
     log("warm-up rollout (not recorded)")

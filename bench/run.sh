@@ -9,7 +9,7 @@
 # ("N:surge:delay,...", e.g. "10:25%:1"), BENCH_SKIP_CAPACITY=1, BENCH_KEEP_CLUSTER=1 (leave the cluster up
 # for the next run), BENCH_ACTION_BIN (use this binary, skip the build), BENCH_POD_CPU (10m), BENCH_SKIP_COST=1,
 # BENCH_BASELINE_BIN / BENCH_BASELINE_COMMIT (an older build beside this one in the cost case), BENCH_COST_PODS,
-# BENCH_REPS (runs of each case, ours and the Deployment controller in turn; medians compared; 3) and
+# BENCH_REPS (runs of each case, ours and the Deployment controller in turn; medians compared; 5) and
 # BENCH_REPS_LONG (the same for cases whose lower bound is over a minute; 1).
 set -euo pipefail
 
