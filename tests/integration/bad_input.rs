@@ -14,7 +14,7 @@ use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 
 use crate::faults::seed;
-use crate::seeds::{action_env, ready_pods};
+use crate::seeds::{action_env, ready_pods, settled_rc};
 use crate::support::{self, wait_for, TestNs};
 
 const BAD_INPUT: i32 = 2;
@@ -580,8 +580,9 @@ async fn every_bad_input_is_named_with_its_fix_and_changes_nothing() {
     })
     .await;
     assert!(ready.is_some(), "web-v1's pods did not become ready");
-    // Let the controllers settle (status writes) before taking the reference state.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The RC controller's last status writes land before the reference state is taken.
+    settled_rc(&legacy, "api-rc").await;
+    settled_rc(&versioned, "web-v1").await;
     let before = [state(&legacy).await, state(&versioned).await];
 
     let dir = std::env::temp_dir().join(format!("bad-input-{}", legacy.name));

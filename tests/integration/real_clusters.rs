@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 
-use crate::seeds::{action_env, api_rc_yaml, rc_names, ready_pods};
+use crate::seeds::{action_env, api_rc_yaml, rc_names, ready_pods, settled_rc};
 use crate::support::{self, TestNs};
 
 async fn seed(ns: &TestNs, replicas: i32, ready_delay_ms: u64) {
@@ -132,7 +132,7 @@ spec:
         ready_pods(&ns, "version=canary").await.len() == 2
     })
     .await;
-    let before = rcs(&ns).get("api-rc-canary").await.unwrap();
+    let before = settled_rc(&ns, "api-rc-canary").await;
     let canary_pods = ready_names(&ns, "version=canary").await;
 
     let dir = tempdir();
@@ -377,7 +377,7 @@ spec:
 "#,
     )
     .await;
-    let before = rcs(&ns).get("api-rc").await.unwrap();
+    let before = settled_rc(&ns, "api-rc").await;
     let run = support::run_action(&action_env(
         &ns,
         &[

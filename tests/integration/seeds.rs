@@ -241,3 +241,29 @@ pub async fn seed_api_rc(ns: &TestNs, yaml: &str, replicas: usize, timeout: std:
         panic!("the seed's pods did not become ready within {timeout:?}");
     }
 }
+
+/// Waits until the RC controller has nothing left to write to `name`'s status (observed generation current, every
+/// replica counted ready and available) and returns it, so a test that compares the RC before and after a run
+/// compares our writes, not the controller's late status update.
+pub async fn settled_rc(ns: &TestNs, name: &str) -> ReplicationController {
+    let rcs: Api<ReplicationController> = Api::namespaced(ns.client.clone(), &ns.name);
+    let settled = crate::support::wait_for(Duration::from_secs(60), || async {
+        let rc = rcs.get(name).await.unwrap();
+        let want = rc.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+        let status = rc.status.clone().unwrap_or_default();
+        let at_rest = status.observed_generation == rc.metadata.generation
+            && status.replicas == want
+            && status.fully_labeled_replicas.unwrap_or(0) == want
+            && status.ready_replicas.unwrap_or(0) == want
+            && status.available_replicas.unwrap_or(0) == want;
+        at_rest.then_some(rc)
+    })
+    .await;
+    match settled {
+        Some(rc) => rc,
+        None => {
+            ns.dump().await;
+            panic!("the RC controller did not settle `{name}`'s status within 60 s");
+        }
+    }
+}
