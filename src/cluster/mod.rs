@@ -2,6 +2,7 @@
 //! file, ~/.kube/config, or the in-cluster service account, in that order.
 
 pub mod observe;
+mod transport;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use secrecy::ExposeSecret;
@@ -65,6 +66,8 @@ pub async fn connect(settings: &Settings) -> Result<Cluster, ConnectError> {
     // the pod watch by its own backoff), so a fault that persists ends the run with a clear error.
     let mut config = config;
     config.default_retry = false;
-    let client = kube::Client::try_from(config).map_err(ConnectError::Client)?;
+    let client = transport::connect(config)
+        .await
+        .map_err(ConnectError::Client)?;
     Ok(Cluster { client, namespace })
 }

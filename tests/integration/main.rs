@@ -14,5 +14,6 @@ mod seeds;
 mod several;
 mod stand_in;
 mod support;
+mod transport;
 mod untrusted;
 mod workflows;
