@@ -50,21 +50,21 @@ impl Transport {
 /// connection has said `h2` in ALPN, every request started at once would open (and handshake) a connection of
 /// its own. If that request fails, the run's own requests meet the same fault and report it.
 pub async fn connect(config: kube::Config) -> Result<kube::Client, kube::Error> {
-    let transport = Transport::for_config(&config);
-    let client = client(config)?;
-    if transport == Transport::Multiplexed {
-        let _ = tokio::time::timeout(OPEN_WITHIN, client.apiserver_version()).await;
+    match Transport::for_config(&config) {
+        Transport::KubeDefault => kube::Client::try_from(config),
+        Transport::Multiplexed => {
+            let client = multiplexed(config)?;
+            let _ = tokio::time::timeout(OPEN_WITHIN, client.apiserver_version()).await;
+            Ok(client)
+        }
     }
-    Ok(client)
 }
 
 /// How long opening the connection may take before the run goes on without it.
 const OPEN_WITHIN: Duration = Duration::from_secs(5);
 
-fn client(config: kube::Config) -> Result<kube::Client, kube::Error> {
-    if Transport::for_config(&config) == Transport::KubeDefault {
-        return kube::Client::try_from(config);
-    }
+/// kube's layers over hyper's client with ALPN `h2` and `http/1.1`.
+fn multiplexed(config: kube::Config) -> Result<kube::Client, kube::Error> {
     let tls = config.rustls_client_config()?;
     let mut http = HttpConnector::new();
     http.enforce_http(false);
