@@ -63,14 +63,14 @@ fn env_via(ns: &TestNs, proxy: &FaultProxy, version: &str) -> BTreeMap<String, S
     env
 }
 
-async fn rc(ns: &TestNs, name: &str) -> Option<ReplicationController> {
+pub(crate) async fn rc(ns: &TestNs, name: &str) -> Option<ReplicationController> {
     Api::<ReplicationController>::namespaced(ns.client.clone(), &ns.name)
         .get_opt(name)
         .await
         .unwrap()
 }
 
-fn replicas(rc: &ReplicationController) -> i32 {
+pub(crate) fn replicas(rc: &ReplicationController) -> i32 {
     rc.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0)
 }
 

@@ -6,12 +6,9 @@ use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::ReplicationController;
-use kube::api::Api;
-
-use crate::faults::seed;
+use crate::faults::{rc, replicas, seed};
 use crate::seeds::action_env;
-use crate::support::{self, TestNs};
+use crate::support;
 
 /// Established TCP connections process `pid` holds to `port`: its socket descriptors, matched by inode in the
 /// network namespace's /proc/net/tcp and tcp6 (the test shares the action's network namespace).
@@ -66,14 +63,6 @@ fn apiserver_port() -> u16 {
     port.trim_end_matches('/').parse().expect("a numeric port")
 }
 
-async fn replicas(ns: &TestNs, name: &str) -> Option<i32> {
-    let rcs: Api<ReplicationController> = Api::namespaced(ns.client.clone(), &ns.name);
-    rcs.get_opt(name)
-        .await
-        .unwrap()
-        .and_then(|rc| rc.spec?.replicas)
-}
-
 /// Sampled all through a rollout (every 50 ms from the new RC's first step to the process's exit), the action
 /// holds exactly one connection to the apiserver: the pod watch, the cluster cache's two watches, the lease
 /// renewals and every scale step share it.
@@ -111,8 +100,8 @@ async fn one_connection_carries_the_whole_run() {
         }
         let connections = connections_to(pid, port);
         let (old, new) = (
-            replicas(&ns, "api-rc").await,
-            replicas(&ns, "api-rc-v2").await,
+            rc(&ns, "api-rc").await.map(|r| replicas(&r)),
+            rc(&ns, "api-rc-v2").await.map(|r| replicas(&r)),
         );
         if old.is_some() && new.is_some_and(|n| n >= 1) && child.try_wait().unwrap().is_none() {
             samples.push((connections, old, new));
